@@ -1,0 +1,45 @@
+"""Shared fixtures. Tests never touch the network: HF_HUB_OFFLINE=1 and a throwaway HF_HOME."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def shared_dir() -> Path:
+    """The reference material beside the checkout: $BABYLM_SHARED, default ../shared.
+
+    In CI the folder is always there, so a test that needs it fails (not skips) without it.
+    """
+    path = Path(os.environ.get("BABYLM_SHARED", REPO.parent / "shared"))
+    if not (path / "data").is_dir():
+        pytest.fail(f"shared data not found at {path}; set BABYLM_SHARED to the folder holding data/ and docs/")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    return shared_dir()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _offline_hf(tmp_path_factory):
+    home = tmp_path_factory.mktemp("hf_home")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
+    os.environ["HF_HOME"] = str(home)
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    yield
+
+
+def run_cli(module: str, *args: str, cwd: Path | None = None, timeout: int = 600, env: dict | None = None):
+    """Run ``python -m <module> args`` in a real subprocess; returns CompletedProcess (text)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=cwd or REPO,
+                          capture_output=True, text=True, timeout=timeout, env=full_env)
