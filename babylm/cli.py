@@ -26,6 +26,7 @@ class Command:
     config: type | None  # the command's config dataclass (None: the command takes no options)
     run: Callable[[Any], Any]
     summary: str  # first line is the one-line description in the command list
+    positional: tuple[str, ...] = ()  # option names that may also be given as bare arguments, in order
 
 
 def _wrap(cmd: Command) -> Callable[..., None]:
@@ -67,8 +68,8 @@ def main(prog: str, commands: dict[str, Command], argv: list[str] | None = None)
             print(config_lib.help_text(cmd.config, name, cmd.summary).replace("python -m babylm", f"python -m {prog}"))
         return 0
     try:
-        _reject_positionals(argv[1:], name)
-        fire.Fire({name: _wrap(cmd)}, command=[name, *argv[1:]], name=prog)
+        args = _positionals_to_options(argv[1:], cmd)
+        fire.Fire({name: _wrap(cmd)}, command=[name, *args], name=prog)
     except KitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -83,16 +84,28 @@ def main(prog: str, commands: dict[str, Command], argv: list[str] | None = None)
 FireExit = fire.core.FireExit
 
 
-def _reject_positionals(args: list[str], name: str) -> None:
-    """Every argument must be ``--option value``, ``--option=value`` or a bare ``--flag``."""
+def _positionals_to_options(args: list[str], cmd: Command) -> list[str]:
+    """Rewrite bare arguments as ``--<positional name> value``; any other bare argument is an error.
+
+    Every other argument must be ``--option value``, ``--option=value`` or a bare ``--flag``.
+    """
+    out: list[str] = []
+    slots = list(cmd.positional)
     i = 0
     while i < len(args):
         token = args[i]
         if not token.startswith("-"):
-            raise UsageError(f"{name}: unexpected argument {token!r}; options are written --name value")
+            if not slots:
+                raise UsageError(f"{cmd.name}: unexpected argument {token!r}; options are written --name value")
+            out += [f"--{slots.pop(0)}", token]
+            i += 1
+            continue
+        out.append(token)
         if "=" not in token and i + 1 < len(args) and not args[i + 1].startswith("--"):
-            i += 1  # the option's value
+            out.append(args[i + 1])  # the option's value
+            i += 1
         i += 1
+    return out
 
 
 def entry(prog: str, commands: dict[str, Command]) -> None:
