@@ -2,10 +2,16 @@
 # The one install path of the kit: creates (or refreshes) a virtual environment from
 # requirements.lock. README, .ci/run, reproduce.sh and the Dockerfile all call this script.
 #
-#   VENV         where the environment goes            (default: .venv)
-#   PYTHON       interpreter that creates it           (default: python3)
-#   TORCH_SPEC   the pinned torch wheel                (default: torch==2.13.0, the CPU build)
-#   TORCH_INDEX  extra index for CUDA/CPU torch wheels (default: none; the image sets it)
+#   VENV             where the environment goes              (default: .venv)
+#   PYTHON           interpreter that creates it             (default: python3)
+#   TORCH_SPEC       the pinned torch wheel: a requirement or a wheel file path
+#                                                            (default: torch==2.13.0, the CPU build)
+#   TORCH_INDEX      index for CUDA/CPU torch wheels         (default: none; the image sets it)
+#   TORCH_DEPS       1: let pip install torch's own requirements too (CUDA builds need their
+#                    nvidia-* runtime wheels); 0: --no-deps  (default: 0)
+#   INSTALL_PROJECT  0: dependencies only, without the kit itself. The Dockerfile uses it to
+#                    build the dependency layer before the source is copied; a later run with
+#                    the default 1 then only adds the editable install.  (default: 1)
 #
 # Idempotent: a stamp holding the lock's hash + TORCH_SPEC skips the work when nothing changed.
 set -euo pipefail
@@ -14,27 +20,47 @@ VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 TORCH_INDEX=${TORCH_INDEX:-}
+TORCH_DEPS=${TORCH_DEPS:-0}
+INSTALL_PROJECT=${INSTALL_PROJECT:-1}
 
 stamp="$VENV/.babylm-install-stamp"
 want="$(sha256sum requirements.lock | cut -d' ' -f1) $TORCH_SPEC"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$VENV/bin/python" -c "import babylm, torch" 2>/dev/null; then
-    echo "[install] $VENV is up to date with requirements.lock"
+pip=("$VENV/bin/python" -m pip --disable-pip-version-check)
+
+# -I keeps the working directory off sys.path, so "import babylm" proves the package is installed
+# (not merely importable from the checkout).
+deps_current() { [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$VENV/bin/python" -I -c "import torch" 2>/dev/null; }
+project_current() { "$VENV/bin/python" -I -c "import babylm" 2>/dev/null; }
+
+install_project() {
+    # The kit itself, editable, with no dependency resolution (everything is already pinned).
+    "${pip[@]}" install --no-deps --no-build-isolation -e .
+    "${pip[@]}" check
+}
+
+if deps_current; then
+    if [ "$INSTALL_PROJECT" = 0 ] || project_current; then
+        echo "[install] $VENV is up to date with requirements.lock"
+        exit 0
+    fi
+    install_project
+    echo "[install] done: kit installed into $VENV"
     exit 0
 fi
 
 echo "[install] creating $VENV with $($PYTHON --version 2>&1)"
 "$PYTHON" -m venv "$VENV"
-pip=("$VENV/bin/python" -m pip --disable-pip-version-check)
 # torch first and on its own: the lock leaves it out, and --no-deps keeps pip from resolving a
 # different (CUDA) build through another package's requirement.
-if [ -n "$TORCH_INDEX" ]; then
-    "${pip[@]}" install --no-deps --index-url "$TORCH_INDEX" "$TORCH_SPEC"
-else
-    "${pip[@]}" install --no-deps "$TORCH_SPEC"
-fi
+torch_args=(install)
+[ "$TORCH_DEPS" = 1 ] || torch_args+=(--no-deps)
+[ -z "$TORCH_INDEX" ] || torch_args+=(--index-url "$TORCH_INDEX")
+"${pip[@]}" "${torch_args[@]}" "$TORCH_SPEC"
 "${pip[@]}" install --require-hashes --no-deps -r requirements.lock
-# The kit itself, editable, with no dependency resolution (everything is already pinned).
-"${pip[@]}" install --no-deps --no-build-isolation -e .
-"$VENV/bin/python" -m pip check
+if [ "$INSTALL_PROJECT" = 0 ]; then
+    "${pip[@]}" check
+else
+    install_project
+fi
 echo "$want" > "$stamp"
 echo "[install] done: $("$VENV/bin/python" -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)')"

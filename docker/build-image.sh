@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Build the kit's image with podman and run it offline: the recipe CI uses where no Docker engine
+# runs and registries are unreachable (see docker/README.md). Run as root on a Debian host.
+#
+#   docker/build-image.sh [CHECK ...]        CHECK: env | tests | smoke   (default: env tests smoke)
+#
+#   env    the image's entrypoint summary + `python -m babylm env`
+#   tests  the unit tests inside the image (the shared reference data bind-mounted read-only)
+#   smoke  `reproduce.sh smoke` inside the image, outputs on a bind mount, then
+#          `python -m eval_export validate` on the submission it wrote
+#
+# Every container runs with --network=none. Nothing is pushed or pulled.
+#
+#   BABYLM_CI_CACHE   cache outside the checkout (base image tarball)   (default: /var/cache/babylm-ci)
+#   BABYLM_IMAGE      tag of the built image                            (default: localhost/babylm-kit:ci)
+#   BABYLM_SHARED     reference data for the tests                      (default: ../shared)
+#   BABYLM_CI_OUT     where the smoke run's outputs land                (default: $BABYLM_CI_CACHE/outputs)
+#   TORCH_WHEEL       the local CPU torch wheel                (default: /opt/wheels/torch-2.13.0+cpu-*.whl)
+#   DEBIAN_MIRROR     mirror for debootstrap                            (default: http://deb.debian.org/debian)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+
+checks=("$@")
+[ ${#checks[@]} -gt 0 ] || checks=(env tests smoke)
+for c in "${checks[@]}"; do
+    case "$c" in env|tests|smoke) ;; *) echo "error: unknown check '$c' (choose from: env tests smoke)" >&2; exit 2 ;; esac
+done
+
+cache=${BABYLM_CI_CACHE:-/var/cache/babylm-ci}
+image=${BABYLM_IMAGE:-localhost/babylm-kit:ci}
+base=localhost/bookworm-py311:local
+shared=${BABYLM_SHARED:-$repo/../shared}
+out=${BABYLM_CI_OUT:-$cache/outputs}
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+ca_bundle=/etc/ssl/certs/ca-certificates.crt
+image_uid=1000  # the Dockerfile's default UID: the user that writes into the bind-mounted outputs
+
+t_all=$SECONDS
+phase() { echo; echo "=== [build-image] $1 ($(( SECONDS - t_all )) s so far)"; }
+
+# --- 1. tools --------------------------------------------------------------------------------
+phase "tools: podman buildah runc debootstrap"
+if ! command -v podman >/dev/null || ! command -v runc >/dev/null || ! command -v debootstrap >/dev/null \
+        || ! command -v buildah >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq podman buildah runc debootstrap >/dev/null
+fi
+podman --version
+
+# --- 2. base image: Debian bookworm (python3 is 3.11) made by debootstrap, cached ---------------
+phase "base image $base"
+mkdir -p "$cache"
+if ! podman image exists "$base"; then
+    tarball="$cache/bookworm-py311.tar"
+    if [ ! -f "$tarball" ]; then
+        rootfs=$(mktemp -d "$cache/rootfs.XXXXXX")
+        debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates \
+            bookworm "$rootfs" "$mirror" >"$cache/debootstrap.log" 2>&1 \
+            || { tail -20 "$cache/debootstrap.log" >&2; exit 1; }
+        rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+        tar -C "$rootfs" -cf "$tarball.tmp" .
+        mv "$tarball.tmp" "$tarball"
+        rm -rf "$rootfs"
+    fi
+    podman import "$tarball" "$base" >/dev/null
+fi
+
+# --- 3. the kit's image --------------------------------------------------------------------
+phase "podman build $image"
+wheel=${TORCH_WHEEL:-$(ls /opt/wheels/torch-2.13.0+cpu-*.whl 2>/dev/null | head -1)}
+[ -f "$wheel" ] || { echo "error: no local torch wheel (set TORCH_WHEEL)" >&2; exit 1; }
+commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+if [ "$commit" != unknown ] && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+    commit="$commit-dirty"
+fi
+# --isolation=chroot: RUN steps fail under the default OCI runtime here (cgroups); chroot
+# isolation also shares the host network, which the dependency step needs for PyPI.
+# The host's CA bundle replaces the base's (TLS to PyPI is intercepted on this network).
+# The torch wheel is bind-mounted, not COPY'd, so its 190 MB stay out of the image layers.
+podman build --isolation=chroot --pull=never \
+    -v "$ca_bundle:$ca_bundle:ro" \
+    -v "$(dirname "$wheel"):/wheels:ro" \
+    --build-arg BASE_IMAGE="$base" \
+    --build-arg TORCH_SPEC="/wheels/$(basename "$wheel")" \
+    --build-arg TORCH_INDEX= \
+    --build-arg TORCH_DEPS=0 \
+    --build-arg BABYLM_COMMIT="$commit" \
+    -t "$image" -f Dockerfile .
+podman image inspect "$image" --format 'image size: {{.Size}} bytes'
+
+# --- 4. run it, offline ----------------------------------------------------------------------
+# runc (crun fails on this host's cgroups and rlimits) with explicit ulimits.
+run=(podman run --rm --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --network=none)
+for c in "${checks[@]}"; do
+    case "$c" in
+    env)
+        phase "check env: entrypoint summary"
+        "${run[@]}" "$image" python -c "import babylm, eval_export, torch; print('imports ok, torch', torch.__version__)"
+        ;;
+    tests)
+        phase "check tests: pytest inside the image"
+        [ -d "$shared/data" ] || { echo "error: shared data not found at $shared (set BABYLM_SHARED)" >&2; exit 1; }
+        "${run[@]}" -e BABYLM_QUIET=1 -e BABYLM_SHARED=/shared -v "$(cd "$shared" && pwd):/shared:ro" \
+            "$image" python -m pytest -q -p no:cacheprovider -x
+        ;;
+    smoke)
+        phase "check smoke: reproduce.sh smoke, then validate the submission"
+        mkdir -p "$out"
+        rm -rf "$out/smoke"
+        chown "$image_uid:$image_uid" "$out"
+        "${run[@]}" -v "$out:/outputs" "$image" reproduce.sh smoke
+        # The same check the smoke run's own validate stage does, from a fresh container, on the
+        # file as it landed on the host.
+        submission=$(cd "$out/smoke" && ls submission/*.json | head -1)
+        "${run[@]}" -e BABYLM_QUIET=1 -v "$out:/outputs:ro" "$image" \
+            python -m eval_export validate "/outputs/smoke/$submission"
+        echo "report: $out/smoke/report/report.md"
+        ;;
+    esac
+done
+phase "done"
