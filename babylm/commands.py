@@ -11,6 +11,7 @@ import json
 
 from babylm.cli import Command
 from babylm.config import option
+from babylm.report import ReportConfig  # light: matplotlib is imported only when plotting
 
 
 @dataclasses.dataclass
@@ -29,6 +30,14 @@ def env(cfg: EnvConfig) -> None:
             print(f"{key:>15}: {value}")
 
 
+def report(cfg: ReportConfig) -> None:
+    from babylm.report import write_report
+
+    print(f"wrote {write_report(cfg)}")
+
+
 COMMANDS: dict[str, Command] = {
     "env": Command("env", EnvConfig, env, "Print the environment summary (kit commit, lock hash, torch, GPUs)."),
+    "report": Command("report", ReportConfig, report,
+                      "Write a run's Markdown report with PNG plots (loss, BLiMP, fine-tuning, baselines)."),
 }

@@ -1,0 +1,447 @@
+"""Run report: one Markdown page with PNG plots, built from what a reproduce.sh run folder holds.
+
+Every input is optional; a section whose input is absent is left out and listed at the end with
+the file it would have needed. The inputs are the kit's and the challenge's own files:
+
+- ``<run>/models/<name>/metrics.jsonl``: JSON lines with ``step``, ``words_seen`` and
+  ``train/loss`` and/or ``val/loss`` (loss curves); ``test_results.json`` beside it (test loss,
+  perplexity).
+- ``<run>/results/<model>/<revision>/zero_shot/<backend>/<task>/<data_dir>/predictions.json``:
+  the official prediction files, scored here against the gold files in ``eval_data/<data_dir>/``
+  the way the official collator does (stripped ``pred`` equals stripped ``sentence_good``).
+  Revisions ``chck_<N>M`` give BLiMP-fast accuracy against words seen.
+- ``<run>/results/<model>/all_full_preds_and_fast_scores_<backend>.json``: the collated
+  submission; its ``fast_eval_results`` is used for the words-seen curve when the per-checkpoint
+  prediction files are gone.
+- ``<run>/results/<model>/main/finetune/<task>/predictions.json``: fine-tuning predictions, scored
+  against ``glue_data/<task>.valid.jsonl``; a metrics JSON beside them adds its F1/MCC.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import re
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from babylm.config import option
+from babylm.errors import InputError, UsageError
+from babylm.files import write_bytes, write_text
+
+# Published scores of the official baselines, copied from ../shared/docs/anchors.md (which cites
+# babylm-org/babylm-eval README @ 45fe2c1 for 2026 and babylm/evaluation-pipeline-2025 @ 19993f9,
+# a draft table, for 2025). They are the organisers' numbers, not measured by this kit.
+# (track, model, year, BLiMP, supplement, source)
+OFFICIAL_BASELINES: list[tuple[str, str, str, float, float, str]] = [
+    ("strict-small", "GPT-2 (official 2026 baseline)", "2026", 65.08, 57.25, "babylm-org/babylm-eval README @ 45fe2c1"),
+    ("strict", "GPT-2 (official 2026 baseline)", "2026", 74.53, 65.00, "babylm-org/babylm-eval README @ 45fe2c1"),
+    ("strict-small", "GPT-2 small (official 2025 baseline, causal)", "2025", 67.29, 59.09,
+     "babylm/evaluation-pipeline-2025 README draft @ 19993f9"),
+    ("strict-small", "GPT-BERT mixed (official 2025 baseline, MNTP)", "2025", 71.29, 63.30,
+     "babylm/evaluation-pipeline-2025 README draft @ 19993f9"),
+    ("strict", "GPT-2 small (official 2025 baseline, causal)", "2025", 75.07, 64.96,
+     "babylm/evaluation-pipeline-2025 README draft @ 19993f9"),
+    ("strict", "GPT-BERT causal-focus (official 2025 baseline, causal)", "2025", 79.29, 70.42,
+     "babylm/evaluation-pipeline-2025 README draft @ 19993f9"),
+]
+
+# The official checkpoint order of fast_eval_results (eval-formats.md, collation section).
+_SMALL = [f"chck_{n}M" for n in range(1, 10)] + [f"chck_{n}M" for n in range(10, 101, 10)]
+_LARGE = ([f"chck_{n}M" for n in range(1, 10)] + [f"chck_{n}M" for n in range(10, 100, 10)]
+          + [f"chck_{n}M" for n in range(100, 1001, 100)])
+CHECKPOINT_ORDER = {"strict-small": _SMALL, "strict": _LARGE}
+
+_CHECKPOINT = re.compile(r"^chck_(\d+)M$")
+
+
+@dataclasses.dataclass
+class ReportConfig:
+    run: str = option("", "the run folder reproduce.sh wrote (holding models/ and results/)")
+    out: str | None = option(None, "where report.md and its PNG plots go (default: <run>/report)")
+    eval_data: str | None = option(None, "evaluation_data folder holding the gold files "
+                                          "(blimp_fast/, blimp_filtered/, supplement_*/ ...)")
+    glue_data: str | None = option(None, "folder with <task>.valid.jsonl gold files for fine-tuning")
+    track: str = option("strict-small", "track, for the official checkpoint order",
+                        choices=("strict-small", "strict"))
+
+    def validate(self) -> None:
+        if not self.run:
+            raise UsageError("--run is required: the run folder written by reproduce.sh")
+
+
+@dataclasses.dataclass
+class Section:
+    title: str
+    lines: list[str]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading inputs (defensively: a bad line or file is noted, never fatal)
+# ---------------------------------------------------------------------------------------------
+
+
+def read_jsonl(path: Path, notes: list[str]) -> list[dict]:
+    """Rows of a JSON-lines file; malformed lines are skipped and counted in ``notes``."""
+    rows, bad = [], 0
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                bad += 1
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+            else:
+                bad += 1
+    if bad:
+        notes.append(f"{path}: skipped {bad} malformed line(s)")
+    return rows
+
+
+def read_json(path: Path, notes: list[str]) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        notes.append(f"{path}: unreadable ({type(exc).__name__})")
+        return None
+
+
+def words_of_revision(revision: str) -> int | None:
+    """Words seen at a milestone checkpoint, from its official name (``chck_20M`` -> 20,000,000)."""
+    m = _CHECKPOINT.match(revision)
+    return int(m.group(1)) * 1_000_000 if m else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def find_prediction_files(results: Path) -> list[tuple[str, str, str, str, Path]]:
+    """(model, revision, task, data_dir, path) of every zero-shot predictions.json under results/."""
+    found = []
+    for path in sorted(results.glob("*/*/zero_shot/*/*/*/predictions.json")):
+        data_dir, task, _backend, _zs, revision, model = (p.name for p in list(path.parents)[:6])
+        found.append((model, revision, task, data_dir, path))
+    return found
+
+
+def load_gold(eval_data: Path | None, data_dir: str, cache: dict) -> dict[str, list[dict]] | None:
+    """Gold rows per UID of an evaluation folder (BLiMP: the ``UID`` field, else the file stem)."""
+    if eval_data is None:
+        return None
+    if data_dir not in cache:
+        folder = eval_data / data_dir
+        gold: dict[str, list[dict]] | None = None
+        if folder.is_dir():
+            gold = {}
+            for file in sorted(folder.glob("*.jsonl")):
+                for row in read_jsonl(file, []):
+                    gold.setdefault(str(row.get("UID", file.stem)), []).append(row)
+        cache[data_dir] = gold
+    return cache[data_dir]
+
+
+def score_pairs(predictions: dict, gold: dict[str, list[dict]]) -> dict[str, tuple[int, int]]:
+    """(correct, total) per UID: the prediction is the chosen sentence, gold is ``sentence_good``.
+
+    Predictions are matched to gold rows by position, as the official scorers do.
+    """
+    scores = {}
+    for uid, entry in predictions.items():
+        rows = gold.get(uid)
+        preds = entry.get("predictions", []) if isinstance(entry, dict) else []
+        if not rows or not preds:
+            continue
+        correct = sum(str(p.get("pred", "")).strip() == str(g.get("sentence_good", "")).strip()
+                      for p, g in zip(preds, rows))
+        scores[uid] = (correct, min(len(preds), len(rows)))
+    return scores
+
+
+def mean_accuracy(scores: dict[str, tuple[int, int]]) -> float | None:
+    """Mean over UIDs of the per-UID accuracy (the official BLiMP average), in percent."""
+    accs = [c / n for c, n in scores.values() if n]
+    return 100.0 * sum(accs) / len(accs) if accs else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Plots (matplotlib with the Agg backend: no display needed)
+# ---------------------------------------------------------------------------------------------
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+    write_bytes(path, buf.getvalue())
+
+
+def plot_losses(curves: dict[str, list[dict]], path: Path) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, rows in curves.items():
+        for key, style in (("train/loss", "-"), ("val/loss", "o--")):
+            pts = [(r.get("words_seen", r.get("step")), _number(r.get(key))) for r in rows]
+            pts = [(x, y) for x, y in pts if _number(x) is not None and y is not None]
+            if pts:
+                xs, ys = zip(*pts)
+                ax.plot(xs, ys, style, label=f"{name} {key.split('/')[0]}", markersize=3)
+    ax.set_xlabel("words seen")
+    ax.set_ylabel("loss (nats/token)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def plot_blimp_curve(points: dict[str, list[tuple[int, float]]], path: Path) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for model, pts in points.items():
+        xs, ys = zip(*sorted(pts))
+        ax.plot(xs, ys, "o-", label=model)
+    ax.axhline(50, color="grey", lw=0.8, ls=":", label="chance")
+    ax.set_xscale("log")
+    ax.set_xlabel("words seen (milestone checkpoint)")
+    ax.set_ylabel("BLiMP-fast accuracy (%)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def plot_phenomena(accs: dict[str, float], path: Path) -> None:
+    plt = _pyplot()
+    names = sorted(accs, key=accs.get)
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(names) + 1))
+    ax.barh(names, [accs[n] for n in names], color="tab:blue")
+    ax.axvline(50, color="grey", lw=0.8, ls=":")
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("accuracy (%)")
+    ax.tick_params(axis="y", labelsize=7)
+    _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections
+# ---------------------------------------------------------------------------------------------
+
+
+def _table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> list[str]:
+    header = list(header)
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        out.append("| " + " | ".join("—" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
+                                     for v in row) + " |")
+    return out
+
+
+def training_section(models: Path, out: Path, notes: list[str]) -> tuple[Section | None, dict[str, int]]:
+    """Loss curves and final losses per training run; returns the final words seen per run too."""
+    curves, final_words, rows = {}, {}, []
+    for metrics in sorted(models.glob("*/metrics.jsonl")) if models.is_dir() else []:
+        name = metrics.parent.name
+        records = read_jsonl(metrics, notes)
+        if not records:
+            continue
+        curves[name] = records
+        words = [int(w) for r in records if (w := _number(r.get("words_seen"))) is not None]
+        if words:
+            final_words[name] = max(words)
+        last = {k: next((_number(r[k]) for r in reversed(records) if _number(r.get(k)) is not None), None)
+                for k in ("train/loss", "val/loss")}
+        test = read_json(metrics.parent / "test_results.json", notes) if (metrics.parent / "test_results.json").is_file() else None
+        test = test if isinstance(test, dict) else {}
+        ppl = _number(test.get("perplexity", test.get("test/perplexity")))
+        test_loss = _number(test.get("loss", test.get("test/loss")))
+        words_txt = f"{final_words[name]:,}" if name in final_words else None
+        rows.append((name, words_txt, last["train/loss"], last["val/loss"], test_loss, ppl))
+    if not curves:
+        return None, final_words
+    plot_losses(curves, out / "loss.png")
+    lines = ["![loss curves](loss.png)", ""]
+    lines += _table(["run", "words seen", "last train loss", "last val loss", "test loss", "test perplexity"], rows)
+    return Section("Training", lines), final_words
+
+
+def zero_shot_sections(run: Path, cfg: ReportConfig, out: Path, final_words: dict[str, int],
+                       notes: list[str]) -> tuple[list[Section], dict[str, dict[str, float]]]:
+    """BLiMP-fast against words seen, BLiMP per phenomenon, and the final scores per task."""
+    results = run / "results"
+    eval_data = Path(cfg.eval_data) if cfg.eval_data else None
+    gold_cache: dict = {}
+    curve: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    final: dict[str, dict[str, float]] = defaultdict(dict)  # model -> task/data_dir -> accuracy
+    final_blimp: dict[str, tuple[dict, dict]] = {}  # model -> (scores, gold) of its final BLiMP
+    unscored = set()
+    for model, revision, task, data_dir, path in find_prediction_files(results) if results.is_dir() else []:
+        gold = load_gold(eval_data, data_dir, gold_cache)
+        if gold is None:
+            unscored.add(data_dir)
+            continue
+        preds = read_json(path, notes)
+        if not isinstance(preds, dict):
+            continue
+        scores = score_pairs(preds, gold)
+        acc = mean_accuracy(scores)
+        if acc is None:
+            continue
+        words = words_of_revision(revision)
+        if words is not None and task == "blimp" and "fast" in data_dir:
+            curve[model].append((words, acc))
+        if revision == "main":
+            final[model][data_dir] = acc
+            # The full filtered set is preferred for the per-phenomenon view; fast if that is all.
+            if task == "blimp" and (model not in final_blimp or "fast" not in data_dir):
+                final_blimp[model] = (scores, gold)
+    if unscored:
+        notes.append(f"zero-shot predictions for {', '.join(sorted(unscored))} not scored: "
+                     "no gold files (pass --eval_data)")
+
+    if not curve:  # fall back on the collated submission's fast_eval_results
+        for sub in sorted(results.glob("*/all_full_preds_and_fast_scores_*.json")) if results.is_dir() else []:
+            data = read_json(sub, notes)
+            fast = data.get("fast_eval_results", {}).get("blimp") if isinstance(data, dict) else None
+            if not isinstance(fast, list):
+                continue
+            for name, per_uid in zip(CHECKPOINT_ORDER[cfg.track], fast):
+                vals = [v for v in per_uid.values() if _number(v) is not None] if isinstance(per_uid, dict) else []
+                if vals:
+                    curve[sub.parent.name].append((words_of_revision(name), 100.0 * sum(vals) / len(vals)))
+
+    sections = []
+    if curve:
+        plot_blimp_curve(curve, out / "blimp_fast_curve.png")
+        rows = [(m, f"{w:,}", a) for m, pts in curve.items() for w, a in sorted(pts)]
+        lines = ["![BLiMP-fast accuracy against words seen](blimp_fast_curve.png)", ""]
+        lines += _table(["model", "words seen", "BLiMP-fast accuracy (%)"], rows)
+        sections.append(Section("BLiMP-fast across the milestone checkpoints", lines))
+    for model, (scores, gold) in sorted(final_blimp.items()):
+        by_term: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for uid, (correct, total) in scores.items():
+            term = str(gold[uid][0].get("linguistics_term") or uid)
+            by_term[term][0] += correct
+            by_term[term][1] += total
+        accs = {t: 100.0 * c / n for t, (c, n) in by_term.items() if n}
+        png = f"blimp_phenomena_{model}.png"
+        plot_phenomena(accs, out / png)
+        lines = [f"Final model `{model}`; pairs pooled per phenomenon (BLiMP's `linguistics_term`).", "",
+                 f"![BLiMP per phenomenon]({png})", ""]
+        lines += _table(["phenomenon", "pairs", "accuracy (%)"],
+                        [(t, by_term[t][1], accs[t]) for t in sorted(accs)])
+        sections.append(Section(f"BLiMP per phenomenon: {model}", lines))
+    if final:
+        dirs = sorted({d for accs in final.values() for d in accs})
+        lines = ["Mean accuracy over subtasks (%), final model, each data set as scored.", ""]
+        lines += _table(["model", *dirs], [(m, *(final[m].get(d) for d in dirs)) for m in sorted(final)])
+        sections.append(Section("Zero-shot scores", lines))
+    return sections, final
+
+
+def finetune_section(run: Path, cfg: ReportConfig, notes: list[str]) -> Section | None:
+    glue = Path(cfg.glue_data) if cfg.glue_data else None
+    rows = []
+    for pred_file in sorted((run / "results").glob("*/main/finetune/*/predictions.json")):
+        task = pred_file.parent.name
+        model = pred_file.parents[3].name
+        metrics: dict[str, float] = {}
+        # Metrics the fine-tuning command wrote beside its predictions (any JSON of numbers).
+        for extra in sorted(pred_file.parent.glob("*.json")):
+            if extra.name == "predictions.json":
+                continue
+            data = read_json(extra, notes)
+            if isinstance(data, dict):
+                for key, value in data.items():
+                    if _number(value) is not None:
+                        metrics[key.split("/")[-1].lower()] = float(value)
+        gold_file = glue / f"{task}.valid.jsonl" if glue else None
+        preds = read_json(pred_file, notes)
+        entries = preds.get(task, {}).get("predictions", []) if isinstance(preds, dict) else []
+        if gold_file is not None and gold_file.is_file() and entries:
+            gold = read_jsonl(gold_file, notes)
+            n = min(len(gold), len(entries))
+            if n:
+                metrics["accuracy"] = sum(e.get("pred") == g.get("label") for e, g in zip(entries, gold)) / n
+                metrics["n"] = n
+        if metrics:
+            def pct(key):
+                v = metrics.get(key)
+                return None if v is None else (100 * v if v <= 1 else v)
+            rows.append((model, task, int(metrics["n"]) if "n" in metrics else None,
+                         pct("accuracy"), pct("f1"), pct("mcc")))
+    if not rows:
+        return None
+    lines = ["Validation sets; accuracy, F1 and MCC in percent (MCC ×100)."]
+    lines += [""] + _table(["model", "task", "examples", "accuracy", "F1", "MCC"], rows)
+    return Section("Fine-tuning", lines)
+
+
+def comparison_section(final: dict[str, dict[str, float]], track: str) -> Section:
+    ours = []
+    for model, accs in sorted(final.items()):
+        blimp = accs.get("blimp_filtered", accs.get("blimp_fast"))
+        supp = accs.get("supplement_filtered", accs.get("supplement_fast"))
+        ours.append((f"**{model}** (this run)", "this kit", blimp, supp, "measured here"))
+    theirs = [(m, y, b, s, f"published: {src}") for t, m, y, b, s, src in OFFICIAL_BASELINES if t == track]
+    lines = [f"Track `{track}`. Rows marked *published* are the organisers' own numbers for their "
+             "baselines, copied from their READMEs (see `babylm/report.py`); they were not measured by "
+             "this kit, and their models trained far longer than a smoke run. Ours is the mean over "
+             "BLiMP paradigms (UIDs) on the data set scored (filtered if present, else fast).", ""]
+    lines += _table(["model", "year", "BLiMP", "supplement", "source"], ours + theirs)
+    return Section("Comparison with the official baselines", lines)
+
+
+def write_report(cfg: ReportConfig) -> Path:
+    """Build ``report.md`` and its PNGs from the run folder; returns the Markdown path."""
+    run = Path(cfg.run)
+    if not run.is_dir():
+        raise InputError(f"run folder {run} does not exist; pass the folder reproduce.sh wrote (runs/<preset>)")
+    out = Path(cfg.out) if cfg.out else run / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    notes: list[str] = []
+    sections: list[Section] = []
+    missing: list[str] = []
+
+    training, final_words = training_section(run / "models", out, notes)
+    if training:
+        sections.append(training)
+    else:
+        missing.append(f"training curves: no {run}/models/<run>/metrics.jsonl")
+    zs, final = zero_shot_sections(run, cfg, out, final_words, notes)
+    sections += zs
+    if not zs:
+        missing.append(f"zero-shot results: no scored predictions under {run}/results/")
+    ft = finetune_section(run, cfg, notes)
+    if ft:
+        sections.append(ft)
+    else:
+        missing.append(f"fine-tuning: no {run}/results/<model>/main/finetune/<task>/ results")
+    sections.append(comparison_section(final, cfg.track))
+
+    from babylm.runtime import code_version
+
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"# BabyLM run report: `{run.name}`", "",
+             f"Run folder `{run}`, generated {stamp} by babylm-kit {code_version()}.", ""]
+    for section in sections:
+        lines += [f"## {section.title}", "", *section.lines, ""]
+    if missing or notes:
+        lines += ["## Not in this report", ""] + [f"- {m}" for m in missing + notes] + [""]
+    return write_text(out / "report.md", "\n".join(lines))

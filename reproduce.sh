@@ -1,0 +1,359 @@
+#!/usr/bin/env bash
+# reproduce.sh: the kit's experiments as executable documentation.
+#
+#   ./reproduce.sh smoke                    embedded synthetic corpus, CPU, every stage, a few minutes
+#   ./reproduce.sh strict-small             official 10M-word data (BABYLM_DATA or downloaded)
+#   ./reproduce.sh --list                   presets and their numbered steps
+#   ./reproduce.sh --only STEP PRESET       one step          ./reproduce.sh --from STEP PRESET   from STEP on
+#   ./reproduce.sh --dry-run PRESET         print the commands instead of running them
+#
+# Every step skips itself when its output exists, so an interrupted run continues where it
+# stopped; delete a step's output to redo it. Outputs go to $BABYLM_OUT/<preset>/ (default
+# runs/<preset>/), together with reproduce.log (everything printed) and env.txt.
+#
+# Environment:
+#   BABYLM_OUT           root of the run folders                     (default: runs; /outputs in the image)
+#   BABYLM_DATA          local folder with the official BabyLM data  (default: downloaded once into
+#                        $BABYLM_OUT/data/<track>/ with `python -m babylm download`)
+#   BABYLM_YEAR          challenge year of the data to download     (default: 2025)
+#   BABYLM_EVAL_DATA     the official evaluation_data folder (zero-shot tasks and glue_filtered/);
+#                        required by the export and fine-tuning steps of the official-data presets;
+#                        with smoke, it adds the fine-tuning step (RTE)
+#   BABYLM_GPUS          GPUs to train on; more than one launches torchrun   (default: all visible)
+#   BABYLM_SKIP_INSTALL  1: do not run docker/install.sh (set inside the image)
+#   BABYLM_PYTHON        interpreter                                 (default: .venv/bin/python)
+set -euo pipefail
+
+KIT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+# ---------------------------------------------------------------------------------------------
+# Presets and steps
+# ---------------------------------------------------------------------------------------------
+PRESETS=(smoke strict-small strict seed)
+declare -A PRESET_INFO=(
+    [smoke]="embedded synthetic corpus on CPU: every stage in a few minutes (configs/smoke.yaml)"
+    [strict-small]="official 10M-word data, the strict-small track (configs/strict-small.yaml)"
+    [strict]="official 100M-word data, the strict track (configs/strict.yaml)"
+    [seed]="the seed project's experiments on the 10M-word data (configs/seed-*.yaml)"
+)
+PIPELINE="corpus tokenizer train test export finetune collate validate report"
+declare -A PRESET_STEPS=(
+    [smoke]="$PIPELINE"
+    [strict-small]="$PIPELINE"
+    [strict]="$PIPELINE"
+    [seed]="corpus tokenizer gpt gpt-test gpt-easy-hard gpt-hard-easy bert bert-test bert-easy-hard bert-hard-easy best best-test export finetune collate validate report"
+)
+declare -A STEP_INFO=(
+    [corpus]="get the corpus (embedded, BABYLM_DATA or download) and count its words"
+    [tokenizer]="train the tokenizer on the training files"
+    [train]="train the model, with milestone checkpoints (torchrun on several GPUs)"
+    [test]="test-set loss and perplexity of the final model"
+    [export]="zero-shot predictions of the final model and of every milestone checkpoint"
+    [finetune]="fine-tune the final model on the classification tasks"
+    [collate]="collate the predictions into the submission file"
+    [validate]="check the submission against the official format and gold data"
+    [report]="write report/report.md with its plots"
+    [gpt]="small GPT (4 layers, 256 hidden, 4 heads)"
+    [gpt-test]="test perplexity of the small GPT"
+    [gpt-easy-hard]="small GPT, curriculum: easy files, then hard files"
+    [gpt-hard-easy]="small GPT, curriculum: hard files, then easy files"
+    [bert]="small BERT"
+    [bert-test]="test perplexity of the small BERT"
+    [bert-easy-hard]="small BERT, curriculum: easy files, then hard files"
+    [bert-hard-easy]="small BERT, curriculum: hard files, then easy files"
+    [best]="the best small model scaled up"
+    [best-test]="test perplexity of the scaled-up model"
+)
+
+# Settings of a preset: track, corpus and data locations, config file per model.
+set_preset() {
+    PRESET=$1
+    OUT_ROOT=${BABYLM_OUT:-runs}
+    RUN="$OUT_ROOT/$PRESET"
+    BACKEND=causal
+    case "$PRESET" in
+    smoke)
+        TRACK=strict-small
+        DATA="$RUN/data"              # written by `babylm generate`
+        CORPUS="$DATA/corpus"
+        EVAL_DATA="$DATA/eval"        # the generator's minimal pairs, in the BLiMP jsonl format
+        GLUE_DATA=${BABYLM_EVAL_DATA:+$BABYLM_EVAL_DATA/glue_filtered}
+        FINETUNE_TASKS=rte
+        CONFIG=smoke
+        MODEL=smoke-gpt
+        export CUDA_VISIBLE_DEVICES=""  # CPU by design: same numbers on every machine
+        ;;
+    strict-small|strict|seed)
+        TRACK=strict-small
+        [ "$PRESET" != strict ] || TRACK=strict
+        DATA=${BABYLM_DATA:-$OUT_ROOT/data/$TRACK}
+        CORPUS="$DATA"
+        EVAL_DATA=${BABYLM_EVAL_DATA:-}
+        GLUE_DATA=${BABYLM_EVAL_DATA:+$BABYLM_EVAL_DATA/glue_filtered}
+        FINETUNE_TASKS=boolq,mnli,mrpc,multirc,qqp,rte,wsc
+        CONFIG=$PRESET
+        MODEL=$PRESET-model
+        if [ "$PRESET" = seed ]; then CONFIG=seed-best; MODEL=seed-best; fi
+        ;;
+    esac
+    MODELS="$RUN/models"
+    RESULTS="$RUN/results"
+    SUBMISSION="$RESULTS/$MODEL/all_full_preds_and_fast_scores_$BACKEND.json"
+}
+
+# =============================================================================================
+# STAGE COMMANDS: the only place that names the kit's CLI options. Each function runs one
+# command; `kit` runs `python -m ...`, `launch` the same through torchrun on several GPUs.
+# Presets choose hyperparameters through their config file (configs/<name>.yaml, a section per
+# command), so the flags here are only paths.
+# =============================================================================================
+cmd_generate()  { kit babylm generate --out "$1"; }
+cmd_download()  { kit babylm download --year "${BABYLM_YEAR:-2025}" --track "$TRACK" --out "$1"; }
+cmd_corpus()    { kit babylm corpus --corpus "$CORPUS" --files train --out "$1"; }
+cmd_tokenizer() { kit babylm tokenizer --config "$2" --corpus "$CORPUS" --files train --out "$1"; }
+# cmd_train RUN_NAME CONFIG
+cmd_train()     { launch babylm train --config "$2" --corpus "$CORPUS" --tokenizer "$RUN/tokenizer" \
+                      --save_dir "$MODELS" --run_name "$1"; }
+# cmd_test RUN_NAME OUTPUT
+cmd_test()      { kit babylm test --model "$MODELS/$1/final" --corpus "$CORPUS" --files test --out "$2"; }
+# cmd_score RUN_NAME REVISION: zero-shot tasks, the fast sets for milestone checkpoints
+cmd_score()     { local fast=(); [ "$2" = main ] || fast=(--fast); \
+                  kit eval_export score --model "$MODELS/$1" --revision "$2" --backend "$BACKEND" \
+                      --data "$EVAL_DATA" --out "$RESULTS" "${fast[@]}"; }
+cmd_finetune()  { kit eval_export finetune --config "$CONFIG" --model "$MODELS/$1" --revision main \
+                      --tasks "$FINETUNE_TASKS" --data "$GLUE_DATA" --out "$RESULTS"; }
+cmd_collate()   { kit eval_export collate --results "$RESULTS/$MODEL" --backend "$BACKEND" --track "$TRACK" \
+                      --out "$SUBMISSION"; }
+cmd_validate()  { kit eval_export validate "$SUBMISSION" --data "$EVAL_DATA"; }
+cmd_report()    { local data=(); [ -z "$EVAL_DATA" ] || data+=(--eval_data "$EVAL_DATA"); \
+                  [ -z "${GLUE_DATA:-}" ] || data+=(--glue_data "$GLUE_DATA"); \
+                  kit babylm report --run "$RUN" --track "$TRACK" "${data[@]}" --out "$1"; }
+# =============================================================================================
+
+die() { echo "error: $*" >&2; exit 2; }
+
+# run CMD...: print the command, then run it (only print it under --dry-run).
+run() {
+    local line
+    line=$(printf '%q ' "$@")
+    echo "+ ${line% }"
+    [ "${DRY_RUN:-0}" = 1 ] || "$@"
+}
+kit() { run "$PY" -m "$@"; }
+launch() {
+    if [ "${NGPUS:-0}" -gt 1 ]; then
+        run "$PY" -m torch.distributed.run --standalone --nproc_per_node "$NGPUS" -m "$@"
+    else
+        kit "$@"
+    fi
+}
+
+# run_stage OUTPUT COMMAND...: skip when OUTPUT exists, else run COMMAND and check that it
+# produced OUTPUT. The kit writes every output atomically (temp path, then rename), so an
+# existing OUTPUT is a complete one.
+run_stage() {
+    local output=$1
+    shift
+    if [ -e "$output" ]; then
+        echo "  skip: $output exists"
+        return 0
+    fi
+    "$@"
+    if [ "${DRY_RUN:-0}" != 1 ] && [ ! -e "$output" ]; then
+        echo "error: '$*' finished without writing $output" >&2
+        exit 1
+    fi
+}
+
+need_eval_data() {
+    [ -n "$EVAL_DATA" ] || die "step $1 needs the official evaluation data: set BABYLM_EVAL_DATA to the evaluation_data folder (see docker/README.md)"
+    [ "${DRY_RUN:-0}" = 1 ] || [ -d "$EVAL_DATA" ] || die "BABYLM_EVAL_DATA=$EVAL_DATA is not a folder"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Steps
+# ---------------------------------------------------------------------------------------------
+train_step() {  # train_step RUN_NAME CONFIG
+    run_stage "$MODELS/$1/final" cmd_train "$1" "$2"
+}
+test_step() {   # test_step RUN_NAME
+    run_stage "$MODELS/$1/test_results.json" cmd_test "$1" "$MODELS/$1/test_results.json"
+}
+
+step_corpus() {
+    if [ "$PRESET" = smoke ]; then
+        run_stage "$DATA" cmd_generate "$DATA"
+    elif [ -z "${BABYLM_DATA:-}" ]; then
+        run_stage "$DATA" cmd_download "$DATA"
+    else
+        [ "${DRY_RUN:-0}" = 1 ] || [ -d "$DATA" ] || die "BABYLM_DATA=$DATA is not a folder"
+    fi
+    run_stage "$RUN/corpus" cmd_corpus "$RUN/corpus"
+}
+step_tokenizer() {
+    local config=$CONFIG
+    [ "$PRESET" != seed ] || config=seed-tokenizer
+    run_stage "$RUN/tokenizer" cmd_tokenizer "$RUN/tokenizer" "$config"
+}
+step_train() { train_step "$MODEL" "$CONFIG"; }
+step_test()  { test_step "$MODEL"; }
+step_gpt()            { train_step seed-gpt seed-gpt; }
+step_gpt_test()       { test_step seed-gpt; }
+step_gpt_easy_hard()  { train_step seed-gpt-easy-hard seed-gpt-easy-hard; }
+step_gpt_hard_easy()  { train_step seed-gpt-hard-easy seed-gpt-hard-easy; }
+step_bert()           { train_step seed-bert seed-bert; }
+step_bert_test()      { test_step seed-bert; }
+step_bert_easy_hard() { train_step seed-bert-easy-hard seed-bert-easy-hard; }
+step_bert_hard_easy() { train_step seed-bert-hard-easy seed-bert-hard-easy; }
+step_best()           { train_step seed-best seed-best; }
+step_best_test()      { test_step seed-best; }
+step_export() {
+    need_eval_data export
+    local revisions=(main) dir
+    # every milestone checkpoint the training wrote (chck_1M ... in words-seen order)
+    for dir in "$MODELS/$MODEL"/chck_*; do
+        [ -d "$dir" ] && revisions+=("$(basename "$dir")")
+    done
+    local rev
+    for rev in "${revisions[@]}"; do
+        run_stage "$RESULTS/$MODEL/$rev/zero_shot" cmd_score "$MODEL" "$rev"
+    done
+}
+step_finetune() {
+    if [ -z "${GLUE_DATA:-}" ] || { [ "${DRY_RUN:-0}" != 1 ] && [ ! -d "$GLUE_DATA" ]; }; then
+        if [ "$PRESET" = smoke ]; then
+            echo "  skip: no fine-tuning data (set BABYLM_EVAL_DATA to the evaluation_data folder to fine-tune on RTE)"
+            return 0
+        fi
+        die "step finetune needs glue_filtered/: set BABYLM_EVAL_DATA to the evaluation_data folder"
+    fi
+    run_stage "$RESULTS/$MODEL/main/finetune" cmd_finetune "$MODEL"
+}
+step_collate() { run_stage "$SUBMISSION" cmd_collate; }
+step_validate() {
+    local marker="$RUN/validation.txt"
+    if [ -e "$marker" ] && [ "$marker" -nt "$SUBMISSION" ]; then
+        echo "  skip: $marker is newer than the submission"
+        return 0
+    fi
+    cmd_validate
+    [ "${DRY_RUN:-0}" = 1 ] || echo "valid: $SUBMISSION ($(date -u +%Y-%m-%dT%H:%M:%SZ))" > "$marker"
+}
+step_report() { run_stage "$RUN/report/report.md" cmd_report "$RUN/report"; }
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+usage() {
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
+}
+
+list_steps() {
+    local preset n step
+    echo "Presets and their steps (run one: ./reproduce.sh [--only STEP | --from STEP] PRESET)"
+    for preset in "$@"; do
+        echo
+        printf '%-14s %s\n' "$preset" "${PRESET_INFO[$preset]}"
+        n=0
+        for step in ${PRESET_STEPS[$preset]}; do
+            n=$((n + 1))
+            printf '  %2d. %-16s %s\n' "$n" "$step" "${STEP_INFO[$step]}"
+        done
+    done
+}
+
+environment_summary() {
+    echo "== reproduce.sh $PRESET: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname)"
+    echo "   run folder: $RUN   steps: ${SELECTED[*]}"
+    echo "   kit commit: $(git -C "$KIT_ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo "${BABYLM_COMMIT:-unknown}")"
+    echo "   GPUs for training: ${NGPUS}"
+    "$PY" -m babylm env | tee "$RUN/env.txt"
+}
+
+count_gpus() {
+    if [ -n "${BABYLM_GPUS:-}" ]; then
+        echo "$BABYLM_GPUS"
+    elif [ "${CUDA_VISIBLE_DEVICES-unset}" = "" ]; then
+        echo 0
+    elif command -v nvidia-smi >/dev/null 2>&1; then
+        nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true
+    else
+        echo 0
+    fi
+}
+
+main() {
+    local preset="" only="" from="" list=0
+    DRY_RUN=0
+    while [ $# -gt 0 ]; do
+        case "$1" in
+        -h|--help) usage; return 0 ;;
+        --list) list=1 ;;
+        --dry-run) DRY_RUN=1 ;;
+        --only|--from)
+            [ $# -ge 2 ] || die "$1 needs a step name (see ./reproduce.sh --list)"
+            if [ "$1" = --only ]; then only=$2; else from=$2; fi
+            shift ;;
+        -*) die "unknown option '$1'; options: --list --only STEP --from STEP --dry-run --help" ;;
+        *)
+            [ -z "$preset" ] || die "one preset at a time (got '$preset' and '$1')"
+            preset=$1 ;;
+        esac
+        shift
+    done
+    if [ -n "$preset" ] && [ -z "${PRESET_STEPS[$preset]+x}" ]; then
+        die "unknown preset '$preset'; presets: ${PRESETS[*]}"
+    fi
+    if [ "$list" = 1 ]; then
+        if [ -n "$preset" ]; then list_steps "$preset"; else list_steps "${PRESETS[@]}"; fi
+        return 0
+    fi
+    [ -n "$preset" ] || die "name a preset: ${PRESETS[*]} (./reproduce.sh --list shows their steps)"
+    [ -z "$only" ] || [ -z "$from" ] || die "--only and --from exclude each other"
+
+    local steps=(${PRESET_STEPS[$preset]}) step target=${only:-$from} found=0
+    SELECTED=()
+    for step in "${steps[@]}"; do
+        [ "$step" != "$target" ] || found=1
+        if [ -z "$target" ] || { [ -n "$only" ] && [ "$step" = "$only" ]; } || { [ -n "$from" ] && [ "$found" = 1 ]; }; then
+            SELECTED+=("$step")
+        fi
+    done
+    [ -z "$target" ] || [ "$found" = 1 ] || die "unknown step '$target' for preset $preset; steps: ${steps[*]}"
+
+    cd "$KIT_ROOT"
+    set_preset "$preset"
+    NGPUS=$(count_gpus)
+    PY=${BABYLM_PYTHON:-.venv/bin/python}
+    if [ "$DRY_RUN" = 1 ]; then
+        echo "== dry run of $preset: commands are printed, not run (run folder: $RUN)"
+    else
+        # Set up .venv from the lock first (a no-op when it is current; skipped in the image).
+        if [ "${BABYLM_SKIP_INSTALL:-0}" != 1 ]; then bash docker/install.sh; fi
+        mkdir -p "$RUN"
+        exec > >(tee -a "$RUN/reproduce.log") 2>&1
+        environment_summary
+    fi
+
+    local n=0 total=${#steps[@]} t0
+    for step in "${steps[@]}"; do
+        n=$((n + 1))
+        [[ " ${SELECTED[*]} " == *" $step "* ]] || continue
+        echo
+        echo "==== [$n/$total] $step: ${STEP_INFO[$step]}"
+        t0=$SECONDS
+        "step_${step//-/_}"
+        echo "==== [$n/$total] $step done ($((SECONDS - t0)) s)"
+    done
+    if [ "$DRY_RUN" != 1 ]; then
+        echo
+        echo "== done: $RUN"
+        [ ! -e "$RUN/report/report.md" ] || echo "   report: $RUN/report/report.md"
+        [ ! -e "$SUBMISSION" ] || echo "   submission: $SUBMISSION"
+    fi
+}
+
+# Sourcing the script (the tests do) defines the functions without running anything.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    main "$@"
+fi
