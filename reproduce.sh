@@ -210,10 +210,10 @@ step_best_test()      { test_step seed-best; }
 step_export() {
     need_eval_data export
     local revisions=(main) dir
-    # every milestone checkpoint the training wrote (chck_1M ... in words-seen order)
-    for dir in "$MODELS/$MODEL"/chck_*; do
-        [ -d "$dir" ] && revisions+=("$(basename "$dir")")
-    done
+    # every milestone checkpoint the training wrote, in words-seen order (chck_1M, chck_2M, ... chck_10M)
+    while IFS= read -r dir; do
+        [ ! -d "$dir" ] || revisions+=("$(basename "$dir")")
+    done < <(printf '%s\n' "$MODELS/$MODEL"/chck_* | sort -V)
     local rev
     for rev in "${revisions[@]}"; do
         run_stage "$RESULTS/$MODEL/$rev/zero_shot" cmd_score "$MODEL" "$rev"
@@ -324,6 +324,7 @@ main() {
     cd "$KIT_ROOT"
     set_preset "$preset"
     NGPUS=$(count_gpus)
+    [ "$preset" != smoke ] || NGPUS=0
     PY=${BABYLM_PYTHON:-.venv/bin/python}
     if [ "$DRY_RUN" = 1 ]; then
         echo "== dry run of $preset: commands are printed, not run (run folder: $RUN)"

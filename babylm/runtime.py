@@ -23,7 +23,9 @@ def code_version() -> str:
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return f"{__version__}+g{commit}{'-dirty' if dirty else ''}"
     except (OSError, subprocess.SubprocessError):
-        return __version__
+        # No git checkout (the container image): the commit comes from the image's build argument.
+        commit = os.environ.get("BABYLM_COMMIT", "")
+        return f"{__version__}+g{commit[:12]}{'-dirty' if commit.endswith('-dirty') else ''}" if commit not in ("", "unknown") else __version__
 
 
 def lock_hash() -> str | None:

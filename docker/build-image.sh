@@ -75,11 +75,12 @@ commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 if [ "$commit" != unknown ] && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
     commit="$commit-dirty"
 fi
+# --format docker keeps the Dockerfile's SHELL (OCI images have no such field).
 # --isolation=chroot: RUN steps fail under the default OCI runtime here (cgroups); chroot
 # isolation also shares the host network, which the dependency step needs for PyPI.
 # The host's CA bundle replaces the base's (TLS to PyPI is intercepted on this network).
 # The torch wheel is bind-mounted, not COPY'd, so its 190 MB stay out of the image layers.
-podman build --isolation=chroot --pull=never \
+podman build --isolation=chroot --pull=never --format docker \
     -v "$ca_bundle:$ca_bundle:ro" \
     -v "$(dirname "$wheel"):/wheels:ro" \
     --build-arg BASE_IMAGE="$base" \

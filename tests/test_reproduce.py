@@ -1,0 +1,180 @@
+"""reproduce.sh: listing, argument errors, strict mode, idempotent stages, dry runs, a real stage."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = REPO / "reproduce.sh"
+SMOKE_STEPS = ["corpus", "tokenizer", "train", "test", "export", "finetune", "collate", "validate", "report"]
+SEED_STEPS = ["corpus", "tokenizer", "gpt", "gpt-test", "gpt-easy-hard", "gpt-hard-easy", "bert", "bert-test",
+              "bert-easy-hard", "bert-hard-easy", "best", "best-test", "export", "finetune", "collate",
+              "validate", "report"]
+
+
+def repro(*args: str, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+    # the caller's environment minus the reproduce.sh settings it might carry, plus the test's own
+    full = {k: v for k, v in os.environ.items() if not k.startswith("BABYLM_") or k == "BABYLM_SHARED"}
+    full.update({"BABYLM_SKIP_INSTALL": "1", "BABYLM_PYTHON": sys.executable, **(env or {})})
+    return subprocess.run(["bash", str(SCRIPT), *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env=full)
+
+
+def bash(snippet: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run a snippet after sourcing reproduce.sh (which defines its functions and runs nothing)."""
+    return subprocess.run(["bash", "-c", f"source {SCRIPT}; {snippet}"], cwd=cwd, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_syntax_strict_mode_and_executable():
+    assert subprocess.run(["bash", "-n", str(SCRIPT)], capture_output=True).returncode == 0
+    lines = SCRIPT.read_text().splitlines()
+    assert lines[0] == "#!/usr/bin/env bash"
+    # strict mode before the first command
+    first_code = next(line for line in lines[1:] if line.strip() and not line.startswith("#"))
+    assert first_code == "set -euo pipefail"
+    assert SCRIPT.stat().st_mode & stat.S_IXUSR
+
+
+def _listed_steps(text: str, preset: str) -> list[str]:
+    block = text.split(f"\n{preset} ", 1)[1].split("\n\n", 1)[0]
+    return [m.group(2) for m in re.finditer(r"^\s+(\d+)\. (\S+)", block, re.M)]
+
+
+def test_list_shows_every_preset_with_numbered_steps():
+    proc = repro("--list")
+    assert proc.returncode == 0, proc.stderr
+    for preset in ("smoke", "strict-small", "strict", "seed"):
+        assert re.search(rf"^{preset}\s+\S", proc.stdout, re.M), preset
+    assert _listed_steps(proc.stdout, "smoke") == SMOKE_STEPS
+    assert _listed_steps(proc.stdout, "strict") == SMOKE_STEPS
+    assert _listed_steps(proc.stdout, "seed") == SEED_STEPS
+    numbers = [int(n) for n in re.findall(r"^\s+(\d+)\. ", proc.stdout.split("\nseed ", 1)[1], re.M)]
+    assert numbers == list(range(1, len(SEED_STEPS) + 1))
+    only_smoke = repro("--list", "smoke").stdout
+    assert "seed " not in only_smoke and _listed_steps(only_smoke, "smoke") == SMOKE_STEPS
+
+
+@pytest.mark.parametrize("args, words", [
+    (("nope",), ["unknown preset 'nope'", "smoke strict-small strict seed"]),
+    (("--only", "nope", "smoke"), ["unknown step 'nope'", "corpus tokenizer"]),
+    (("--from", "gpt", "smoke"), ["unknown step 'gpt' for preset smoke"]),
+    (("--bogus", "smoke"), ["unknown option '--bogus'"]),
+    (("smoke", "strict"), ["one preset at a time"]),
+    (("--only",), ["--only needs a step name"]),
+    ((), ["name a preset"]),
+])
+def test_bad_arguments_give_one_line_and_exit_2(args, words):
+    proc = repro(*args)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ")
+    for word in words:
+        assert word in proc.stderr
+
+
+def _commands(stdout: str) -> list[str]:
+    return [line[2:] for line in stdout.splitlines() if line.startswith("+ ")]
+
+
+def _banners(stdout: str) -> list[str]:
+    return re.findall(r"^==== \[\d+/\d+\] (\S+):", stdout, re.M)
+
+
+def test_dry_run_smoke_prints_every_stage_in_order(tmp_path):
+    proc = repro("--dry-run", "smoke", env={"BABYLM_OUT": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    assert _banners(proc.stdout) == SMOKE_STEPS
+    cmds = _commands(proc.stdout)
+    modules = [c.split(" -m ", 1)[1].split()[:2] for c in cmds]
+    assert modules == [["babylm", "generate"], ["babylm", "corpus"], ["babylm", "tokenizer"],
+                       ["babylm", "train"], ["babylm", "test"], ["eval_export", "score"],
+                       ["eval_export", "collate"], ["eval_export", "validate"], ["babylm", "report"]]
+    assert all(str(tmp_path / "smoke") in c for c in cmds)  # everything inside the run folder
+    assert "torch.distributed.run" not in proc.stdout  # smoke is CPU, even with GPUs around
+    assert not (tmp_path / "smoke").exists()  # a dry run writes nothing
+
+
+def test_dry_run_only_and_from(tmp_path):
+    env = {"BABYLM_OUT": str(tmp_path), "BABYLM_EVAL_DATA": str(tmp_path / "eval")}
+    only = repro("--dry-run", "--only", "gpt-easy-hard", "seed", env=env)
+    assert _banners(only.stdout) == ["gpt-easy-hard"]
+    assert "[5/17] gpt-easy-hard" in only.stdout
+    assert "--config seed-gpt-easy-hard" in only.stdout and "--run_name seed-gpt-easy-hard" in only.stdout
+    frm = repro("--dry-run", "--from", "collate", "strict-small", env=env)
+    assert _banners(frm.stdout) == ["collate", "validate", "report"]
+
+
+def test_several_gpus_launch_torchrun(tmp_path):
+    env = {"BABYLM_OUT": str(tmp_path), "BABYLM_GPUS": "4"}
+    proc = repro("--dry-run", "--only", "train", "strict-small", env=env)
+    (cmd,) = _commands(proc.stdout)
+    assert " -m torch.distributed.run --standalone --nproc_per_node 4 -m babylm train " in cmd
+    one = repro("--dry-run", "--only", "train", "strict-small", env={**env, "BABYLM_GPUS": "1"})
+    assert "torch.distributed" not in one.stdout and " -m babylm train " in one.stdout
+
+
+def test_official_data_presets_need_eval_data_for_export(tmp_path):
+    proc = repro("--dry-run", "--only", "export", "strict", env={"BABYLM_OUT": str(tmp_path),
+                                                                 "BABYLM_EVAL_DATA": ""})
+    assert proc.returncode == 2
+    assert "BABYLM_EVAL_DATA" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_dry_run_skips_outputs_that_exist_and_lists_milestones(tmp_path):
+    run = tmp_path / "smoke"
+    (run / "tokenizer").mkdir(parents=True)
+    for name in ("chck_10M", "chck_2M", "chck_1M"):
+        (run / "models" / "smoke-gpt" / name).mkdir(parents=True)
+    (run / "results" / "smoke-gpt" / "chck_2M" / "zero_shot").mkdir(parents=True)
+    proc = repro("--dry-run", "--from", "tokenizer", "smoke", env={"BABYLM_OUT": str(tmp_path)})
+    assert f"skip: {run / 'tokenizer'} exists" in proc.stdout
+    assert not any(" tokenizer " in c for c in _commands(proc.stdout))
+    scores = [c for c in _commands(proc.stdout) if "eval_export score" in c]
+    revisions = [re.search(r"--revision (\S+)", c).group(1) for c in scores]
+    assert revisions == ["main", "chck_1M", "chck_10M"]  # words-seen order; chck_2M already scored
+    assert all(("--fast" in c) == (r != "main") for c, r in zip(scores, revisions))
+
+
+def test_run_stage_skips_existing_output_and_checks_new_output(tmp_path):
+    """The idempotency logic itself, with a tiny fake stage (a shell function) run twice."""
+    fake = 'fake() { echo ran >> calls.txt; echo done > "$1"; }'
+    first = bash(f'{fake}; run_stage out.txt fake out.txt', tmp_path)
+    assert first.returncode == 0, first.stderr
+    second = bash(f'{fake}; run_stage out.txt fake out.txt', tmp_path)
+    assert second.returncode == 0 and "skip: out.txt exists" in second.stdout
+    assert (tmp_path / "calls.txt").read_text() == "ran\n"  # ran once
+    # a stage that finishes without writing its output stops the script
+    broken = bash('lazy() { true; }; run_stage never.txt lazy; echo not reached', tmp_path)
+    assert broken.returncode == 1
+    assert "finished without writing never.txt" in broken.stderr and "not reached" not in broken.stdout
+    # a failing command stops the script too (strict mode survives sourcing)
+    failing = bash('bad() { false; }; run_stage x.txt bad; echo not reached', tmp_path)
+    assert failing.returncode != 0 and "not reached" not in failing.stdout
+
+
+def test_report_stage_runs_for_real_and_is_idempotent(tmp_path):
+    """The report stage through reproduce.sh: environment summary, banner, log, then a skip."""
+    model = tmp_path / "smoke" / "models" / "smoke-gpt"
+    model.mkdir(parents=True)
+    rows = [{"step": s, "words_seen": 100 * s, "train/loss": 4.0 / s} for s in range(1, 6)]
+    (model / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    env = {"BABYLM_OUT": str(tmp_path)}
+    proc = repro("--only", "report", "smoke", env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = tmp_path / "smoke" / "report" / "report.md"
+    assert "## Training" in report.read_text() and (report.parent / "loss.png").is_file()
+    log = (tmp_path / "smoke" / "reproduce.log").read_text()
+    assert "== reproduce.sh smoke:" in log and "lock_sha256" in log  # environment summary on top
+    assert "==== [9/9] report:" in log
+    assert (tmp_path / "smoke" / "env.txt").is_file()
+    again = repro("--only", "report", "smoke", env=env, timeout=300)
+    assert again.returncode == 0 and f"skip: {report} exists" in again.stdout
