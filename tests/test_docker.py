@@ -141,5 +141,5 @@ def test_compose_file_gives_gpus_shared_memory_and_volumes():
     assert kit["ipc"] == "host"
     (device,) = kit["deploy"]["resources"]["reservations"]["devices"]
     assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
-    targets = sorted(v.split(":")[1] for v in kit["volumes"])
+    targets = sorted(v.removesuffix(":ro").rsplit(":", 1)[1] for v in kit["volumes"])
     assert targets == ["/cache", "/data", "/outputs"]
