@@ -161,6 +161,7 @@ def test_run_stage_skips_existing_output_and_checks_new_output(tmp_path):
     assert failing.returncode != 0 and "not reached" not in failing.stdout
 
 
+@pytest.mark.slow
 def test_report_stage_runs_for_real_and_is_idempotent(tmp_path):
     """The report stage through reproduce.sh: environment summary, banner, log, then a skip."""
     model = tmp_path / "smoke" / "models" / "smoke-gpt"
