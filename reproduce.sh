@@ -74,9 +74,9 @@ set_preset() {
     case "$PRESET" in
     smoke)
         TRACK=strict-small
-        DATA="$RUN/data"              # written by `babylm generate`
-        CORPUS="$DATA/corpus"
-        EVAL_DATA="$DATA/eval"        # the generator's minimal pairs, in the BLiMP jsonl format
+        DATA="$RUN/data"              # written by `babylm generate`: synthetic.{train,dev,test}
+        CORPUS="$DATA"
+        EVAL_DATA="$DATA"             # ... and blimp/*.jsonl, minimal pairs in the BLiMP format
         GLUE_DATA=${BABYLM_EVAL_DATA:+$BABYLM_EVAL_DATA/glue_filtered}
         FINETUNE_TASKS=rte
         CONFIG=smoke
@@ -107,21 +107,24 @@ set_preset() {
 # Presets choose hyperparameters through their config file (configs/<name>.yaml, a section per
 # command), so the flags here are only paths.
 # =============================================================================================
-cmd_generate()  { kit babylm generate --out "$1"; }
-cmd_download()  { kit babylm download --year "${BABYLM_YEAR:-2025}" --track "$TRACK" --out "$1"; }
-cmd_corpus()    { kit babylm corpus --corpus "$CORPUS" --files train --out "$1"; }
-cmd_tokenizer() { kit babylm tokenizer --config "$2" --corpus "$CORPUS" --files train --out "$1"; }
+cmd_generate()  { kit babylm generate --out_dir "$1"; }
+cmd_download()  { kit babylm download --year "${BABYLM_YEAR:-2025}" --track "$TRACK" --out_dir "$1"; }
+cmd_corpus()    { kit babylm corpus --corpus "$CORPUS" --files train --track "$TRACK" --out_dir "$1"; }
+cmd_tokenizer() { kit babylm tokenizer --config "$2" --corpus "$CORPUS" --files train --track "$TRACK" --out_dir "$1"; }
 # cmd_train RUN_NAME CONFIG
 cmd_train()     { launch babylm train --config "$2" --corpus "$CORPUS" --tokenizer "$RUN/tokenizer" \
-                      --save_dir "$MODELS" --run_name "$1"; }
-# cmd_test RUN_NAME OUTPUT
-cmd_test()      { kit babylm test --model "$MODELS/$1/final" --corpus "$CORPUS" --files test --out "$2"; }
-# cmd_score RUN_NAME REVISION: zero-shot tasks, the fast sets for milestone checkpoints
-cmd_score()     { local fast=(); [ "$2" = main ] || fast=(--fast); \
-                  kit eval_export score --model "$MODELS/$1" --revision "$2" --backend "$BACKEND" \
-                      --data "$EVAL_DATA" --out "$RESULTS" "${fast[@]}"; }
-cmd_finetune()  { kit eval_export finetune --config "$CONFIG" --model "$MODELS/$1" --revision main \
-                      --tasks "$FINETUNE_TASKS" --data "$GLUE_DATA" --out "$RESULTS"; }
+                      --track "$TRACK" --save_dir "$MODELS" --run_name "$1"; }
+# cmd_test RUN_NAME OUTPUT: the command prints its metrics as one JSON line, kept in OUTPUT
+cmd_test()      { kit_json "$2" babylm test --model "$MODELS/$1/final" --corpus "$CORPUS" --files test; }
+# cmd_score RUN_NAME REVISION: zero-shot tasks, the fast sets for milestone checkpoints. A local
+# model path P with revision R loads P/R when that folder exists, else P: so the final model is
+# <run>/final at revision main, and a milestone is <run> at revision chck_<N>M.
+cmd_score()     { local model="$MODELS/$1" fast=(); \
+                  if [ "$2" = main ]; then model="$MODELS/$1/final"; else fast=(--fast); fi; \
+                  kit eval_export score --model "$model" --revision "$2" --model_name "$1" --backend "$BACKEND" \
+                      --data_dir "$EVAL_DATA" --output_dir "$RESULTS" "${fast[@]}"; }
+cmd_finetune()  { kit eval_export finetune --config "$CONFIG" --model "$MODELS/$1/final" --revision main \
+                      --model_name "$1" --tasks "$FINETUNE_TASKS" --data_dir "$GLUE_DATA" --output_dir "$RESULTS"; }
 cmd_collate()   { kit eval_export collate --results "$RESULTS/$MODEL" --backend "$BACKEND" --track "$TRACK" \
                       --out "$SUBMISSION"; }
 cmd_validate()  { kit eval_export validate "$SUBMISSION" --data "$EVAL_DATA"; }
@@ -140,6 +143,16 @@ run() {
     [ "${DRY_RUN:-0}" = 1 ] || "$@"
 }
 kit() { run "$PY" -m "$@"; }
+# kit_json OUTPUT MODULE ARGS...: run a command that prints a JSON line; keep the last one in OUTPUT
+kit_json() {
+    local output=$1
+    shift
+    if [ "${DRY_RUN:-0}" = 1 ]; then kit "$@"; return; fi
+    kit "$@" | tee "$output.tmp"
+    grep '^{.*}$' "$output.tmp" | tail -1 > "$output.json.tmp" || true
+    if [ -s "$output.json.tmp" ]; then mv "$output.json.tmp" "$output"; fi
+    rm -f "$output.tmp" "$output.json.tmp"
+}
 launch() {
     if [ "${NGPUS:-0}" -gt 1 ]; then
         run "$PY" -m torch.distributed.run --standalone --nproc_per_node "$NGPUS" -m "$@"
@@ -227,7 +240,7 @@ step_finetune() {
         fi
         die "step finetune needs glue_filtered/: set BABYLM_EVAL_DATA to the evaluation_data folder"
     fi
-    run_stage "$RESULTS/$MODEL/main/finetune" cmd_finetune "$MODEL"
+    run_stage "$RESULTS/$MODEL/main/finetune/${FINETUNE_TASKS##*,}/predictions.json" cmd_finetune "$MODEL"
 }
 step_collate() { run_stage "$SUBMISSION" cmd_collate; }
 step_validate() {

@@ -269,7 +269,7 @@ def training_section(models: Path, out: Path, notes: list[str]) -> tuple[Section
                 for k in ("train/loss", "val/loss")}
         test = read_json(metrics.parent / "test_results.json", notes) if (metrics.parent / "test_results.json").is_file() else None
         test = test if isinstance(test, dict) else {}
-        ppl = _number(test.get("perplexity", test.get("test/perplexity")))
+        ppl = _number(test.get("test/ppl", test.get("perplexity", test.get("test/perplexity"))))
         test_loss = _number(test.get("loss", test.get("test/loss")))
         words_txt = f"{final_words[name]:,}" if name in final_words else None
         rows.append((name, words_txt, last["train/loss"], last["val/loss"], test_loss, ppl))
@@ -368,6 +368,10 @@ def finetune_section(run: Path, cfg: ReportConfig, notes: list[str]) -> Section 
                 continue
             data = read_json(extra, notes)
             if isinstance(data, dict):
+                if isinstance(data.get("n_valid"), int):
+                    metrics["n"] = data["n_valid"]
+                if isinstance(data.get("metrics"), dict):  # eval_export finetune's results.json
+                    data = data["metrics"]
                 for key, value in data.items():
                     if _number(value) is not None:
                         metrics[key.split("/")[-1].lower()] = float(value)

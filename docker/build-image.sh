@@ -93,7 +93,8 @@ podman image inspect "$image" --format 'image size: {{.Size}} bytes'
 
 # --- 4. run it, offline ----------------------------------------------------------------------
 # runc (crun fails on this host's cgroups and rlimits) with explicit ulimits.
-run=(podman run --rm --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --network=none)
+run=(podman run --rm --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --network=none
+     -e HF_HUB_OFFLINE=1 -e HF_DATASETS_OFFLINE=1)
 for c in "${checks[@]}"; do
     case "$c" in
     env)
@@ -111,12 +112,19 @@ for c in "${checks[@]}"; do
         mkdir -p "$out"
         rm -rf "$out/smoke"
         chown "$image_uid:$image_uid" "$out"
-        "${run[@]}" -v "$out:/outputs" "$image" reproduce.sh smoke
-        # The same check the smoke run's own validate stage does, from a fresh container, on the
-        # file as it landed on the host.
-        submission=$(cd "$out/smoke" && ls submission/*.json | head -1)
-        "${run[@]}" -e BABYLM_QUIET=1 -v "$out:/outputs:ro" "$image" \
-            python -m eval_export validate "/outputs/smoke/$submission"
+        # The official evaluation data (read-only) adds the fine-tuning step (RTE) to the smoke run.
+        eval_mount=()
+        if [ -d "$shared/data/eval/glue_filtered" ]; then
+            eval_mount=(-v "$(cd "$shared/data/eval" && pwd):/data/eval:ro" -e BABYLM_EVAL_DATA=/data/eval)
+        fi
+        "${run[@]}" "${eval_mount[@]}" -v "$out:/outputs" "$image" reproduce.sh smoke
+        # Validate again from a fresh container, on the files as they landed on the host: the
+        # validate step's marker is removed so that reproduce.sh runs the check itself.
+        rm -f "$out/smoke/validation.txt"
+        "${run[@]}" "${eval_mount[@]}" -e BABYLM_QUIET=1 -v "$out:/outputs" "$image" reproduce.sh --only validate smoke
+        test -s "$out/smoke/validation.txt"
+        test -s "$out/smoke/report/report.md"
+        echo "submission: $(ls "$out"/smoke/results/*/all_full_preds_and_fast_scores_*.json)"
         echo "report: $out/smoke/report/report.md"
         ;;
     esac

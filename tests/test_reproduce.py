@@ -179,3 +179,14 @@ def test_report_stage_runs_for_real_and_is_idempotent(tmp_path):
     assert (tmp_path / "smoke" / "env.txt").is_file()
     again = repro("--only", "report", "smoke", env=env, timeout=300)
     assert again.returncode == 0 and f"skip: {report} exists" in again.stdout
+
+
+def test_json_printing_command_output_is_kept_atomically(tmp_path):
+    """The test stage keeps the JSON line its command prints; without one, the stage fails."""
+    (tmp_path / "in.json").write_text('{"test/loss": 1.5, "test/ppl": 4.48}')
+    ok = bash(f"PY={sys.executable}; run_stage res.json kit_json res.json json.tool --compact in.json", tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads((tmp_path / "res.json").read_text()) == {"test/loss": 1.5, "test/ppl": 4.48}
+    multi = bash(f"PY={sys.executable}; run_stage bad.json kit_json bad.json json.tool in.json", tmp_path)
+    assert multi.returncode == 1 and not (tmp_path / "bad.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.json", "res.json"]  # no temp files left
