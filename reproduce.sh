@@ -104,18 +104,20 @@ set_preset() {
 # =============================================================================================
 # STAGE COMMANDS: the only place that names the kit's CLI options. Each function runs one
 # command; `kit` runs `python -m ...`, `launch` the same through torchrun on several GPUs.
-# Presets choose hyperparameters through their config file (configs/<name>.yaml, a section per
-# command), so the flags here are only paths.
+# Presets choose hyperparameters through their config file (configs/<name>.yaml), so the flags
+# here are only paths. A config file must hold one section per command it is given to
+# (generate for smoke, tokenizer, train, test, finetune): without a section named after the
+# command, the whole file is read as that command's options.
 # =============================================================================================
-cmd_generate()  { kit babylm generate --out_dir "$1"; }
+cmd_generate()  { kit babylm generate --config "$CONFIG" --out_dir "$1"; }
 cmd_download()  { kit babylm download --year "${BABYLM_YEAR:-2025}" --track "$TRACK" --out_dir "$1"; }
 cmd_corpus()    { kit babylm corpus --corpus "$CORPUS" --files train --track "$TRACK" --out_dir "$1"; }
 cmd_tokenizer() { kit babylm tokenizer --config "$2" --corpus "$CORPUS" --files train --track "$TRACK" --out_dir "$1"; }
 # cmd_train RUN_NAME CONFIG
 cmd_train()     { launch babylm train --config "$2" --corpus "$CORPUS" --tokenizer "$RUN/tokenizer" \
                       --track "$TRACK" --save_dir "$MODELS" --run_name "$1"; }
-# cmd_test RUN_NAME OUTPUT: the command prints its metrics as one JSON line, kept in OUTPUT
-cmd_test()      { kit_json "$2" babylm test --model "$MODELS/$1/final" --corpus "$CORPUS" --files test; }
+# cmd_test RUN_NAME CONFIG OUTPUT: the command prints its metrics as one JSON line, kept in OUTPUT
+cmd_test()      { kit_json "$3" babylm test --config "$2" --model "$MODELS/$1/final" --corpus "$CORPUS" --files test; }
 # cmd_score RUN_NAME REVISION: zero-shot tasks, the fast sets for milestone checkpoints. A local
 # model path P with revision R loads P/R when that folder exists, else P: so the final model is
 # <run>/final at revision main, and a milestone is <run> at revision chck_<N>M.
@@ -189,8 +191,8 @@ need_eval_data() {
 train_step() {  # train_step RUN_NAME CONFIG
     run_stage "$MODELS/$1/final" cmd_train "$1" "$2"
 }
-test_step() {   # test_step RUN_NAME
-    run_stage "$MODELS/$1/test_results.json" cmd_test "$1" "$MODELS/$1/test_results.json"
+test_step() {   # test_step RUN_NAME CONFIG
+    run_stage "$MODELS/$1/test_results.json" cmd_test "$1" "$2" "$MODELS/$1/test_results.json"
 }
 
 step_corpus() {
@@ -209,17 +211,17 @@ step_tokenizer() {
     run_stage "$RUN/tokenizer" cmd_tokenizer "$RUN/tokenizer" "$config"
 }
 step_train() { train_step "$MODEL" "$CONFIG"; }
-step_test()  { test_step "$MODEL"; }
+step_test()  { test_step "$MODEL" "$CONFIG"; }
 step_gpt()            { train_step seed-gpt seed-gpt; }
-step_gpt_test()       { test_step seed-gpt; }
+step_gpt_test()       { test_step seed-gpt seed-gpt; }
 step_gpt_easy_hard()  { train_step seed-gpt-easy-hard seed-gpt-easy-hard; }
 step_gpt_hard_easy()  { train_step seed-gpt-hard-easy seed-gpt-hard-easy; }
 step_bert()           { train_step seed-bert seed-bert; }
-step_bert_test()      { test_step seed-bert; }
+step_bert_test()      { test_step seed-bert seed-bert; }
 step_bert_easy_hard() { train_step seed-bert-easy-hard seed-bert-easy-hard; }
 step_bert_hard_easy() { train_step seed-bert-hard-easy seed-bert-hard-easy; }
 step_best()           { train_step seed-best seed-best; }
-step_best_test()      { test_step seed-best; }
+step_best_test()      { test_step seed-best seed-best; }
 step_export() {
     need_eval_data export
     local revisions=(main) dir

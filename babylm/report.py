@@ -3,7 +3,7 @@
 Every input is optional; a section whose input is absent is left out and listed at the end with
 the file it would have needed. The inputs are the kit's and the challenge's own files:
 
-- ``<run>/models/<name>/metrics.jsonl``: JSON lines with ``step``, ``words_seen`` and
+- ``<run>/models/<name>/metrics.jsonl``: JSON lines with ``step``, ``words_seen`` (or ``words``) and
   ``train/loss`` and/or ``val/loss`` (loss curves); ``test_results.json`` beside it (test loss,
   perplexity).
 - ``<run>/results/<model>/<revision>/zero_shot/<backend>/<task>/<data_dir>/predictions.json``:
@@ -120,6 +120,26 @@ def words_of_revision(revision: str) -> int | None:
     return int(m.group(1)) * 1_000_000 if m else None
 
 
+def words_of_checkpoint(models: Path, model: str, revision: str) -> int | None:
+    """Words seen at a milestone: the checkpoint's own record (run_config.json ``progress``), else
+    the official name (``chck_20M`` -> 20,000,000). Smoke runs lower the words per "M", so the
+    record is the truth where it exists."""
+    record = models / model / revision / "run_config.json"
+    if record.is_file():
+        try:
+            words = json.loads(record.read_text(encoding="utf-8")).get("progress", {}).get("words_seen")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            words = None
+        if isinstance(words, int) and words > 0:
+            return words
+    return words_of_revision(revision)
+
+
+def words_of_record(record: dict) -> float | None:
+    """Words seen at a metrics.jsonl record (``words_seen``; the trainer writes ``words``)."""
+    return _number(record.get("words_seen", record.get("words")))
+
+
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -200,7 +220,7 @@ def plot_losses(curves: dict[str, list[dict]], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, rows in curves.items():
         for key, style in (("train/loss", "-"), ("val/loss", "o--")):
-            pts = [(r.get("words_seen", r.get("step")), _number(r.get(key))) for r in rows]
+            pts = [(words_of_record(r) or r.get("step"), _number(r.get(key))) for r in rows]
             pts = [(x, y) for x, y in pts if _number(x) is not None and y is not None]
             if pts:
                 xs, ys = zip(*pts)
@@ -262,7 +282,7 @@ def training_section(models: Path, out: Path, notes: list[str]) -> tuple[Section
         if not records:
             continue
         curves[name] = records
-        words = [int(w) for r in records if (w := _number(r.get("words_seen"))) is not None]
+        words = [int(w) for r in records if (w := words_of_record(r)) is not None]
         if words:
             final_words[name] = max(words)
         last = {k: next((_number(r[k]) for r in reversed(records) if _number(r.get(k)) is not None), None)
@@ -291,6 +311,7 @@ def zero_shot_sections(run: Path, cfg: ReportConfig, out: Path, final_words: dic
     final: dict[str, dict[str, float]] = defaultdict(dict)  # model -> task/data_dir -> accuracy
     final_blimp: dict[str, tuple[dict, dict]] = {}  # model -> (scores, gold) of its final BLiMP
     unscored = set()
+    milestone: dict[tuple[str, int], dict[bool, float]] = defaultdict(dict)
     for model, revision, task, data_dir, path in find_prediction_files(results) if results.is_dir() else []:
         gold = load_gold(eval_data, data_dir, gold_cache)
         if gold is None:
@@ -303,14 +324,17 @@ def zero_shot_sections(run: Path, cfg: ReportConfig, out: Path, final_words: dic
         acc = mean_accuracy(scores)
         if acc is None:
             continue
-        words = words_of_revision(revision)
-        if words is not None and task == "blimp" and "fast" in data_dir:
-            curve[model].append((words, acc))
+        words = words_of_checkpoint(run / "models", model, revision) if _CHECKPOINT.match(revision) else None
+        if words is not None and task == "blimp":
+            # the fast set where a checkpoint has it (the official milestone evaluation), else its one set
+            milestone[(model, words)]["fast" in data_dir] = acc
         if revision == "main":
             final[model][data_dir] = acc
             # The full filtered set is preferred for the per-phenomenon view; fast if that is all.
             if task == "blimp" and (model not in final_blimp or "fast" not in data_dir):
                 final_blimp[model] = (scores, gold)
+    for (model, words), accs in milestone.items():
+        curve[model].append((words, accs.get(True, accs.get(False))))
     if unscored:
         notes.append(f"zero-shot predictions for {', '.join(sorted(unscored))} not scored: "
                      "no gold files (pass --eval_data)")
