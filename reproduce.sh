@@ -76,9 +76,12 @@ set_preset() {
         TRACK=strict-small
         DATA="$RUN/data"              # written by `babylm generate`: synthetic.{train,dev,test}
         CORPUS="$DATA"
-        EVAL_DATA="$DATA"             # ... and blimp/*.jsonl, minimal pairs in the BLiMP format
+        EVAL_DATA="$RUN/eval"         # its minimal pairs (data/blimp/*.jsonl, BLiMP format) under the
+                                      # official folder name, blimp_filtered/ (made by the corpus step)
         GLUE_DATA=${BABYLM_EVAL_DATA:+$BABYLM_EVAL_DATA/glue_filtered}
         FINETUNE_TASKS=rte
+        SCORE_TASKS=blimp             # scored without the official item counts (--limit)
+        MILESTONE_SET=full            # the synthetic pairs have no separate fast set
         CONFIG=smoke
         MODEL=smoke-gpt
         export CUDA_VISIBLE_DEVICES=""  # CPU by design: same numbers on every machine
@@ -91,6 +94,8 @@ set_preset() {
         EVAL_DATA=${BABYLM_EVAL_DATA:-}
         GLUE_DATA=${BABYLM_EVAL_DATA:+$BABYLM_EVAL_DATA/glue_filtered}
         FINETUNE_TASKS=boolq,mnli,mrpc,multirc,qqp,rte,wsc
+        SCORE_TASKS=""                # every task of the track
+        MILESTONE_SET=fast
         CONFIG=$PRESET
         MODEL=$PRESET-model
         if [ "$PRESET" = seed ]; then CONFIG=seed-best; MODEL=seed-best; fi
@@ -99,6 +104,9 @@ set_preset() {
     MODELS="$RUN/models"
     RESULTS="$RUN/results"
     SUBMISSION="$RESULTS/$MODEL/all_full_preds_and_fast_scores_$BACKEND.json"
+    # The smoke run scores only the synthetic minimal pairs: its collated file is a partial one,
+    # checked for format, not a submission.
+    [ "$PRESET" != smoke ] || SUBMISSION="$RESULTS/$MODEL/all_full_preds_and_fast_scores_${BACKEND}_partial.json"
 }
 
 # =============================================================================================
@@ -118,18 +126,19 @@ cmd_train()     { launch babylm train --config "$2" --corpus "$CORPUS" --tokeniz
                       --track "$TRACK" --save_dir "$MODELS" --run_name "$1"; }
 # cmd_test RUN_NAME CONFIG OUTPUT: the command prints its metrics as one JSON line, kept in OUTPUT
 cmd_test()      { kit_json "$3" babylm test --config "$2" --model "$MODELS/$1/final" --corpus "$CORPUS" --files test; }
-# cmd_score RUN_NAME REVISION: zero-shot tasks, the fast sets for milestone checkpoints. A local
-# model path P with revision R loads P/R when that folder exists, else P: so the final model is
-# <run>/final at revision main, and a milestone is <run> at revision chck_<N>M.
-cmd_score()     { local model="$MODELS/$1" fast=(); \
-                  if [ "$2" = main ]; then model="$MODELS/$1/final"; else fast=(--fast); fi; \
-                  kit eval_export score --model "$model" --revision "$2" --model_name "$1" --backend "$BACKEND" \
-                      --data_dir "$EVAL_DATA" --output_dir "$RESULTS" "${fast[@]}"; }
+# cmd_score RUN_NAME REVISION: the full zero-shot sets for the final model (revision main), the
+# fast sets for the milestone checkpoints (revisions chck_<N>M, sub-folders of the run folder).
+cmd_score()     { local set=full tasks=(); [ "$2" = main ] || set=$MILESTONE_SET; \
+                  [ -z "$SCORE_TASKS" ] || tasks=(--tasks "$SCORE_TASKS"); \
+                  [ "$PRESET" != smoke ] || tasks+=(--limit 1000000); \
+                  kit eval_export score --model "$MODELS/$1" --revision "$2" --backend "$BACKEND" "${tasks[@]}" \
+                      --eval_set "$set" --eval_data "$EVAL_DATA" --results "$RESULTS"; }
 cmd_finetune()  { kit eval_export finetune --config "$CONFIG" --model "$MODELS/$1/final" --revision main \
                       --model_name "$1" --tasks "$FINETUNE_TASKS" --data_dir "$GLUE_DATA" --output_dir "$RESULTS"; }
-cmd_collate()   { kit eval_export collate --results "$RESULTS/$MODEL" --backend "$BACKEND" --track "$TRACK" \
-                      --out "$SUBMISSION"; }
-cmd_validate()  { kit eval_export validate "$SUBMISSION" --data "$EVAL_DATA"; }
+cmd_collate()   { local partial=(); [ "$PRESET" != smoke ] || partial=(--allow_partial true); \
+                  kit eval_export collate --model "$MODEL" --backend "$BACKEND" --track "$TRACK" \
+                      --results "$RESULTS" "${partial[@]}"; }
+cmd_validate()  { kit eval_export validate "$SUBMISSION" --eval_data "$EVAL_DATA"; }
 cmd_report()    { local data=(); [ -z "$EVAL_DATA" ] || data+=(--eval_data "$EVAL_DATA"); \
                   [ -z "${GLUE_DATA:-}" ] || data+=(--glue_data "$GLUE_DATA"); \
                   kit babylm report --run "$RUN" --track "$TRACK" "${data[@]}" --out "$1"; }
@@ -195,9 +204,14 @@ test_step() {   # test_step RUN_NAME CONFIG
     run_stage "$MODELS/$1/test_results.json" cmd_test "$1" "$2" "$MODELS/$1/test_results.json"
 }
 
+link_synthetic_pairs() {
+    run mkdir -p "$EVAL_DATA"
+    run ln -sfn ../data/blimp "$EVAL_DATA/blimp_filtered"
+}
 step_corpus() {
     if [ "$PRESET" = smoke ]; then
         run_stage "$DATA" cmd_generate "$DATA"
+        run_stage "$EVAL_DATA/blimp_filtered" link_synthetic_pairs
     elif [ -z "${BABYLM_DATA:-}" ]; then
         run_stage "$DATA" cmd_download "$DATA"
     else
