@@ -94,7 +94,7 @@ def test_dry_run_smoke_prints_every_stage_in_order(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert _banners(proc.stdout) == SMOKE_STEPS
     cmds = _commands(proc.stdout)
-    modules = [c.split(" -m ", 1)[1].split()[:2] for c in cmds]
+    modules = [c.split(" -m ", 1)[1].split()[:2] for c in cmds if " -m " in c]
     assert modules == [["babylm", "generate"], ["babylm", "corpus"], ["babylm", "tokenizer"],
                        ["babylm", "train"], ["babylm", "test"], ["eval_export", "score"],
                        ["eval_export", "collate"], ["eval_export", "validate"], ["babylm", "report"]]
@@ -130,18 +130,25 @@ def test_official_data_presets_need_eval_data_for_export(tmp_path):
 
 
 def test_dry_run_skips_outputs_that_exist_and_lists_milestones(tmp_path):
-    run = tmp_path / "smoke"
+    run = tmp_path / "strict-small"
     (run / "tokenizer").mkdir(parents=True)
     for name in ("chck_10M", "chck_2M", "chck_1M"):
-        (run / "models" / "smoke-gpt" / name).mkdir(parents=True)
-    (run / "results" / "smoke-gpt" / "chck_2M" / "zero_shot").mkdir(parents=True)
-    proc = repro("--dry-run", "--from", "tokenizer", "smoke", env={"BABYLM_OUT": str(tmp_path)})
+        (run / "models" / "strict-small-model" / name).mkdir(parents=True)
+    (run / "results" / "strict-small-model" / "chck_2M" / "zero_shot").mkdir(parents=True)
+    env = {"BABYLM_OUT": str(tmp_path), "BABYLM_DATA": str(tmp_path), "BABYLM_EVAL_DATA": str(tmp_path)}
+    proc = repro("--dry-run", "--from", "tokenizer", "strict-small", env=env)
     assert f"skip: {run / 'tokenizer'} exists" in proc.stdout
     assert not any(" tokenizer " in c for c in _commands(proc.stdout))
     scores = [c for c in _commands(proc.stdout) if "eval_export score" in c]
     revisions = [re.search(r"--revision (\S+)", c).group(1) for c in scores]
     assert revisions == ["main", "chck_1M", "chck_10M"]  # words-seen order; chck_2M already scored
-    assert all(("--fast" in c) == (r != "main") for c, r in zip(scores, revisions))
+    # the final model on the full sets, the milestones on the fast sets
+    assert [re.search(r"--eval_set (\S+)", c).group(1) for c in scores] == ["full", "fast", "fast"]
+    # the smoke preset scores its synthetic pairs (full set, no official counts) at every revision
+    (tmp_path / "smoke" / "models" / "smoke-gpt" / "chck_1M").mkdir(parents=True)
+    smoke = repro("--dry-run", "--only", "export", "smoke", env={"BABYLM_OUT": str(tmp_path)})
+    smoke_scores = [c for c in _commands(smoke.stdout) if "eval_export score" in c]
+    assert len(smoke_scores) == 2 and all("--eval_set full" in c and "--limit" in c for c in smoke_scores)
 
 
 def test_run_stage_skips_existing_output_and_checks_new_output(tmp_path):
