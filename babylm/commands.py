@@ -12,6 +12,7 @@ import json
 from babylm.cli import Command
 from babylm.config import option
 from babylm.corpus import CorpusConfig
+from babylm.data import PrepareConfig
 from babylm.synthetic import GenerateConfig
 from babylm.tokenizer import TokenizerConfig
 
@@ -66,6 +67,16 @@ def tokenizer(cfg: TokenizerConfig) -> None:
     print(f"tokenizer written to {out}: " + ", ".join(f"{k} {v}" for k, v in info.items()))
 
 
+def prepare(cfg: PrepareConfig) -> None:
+    from babylm.data import prepare as prepare_data
+
+    folder = prepare_data(cfg)
+    info = json.loads((folder / "pack_info.json").read_text())
+    print(f"{info['blocks']:,} blocks of {info['block_size']} ids, {info['words_kept']:,} words kept "
+          f"({info['words_dropped']:,} dropped with the final partial block)")
+    print(f"packed data: {folder}")
+
+
 COMMANDS: dict[str, Command] = {
     "env": Command("env", EnvConfig, env, "Print the environment summary (kit commit, lock hash, torch, GPUs)."),
     "generate": Command("generate", GenerateConfig, generate,
@@ -74,4 +85,6 @@ COMMANDS: dict[str, Command] = {
                       "Select corpus files, print exact word counts per file and write the manifest."),
     "tokenizer": Command("tokenizer", TokenizerConfig, tokenizer,
                          "Train a BPE, WordPiece or Unigram tokenizer on the selected training files."),
+    "prepare": Command("prepare", PrepareConfig, prepare,
+                       "Tokenize and pack the selected files into fixed-size blocks (cached on disk)."),
 }

@@ -236,20 +236,14 @@ def iter_text_units(path: str | Path, unit_words: int = DEFAULT_UNIT_WORDS) -> I
     cut into units of ``unit_words`` whitespace words joined by single spaces. The word count of
     the units always equals ``len(file_text.split())``.
     """
-    buf = ""
-    streaming = False  # inside an over-long line
+    buf = ""  # the unfinished last line
+    streaming = False  # ``buf`` is the tail of an over-long line already partly emitted
     for chunk in _decoded_chunks(Path(path)):
-        buf += chunk
-        while True:
-            nl = buf.find("\n")
-            if nl < 0:
-                break
-            line, buf = buf[:nl], buf[nl + 1:]
-            if streaming:
-                units, rest = _split_words_units(line + " ", unit_words)
-                yield from units
-                if rest.strip():
-                    yield rest.strip()
+        lines = (buf + chunk).split("\n")
+        buf = lines.pop()
+        for line in lines:
+            if streaming or len(line) > MAX_LINE_CHARS:
+                yield from _word_units(line, unit_words)
                 streaming = False
             elif line and not line.isspace():
                 yield line.rstrip("\r")
@@ -257,14 +251,18 @@ def iter_text_units(path: str | Path, unit_words: int = DEFAULT_UNIT_WORDS) -> I
             streaming = True
             units, buf = _split_words_units(buf, unit_words)
             yield from units
-    if buf and not buf.isspace():
-        if streaming:
-            units, rest = _split_words_units(buf + " ", unit_words)
-            yield from units
-            if rest.strip():
-                yield rest.strip()
-        else:
-            yield buf.rstrip("\r")
+    if streaming or len(buf) > MAX_LINE_CHARS:
+        yield from _word_units(buf, unit_words)
+    elif buf and not buf.isspace():
+        yield buf.rstrip("\r")
+
+
+def _word_units(text: str, unit_words: int) -> Iterator[str]:
+    """All words of a complete ``text`` in units of ``unit_words`` (the last one may be shorter)."""
+    units, rest = _split_words_units(text + " ", unit_words)
+    yield from units
+    if rest.strip():
+        yield rest.strip()
 
 
 def count_file(path: str | Path) -> tuple[int, int, int]:
