@@ -13,6 +13,7 @@ from babylm.cli import Command
 from babylm.config import option
 from babylm.corpus import CorpusConfig
 from babylm.data import PrepareConfig
+from babylm.download import DownloadConfig
 from babylm.synthetic import GenerateConfig
 from babylm.tokenizer import TokenizerConfig
 
@@ -77,6 +78,16 @@ def prepare(cfg: PrepareConfig) -> None:
     print(f"packed data: {folder}")
 
 
+def download(cfg: DownloadConfig) -> None:
+    from babylm.config import save
+    from babylm.download import download as download_all
+
+    placed = download_all(cfg)
+    save(cfg, cfg.out_dir, "download")
+    print("unpacked: " + ", ".join(str(p) for p in placed))
+    print(f"use it with --corpus {cfg.out_dir}")
+
+
 COMMANDS: dict[str, Command] = {
     "env": Command("env", EnvConfig, env, "Print the environment summary (kit commit, lock hash, torch, GPUs)."),
     "generate": Command("generate", GenerateConfig, generate,
@@ -85,6 +96,8 @@ COMMANDS: dict[str, Command] = {
                       "Select corpus files, print exact word counts per file and write the manifest."),
     "tokenizer": Command("tokenizer", TokenizerConfig, tokenizer,
                          "Train a BPE, WordPiece or Unigram tokenizer on the selected training files."),
+    "download": Command("download", DownloadConfig, download,
+                        "Download, verify and unpack the official BabyLM text archives (resumable)."),
     "prepare": Command("prepare", PrepareConfig, prepare,
                        "Tokenize and pack the selected files into fixed-size blocks (cached on disk)."),
 }
