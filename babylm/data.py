@@ -80,7 +80,10 @@ def cache_key(corpus: Corpus, tokenizer, block_size: int) -> str:
 def _tokenize_batch(batch: dict[str, list], tokenizer, eos_id: int) -> dict[str, list]:
     # The tokenizer's own special tokens (BOS when it adds one, CLS/SEP style for masked models),
     # then EOS as the separator unless the tokenizer already ended the unit with it.
-    enc = tokenizer(batch["text"], add_special_tokens=True)["input_ids"]
+    # The Rust backend directly: same ids as tokenizer(...), without offsets or the Python wrapper.
+    backend = tokenizer.backend_tokenizer
+    encode = getattr(backend, "encode_batch_fast", backend.encode_batch)
+    enc = [e.ids for e in encode(batch["text"], add_special_tokens=True)]
     return {"ids": [ids if ids and ids[-1] == eos_id else ids + [eos_id] for ids in enc]}
 
 
