@@ -35,6 +35,8 @@ def _offline_hf(tmp_path_factory):
     os.environ["HF_DATASETS_OFFLINE"] = "1"
     os.environ["HF_HOME"] = str(home)
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    # The kit's own cache (embedded corpus, packed data) goes to a session temp dir, never ~/.cache.
+    os.environ["BABYLM_CACHE"] = str(tmp_path_factory.mktemp("babylm_cache"))
     yield
 
 
