@@ -117,11 +117,17 @@ def _forward_kwargs(module: nn.Module) -> set[str]:
     return set(inspect.signature(module.forward).parameters)
 
 
-def _model_inputs(backbone: nn.Module, batch: dict[str, torch.Tensor], left_padded: bool) -> dict[str, torch.Tensor]:
-    """Keyword arguments for the backbone: ids, mask, token types, and position ids under left padding."""
+def _model_inputs(backbone: nn.Module, batch: dict[str, torch.Tensor], left_padded: bool,
+                  official: bool = False) -> dict[str, torch.Tensor]:
+    """Keyword arguments for the backbone: ids, mask, token types, and position ids under left padding.
+
+    Segment ids go only to models with a segment embedding (``type_vocab_size`` > 1, e.g. BERT):
+    GPT-2 would look them up in its word embeddings. The official code passes ids and mask only.
+    """
     accepted = _forward_kwargs(backbone)
     inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-    if "token_type_ids" in batch and "token_type_ids" in accepted:
+    segments = getattr(backbone.config, "type_vocab_size", 0) or 0
+    if not official and segments > 1 and "token_type_ids" in batch and "token_type_ids" in accepted:
         inputs["token_type_ids"] = batch["token_type_ids"]
     model_type = getattr(backbone.config, "model_type", "")
     if left_padded and "position_ids" in accepted and model_type not in _SELF_POSITIONED:
@@ -144,7 +150,7 @@ class OfficialClassifier(nn.Module):
 
     def hidden_states(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Last-layer hidden states (B, S, H) of the backbone."""
-        out = self.backbone(**_model_inputs(self.backbone, batch, self.left_padded))
+        out = self.backbone(**_model_inputs(self.backbone, batch, self.left_padded, self.official))
         if isinstance(out, tuple):
             return out[0]
         # The official code takes ``logits`` first when the output has them (it expects AutoModel
@@ -198,6 +204,11 @@ class Backbone:
     decoder: bool
     max_length: int
 
+    @property
+    def segments(self) -> bool:
+        """Whether the model has a segment embedding (BERT: type_vocab_size 2) to feed pair segment ids."""
+        return (getattr(self.config, "type_vocab_size", 0) or 0) > 1
+
 
 def load_backbone(model: str, revision: str, padding_side: str, max_length: int,
                   trust_remote_code: bool = False) -> Backbone:
@@ -229,12 +240,15 @@ def build_classifier(backbone: Backbone, num_labels: int, head: str, pooling: st
 
     # The load report would list the new head (and BERT's unused pooler) as missing weights on
     # every task; that is expected here, so only errors are shown while loading.
-    verbosity = hf_logging.get_verbosity()
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
         return _build_classifier(backbone, num_labels, head, pooling, dropout, official, trust_remote_code)
     finally:
         hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _build_classifier(backbone: Backbone, num_labels: int, head: str, pooling: str, dropout: float,
@@ -264,13 +278,19 @@ def _build_classifier(backbone: Backbone, num_labels: int, head: str, pooling: s
 # ----------------------------------------------------------------------------- batches
 
 
-def encode_pairs(tokenizer: Any, pairs: list[tuple[str, str]], max_length: int) -> list[dict[str, list[int]]]:
-    """Tokenise text pairs once (truncated to ``max_length``); returns one dict of id lists per pair."""
+def encode_pairs(tokenizer: Any, pairs: list[tuple[str, str]], max_length: int,
+                 segments: bool = False) -> list[dict[str, list[int]]]:
+    """Tokenise text pairs once (truncated to ``max_length``); returns one dict of id lists per pair.
+
+    With ``segments`` the segment ids of the tokenizer's pair template are kept as ``token_type_ids``
+    (transformers 5 tokenizers leave them out unless asked).
+    """
     out: list[dict[str, list[int]]] = []
     step = 1000
     for start in range(0, len(pairs), step):
         chunk = pairs[start:start + step]
-        enc = tokenizer([a for a, _ in chunk], [b for _, b in chunk], truncation=True, max_length=max_length)
+        enc = tokenizer([a for a, _ in chunk], [b for _, b in chunk], truncation=True, max_length=max_length,
+                        return_token_type_ids=segments)
         keys = [k for k in ("input_ids", "token_type_ids") if k in enc]
         for i in range(len(chunk)):
             out.append({k: enc[k][i] for k in keys})

@@ -177,8 +177,9 @@ def run_finetune(cfg: FinetuneConfig, data: dict[str, tuple[glue.Examples, glue.
                                      cfg.trust_remote_code)
         tok = backbone.tokenizer
         started = time.perf_counter()
-        train_enc = clf.encode_pairs(tok, train.pairs, backbone.max_length)
-        valid_enc = clf.encode_pairs(tok, valid.pairs, backbone.max_length)
+        segments = backbone.segments and not cfg.official  # the official code passes ids and mask only
+        train_enc = clf.encode_pairs(tok, train.pairs, backbone.max_length, segments)
+        valid_enc = clf.encode_pairs(tok, valid.pairs, backbone.max_length, segments)
         settings = clf.TrainSettings(
             epochs=cfg.epochs or task.epochs, batch_size=cfg.batch_size or task.batch_size,
             eval_batch_size=cfg.eval_batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup=cfg.warmup,

@@ -276,10 +276,10 @@ def test_heads_train_and_learn_a_separable_task(model_kind, head, bert_dir, gpt2
     train = glue.read_examples(separable_dir / "rte.train.jsonl", glue.TASKS["rte"])
     valid = glue.read_examples(separable_dir / "rte.valid.jsonl", glue.TASKS["rte"])
     backbone, model = _classifier(bert_dir if model_kind == "bert" else gpt2_dir, "right", head=head)
-    tok = backbone.tokenizer
+    tok, seg = backbone.tokenizer, backbone.segments
     settings = clf.TrainSettings(epochs=4, batch_size=16, lr=5e-3, progress=False)
-    fit = clf.fit(model, clf.encode_pairs(tok, train.pairs, 64), train.labels, clf.encode_pairs(tok, valid.pairs, 64),
-                  valid.labels, tok.pad_token_id, False, settings)
+    fit = clf.fit(model, clf.encode_pairs(tok, train.pairs, 64, seg), train.labels,
+                  clf.encode_pairs(tok, valid.pairs, 64, seg), valid.labels, tok.pad_token_id, False, settings)
     losses = [h["train_loss"] for h in fit.history]
     assert losses[-1] < 0.5 * losses[0], losses
     assert fit.metrics["accuracy"] >= 0.95, fit.history
@@ -294,6 +294,36 @@ def test_decoder_official_head_learns_through_cli(gpt2_dir, separable_dir, tmp_p
     summary = run_finetune(cfg)
     assert summary["rte"]["metrics"]["accuracy"] >= 0.95, summary["rte"]["history"]
     assert summary["rte"]["pooling"] == "last"
+
+
+def test_segment_ids_only_for_models_with_segment_embeddings(bert_dir, gpt2_dir, separable_dir):
+    from eval_export import classifier as clf
+
+    valid = glue.read_examples(separable_dir / "rte.valid.jsonl", glue.TASKS["rte"])
+    for model_dir, expect in ((bert_dir, True), (gpt2_dir, False)):
+        backbone, model = _classifier(model_dir, "right")
+        assert backbone.segments == expect
+        batch = clf.collate(clf.encode_pairs(backbone.tokenizer, valid.pairs[:4], 64, segments=True), 0, left=False)
+        assert batch["token_type_ids"].max().item() == 1  # the pair template marks the second text
+        assert ("token_type_ids" in clf._model_inputs(model.backbone, batch, False)) == expect
+        assert "token_type_ids" not in clf._model_inputs(model.backbone, batch, False, official=True)
+
+
+def test_bf16_autocast_trains_and_predicts(bert_dir, separable_dir):
+    """The GPU path (bf16 autocast, float32 loss and logits), exercised with CPU autocast."""
+    import math
+
+    from eval_export import classifier as clf
+
+    train = glue.read_examples(separable_dir / "rte.train.jsonl", glue.TASKS["rte"])
+    valid = glue.read_examples(separable_dir / "rte.valid.jsonl", glue.TASKS["rte"])
+    backbone, model = _classifier(bert_dir, "right")
+    tok = backbone.tokenizer
+    settings = clf.TrainSettings(epochs=1, batch_size=16, lr=5e-3, bf16=True, progress=False)
+    fit = clf.fit(model, clf.encode_pairs(tok, train.pairs[:64], 64), train.labels[:64],
+                  clf.encode_pairs(tok, valid.pairs, 64), valid.labels, tok.pad_token_id, False, settings)
+    assert math.isfinite(fit.history[0]["train_loss"]) and len(fit.predictions) == len(valid)
+    assert set(fit.predictions) <= {0, 1}
 
 
 # ----------------------------------------------------------------------------- command and files
