@@ -412,6 +412,15 @@ def sentence_scores(model: Any, tokenizer: Any, items: Sequence[tuple[str, str]]
     return scores.reduce(reduction)
 
 
+def max_positions(model: Any) -> int | None:
+    """Longest input the model's position table allows (None: no fixed limit known)."""
+    cfg = model.config
+    limit = getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
+    if limit and getattr(cfg, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+        limit -= 2  # RoBERTa offsets its positions by padding_idx + 1
+    return int(limit) if limit else None
+
+
 def pad_id_of(tokenizer: Any) -> int:
     """Padding id: pad, else EOS, else CLS, else 0 (padding is masked out, so it never changes scores)."""
     for t in (tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.cls_token_id):

@@ -74,30 +74,30 @@ def build(kind: str, lines: list[str], seed: int = 0, hidden: int = 32):
     torch.manual_seed(seed)
     if kind == "gpt2":
         tok = byte_bpe(lines, bos=False)
-        cfg = GPT2Config(vocab_size=len(tok), n_embd=hidden, n_layer=2, n_head=2, n_positions=256,
+        cfg = GPT2Config(vocab_size=len(tok), n_embd=hidden, n_layer=2, n_head=2, n_positions=1024,
                          bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
         model = GPT2LMHeadModel(cfg)
     elif kind == "llama":
         tok = byte_bpe(lines, bos=True)
         cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
-                          num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
+                          num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024,
                           bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
         model = LlamaForCausalLM(cfg)
     elif kind == "bert":
         tok = wordpiece(lines)
         cfg = BertConfig(vocab_size=len(tok), hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=2 * hidden, max_position_embeddings=256, pad_token_id=tok.pad_token_id)
+                         intermediate_size=2 * hidden, max_position_embeddings=1024, pad_token_id=tok.pad_token_id)
         model = BertForMaskedLM(cfg)
     elif kind == "roberta":
         tok = byte_bpe(lines, bos=False, roberta=True)
         cfg = RobertaConfig(vocab_size=len(tok), hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
-                            intermediate_size=2 * hidden, max_position_embeddings=260, pad_token_id=tok.pad_token_id,
+                            intermediate_size=2 * hidden, max_position_embeddings=1026, pad_token_id=tok.pad_token_id,
                             bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
         model = RobertaForMaskedLM(cfg)
     elif kind == "deberta":
         tok = wordpiece(lines)
         cfg = DebertaV2Config(vocab_size=len(tok), hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
-                              intermediate_size=2 * hidden, max_position_embeddings=256, pad_token_id=tok.pad_token_id,
+                              intermediate_size=2 * hidden, max_position_embeddings=1024, pad_token_id=tok.pad_token_id,
                               relative_attention=True, position_buckets=32, pos_att_type=["p2c", "c2p"])
         model = DebertaV2ForMaskedLM(cfg)
     else:
