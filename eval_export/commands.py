@@ -74,7 +74,7 @@ def score(cfg: ScoreConfig) -> None:
     loaded_tasks = []
     for name in cfg.tasks:
         if name in tasks.OPTIONAL_TASKS and not tasks.task_available(name, cfg.eval_set, root):
-            print(f"skip {name}: no {tasks.DATA_DIRS[(name, cfg.eval_set)][1]}/ under {root} (hidden task)")
+            print(f"skip {name}: no {tasks.DATA_DIRS[(name, cfg.eval_set)][1]}/ under {root} (hidden 2025 task)")
             continue
         loaded_tasks.append(tasks.load_task(name, cfg.eval_set, root, cfg.ewok_password or None, cfg.limit))
     device = pick_device(cfg.device)

@@ -36,7 +36,7 @@ DATA_DIRS = {
     ("wug_adj", "full"): ("wug_adj", "wug_adj_nominalization"), ("wug_adj", "fast"): ("wug_adj", "wug_adj_nominalization"),
     ("wug_past", "full"): ("wug_past", "wug_past_tense"), ("wug_past", "fast"): ("wug_past", "wug_past_tense"),
     ("comps", "full"): ("comps", "comps"), ("comps", "fast"): ("comps", "comps"),
-    ("reading", "full"): ("reading", "reading"), ("reading", "fast"): ("reading", "reading"),
+    ("reading", "full"): ("reading", ""), ("reading", "fast"): ("reading", ""),
 }
 
 # Sizes hard-coded in the official 2025 collator (eval-formats.md 2.5): per-UID counts where the
@@ -293,7 +293,7 @@ def load_task(name: str, eval_set: str, root: Path, ewok_password: str | None = 
     if eval_set not in EVAL_SETS:
         raise UsageError(f"--eval_set: {eval_set!r} is not one of {', '.join(EVAL_SETS)}")
     task, data_dir = DATA_DIRS[(name, eval_set)]
-    if name == "reading":
+    if name == "reading":  # its results folder has no data sub-folder
         folder = find_folder(root, "reading")
         path = folder / "reading_data.csv" if folder else None
         if path is None or not path.is_file():
@@ -338,7 +338,7 @@ def load_task(name: str, eval_set: str, root: Path, ewok_password: str | None = 
 
 def task_available(name: str, eval_set: str, root: Path) -> bool:
     task, data_dir = DATA_DIRS[(name, eval_set)]
-    return find_folder(root, data_dir) is not None
+    return find_folder(root, data_dir or task) is not None
 
 
 def _limited(data: TaskData, limit: int) -> TaskData:
