@@ -11,6 +11,7 @@ checked for structure only and listed as not checked.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
 import json
 import math
@@ -47,25 +48,10 @@ class _Gold:
     def __init__(self, root: Path, ewok_password: str | None):
         self.root = root
         self.password = ewok_password or os.environ.get(tasks.EWOK_PASSWORD_ENV)
-        self.cache: dict[tuple[str, str], Any] = {}
 
     def get(self, section: str, eval_set: str) -> tuple[Any, str | None]:
         """(gold, None) or (None, reason it is unavailable)."""
-        key = (section, eval_set)
-        if key not in self.cache:
-            try:
-                data = tasks.load_task(section, eval_set, self.root, self.password)
-            except KitError as exc:
-                self.cache[key] = (None, str(exc))
-            else:
-                if data.kind == "reading":
-                    self.cache[key] = ([r.index for r in data.rows], None)
-                else:
-                    gold: dict[str, list[set[str]]] = {}
-                    for it in data.items:
-                        gold.setdefault(it.uid, []).append({p.strip() for p in it.preds})
-                    self.cache[key] = (gold, None)
-        return self.cache[key]
+        return _load_gold(self.root.resolve(), section, eval_set, self.password)
 
     def glue(self, task: str) -> tuple[list[int] | None, str | None]:
         folder = tasks.find_folder(self.root, "glue_filtered")
@@ -73,6 +59,21 @@ class _Gold:
         if path is None or not path.is_file():
             return None, f"no glue_filtered/{task}.valid.jsonl"
         return [int(r["label"]) for r in tasks.read_jsonl(path, str(path))], None
+
+
+@functools.lru_cache(maxsize=16)
+def _load_gold(root: Path, section: str, eval_set: str, password: str | None) -> tuple[Any, str | None]:
+    """Candidate strings per item of one gold task (cached: validating several files reads it once)."""
+    try:
+        data = tasks.load_task(section, eval_set, root, password)
+    except KitError as exc:
+        return None, str(exc)
+    if data.kind == "reading":
+        return [r.index for r in data.rows], None
+    gold: dict[str, list[set[str]]] = {}
+    for it in data.items:
+        gold.setdefault(it.uid, []).append({p.strip() for p in it.preds})
+    return gold, None
 
 
 def validate_file(path: Path, eval_data: Path, ewok_password: str | None = None) -> Report:

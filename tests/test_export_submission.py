@@ -117,9 +117,10 @@ def test_collate_and_old_formats(root, full_tree, tmp_path):
     shutil.copytree(full_tree, results)
     with pytest.raises(InputError, match="missing piece"):
         submission.collate(results, "m", "causal", "strict-small")
+    fast_data = [tasks.load_task(name, "fast", root, limit=2)
+                 for name in ("blimp", "blimp_supplement", "entity_tracking", "wug_adj", "reading")]
     for chck in submission.checkpoint_names("strict-small"):
-        for name in ("blimp", "blimp_supplement", "entity_tracking", "wug_adj", "reading"):
-            data = tasks.load_task(name, "fast", root, limit=2)
+        for data in fast_data:
             submission.write_task(fake_result(data), submission.task_dir(results, "m", chck, "causal", data.task,
                                                                         data.data_dir), {}, overwrite=True)
     glue_dir = results / "m/main/finetune/rte"
