@@ -291,8 +291,8 @@ def _rows_logprob(split: _SplitModel, hidden_rows: torch.Tensor, targets: torch.
     logits = split.logits(hidden_rows).float()  # (N, V)
     if temperature != 1.0:
         logits = logits / temperature
-    logp = torch.log_softmax(logits, dim=-1)  # (N, V), float32 whatever the model dtype
-    return logp.gather(1, targets[:, None])[:, 0]  # (N,)
+    # log_softmax(x)[t] = x[t] - logsumexp(x), in float32 whatever the model dtype; avoids a second (N, V) tensor
+    return logits.gather(1, targets[:, None])[:, 0] - torch.logsumexp(logits, dim=-1)  # (N,)
 
 
 def _progress(total: int, enabled: bool, desc: str):
