@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from eval_export import scoring, tasks, zero_shot  # noqa: E402
 
 
-def tiny_model(backend: str, eval_root: Path, hidden: int, layers: int, vocab: int, corpus: str = ""):
+def tiny_model(backend: str, eval_root: Path, hidden: int, layers: int, vocab: int, corpus: str = "",
+               model_vocab: int = 0):
     """A seeded random model with a BPE/WordPiece tokenizer trained on ``corpus`` (a folder of
     text files, e.g. a BabyLM train_10M slice) or, without one, on BLiMP sentences."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -47,7 +48,8 @@ def tiny_model(backend: str, eval_root: Path, hidden: int, layers: int, vocab: i
                                                           initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
         tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
         fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
-        model = GPT2LMHeadModel(GPT2Config(vocab_size=len(fast), n_embd=hidden, n_layer=layers, n_head=4, n_positions=512))
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=max(len(fast), model_vocab), n_embd=hidden, n_layer=layers,
+                                           n_head=max(hidden // 64, 2), n_positions=1024))
     else:
         tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
         tok.normalizer = normalizers.BertNormalizer(lowercase=True)
@@ -56,8 +58,9 @@ def tiny_model(backend: str, eval_root: Path, hidden: int, layers: int, vocab: i
         tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
         fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
                                        sep_token="[SEP]", mask_token="[MASK]")
-        model = BertForMaskedLM(BertConfig(vocab_size=len(fast), hidden_size=hidden, num_hidden_layers=layers,
-                                           num_attention_heads=4, intermediate_size=4 * hidden, max_position_embeddings=512))
+        model = BertForMaskedLM(BertConfig(vocab_size=max(len(fast), model_vocab), hidden_size=hidden,
+                                           num_hidden_layers=layers, num_attention_heads=max(hidden // 64, 2),
+                                           intermediate_size=4 * hidden, max_position_embeddings=1024))
     return model.eval(), fast
 
 
@@ -100,13 +103,16 @@ def run(backend: str, args) -> None:
     if args.model:
         from eval_export.loading import load_model
 
-        loaded = load_model(args.model, backend=backend, device=args.device)
+        loaded = load_model(args.model, backend=backend, device=args.device, dtype=args.dtype)
         model, tok = loaded.model, loaded.tokenizer
     else:
-        model, tok = tiny_model(backend, root, args.hidden, args.layers, args.vocab, args.corpus)
-        model.to(args.device)
+        model, tok = tiny_model(backend, root, args.hidden, args.layers, args.vocab, args.corpus, args.model_vocab)
+        model.to(device=args.device, dtype=getattr(torch, args.dtype))
     n_sent = sum(len(it.candidates) for d in data_list for it in d.items)
     opts = zero_shot.ScoringOptions(token_budget=args.token_budget)
+    # warm-up (CUDA context, kernel selection) outside the timed region
+    warm = zero_shot.prepare_requests(tok, backend, data_list[0], opts)[:16]
+    scoring.score_requests(model, warm, backend, pad_id=scoring.pad_id_of(tok), mask_id=tok.mask_token_id)
     if args.device.startswith("cuda"):
         torch.cuda.synchronize()
     t0 = time.perf_counter()
@@ -154,6 +160,10 @@ def main() -> None:
     ap.add_argument("--vocab", type=int, default=16384)
     ap.add_argument("--corpus", default="../shared/data/babylm/2024/train_10M",
                     help="text folder to train the tokenizer on ('' : BLiMP sentences)")
+    ap.add_argument("--model_vocab", type=int, default=0, help="embedding rows of the model (>= the tokenizer's; "
+                    "e.g. 50257 for GPT-2 size heads)")
+    ap.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"),
+                    help="weight dtype (log-softmax stays float32)")
     ap.add_argument("--token_budget", type=int, default=4096)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")

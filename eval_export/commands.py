@@ -25,7 +25,8 @@ class ScoreConfig:
     backend: str = option("auto", "scoring backend; auto infers causal/mlm from the config (mntp must be forced)",
                           choices=("auto", "causal", "mlm", "mntp"))
     tasks: list[str] = option(["blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past", "comps", "reading"],
-                              "tasks to score (comma list); wug_past/comps are skipped when their files are absent; "
+                              "tasks to score (comma list); wug_past/comps are skipped when their files are absent, "
+                              "ewok when neither its folder nor (fast) the encrypted zip + password is there; "
                               "a folder path scores BLiMP-format *.jsonl as a custom task (no official counts)")
     eval_set: str = option("full", "full (the submission) or fast (the milestone checkpoints' fast eval)", choices=("full", "fast"))
     eval_data: str = option(DEFAULT_EVAL_DATA, "evaluation_data folder (official layout, or the task folders directly); "
@@ -62,10 +63,7 @@ class ScoreConfig:
 
 
 def score(cfg: ScoreConfig) -> None:
-    import torch
-
-    from babylm.runtime import pick_device
-    from eval_export import loading, submission, tasks, zero_shot
+    from eval_export import tasks
 
     root = Path(cfg.eval_data)
     if not root.is_dir() and any(t in tasks.TASKS for t in cfg.tasks):
@@ -76,7 +74,16 @@ def score(cfg: ScoreConfig) -> None:
         if name in tasks.OPTIONAL_TASKS and not tasks.task_available(name, cfg.eval_set, root):
             print(f"skip {name}: no {tasks.DATA_DIRS[(name, cfg.eval_set)][1]}/ under {root} (hidden 2025 task)")
             continue
+        why = tasks.ewok_unavailable(cfg.eval_set, root, cfg.ewok_password or None) if name == "ewok" else None
+        if why:
+            print(f"skip ewok: {why}")
+            continue
         loaded_tasks.append(tasks.load_task(name, cfg.eval_set, root, cfg.ewok_password or None, cfg.limit))
+    import torch  # imported after the task files passed their checks: bad input fails fast
+
+    from babylm.runtime import pick_device
+    from eval_export import loading, submission, zero_shot
+
     device = pick_device(cfg.device)
     model = loading.load_model(cfg.model, cfg.revision, None if cfg.backend == "auto" else cfg.backend,
                                cfg.trust_remote_code, cfg.dtype, str(device))

@@ -214,11 +214,12 @@ class _SplitModel:
         mask = torch.ones_like(ids)
         mask[1, 5:] = 0
         try:
-            full = self.model(input_ids=ids, attention_mask=mask).logits.float()
-            split = self.head(self.body(input_ids=ids, attention_mask=mask)[0]).float()
+            full = self.model(input_ids=ids, attention_mask=mask).logits
+            split = self.head(self.body(input_ids=ids, attention_mask=mask)[0])
         except Exception:  # any architecture the split does not fit: use the plain forward
             return False
-        return full.shape == split.shape and torch.allclose(full, split, atol=1e-4, rtol=1e-4)
+        tol = 1e-4 if split.dtype == torch.float32 else 2e-2  # same kernels either way; looser for bf16/fp16 rounding
+        return full.shape == split.shape and torch.allclose(full.float(), split.float(), atol=tol, rtol=tol)
 
     @property
     def split(self) -> bool:

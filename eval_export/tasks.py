@@ -336,6 +336,21 @@ def load_task(name: str, eval_set: str, root: Path, ewok_password: str | None = 
     return _limited(data, limit)
 
 
+def ewok_unavailable(eval_set: str, root: Path, password: str | None) -> str | None:
+    """Why EWoK cannot be scored here (None: it can). Its plain text is never shipped: the full set is
+    built from the gated HF dataset, the fast set comes as an encrypted zip."""
+    if find_folder(root, DATA_DIRS[("ewok", eval_set)][1]) is not None:
+        return None
+    if eval_set == "full":
+        return "no ewok_filtered/ (build it from the gated HF dataset ewok-core/ewok-core-1.0 with the official filter)"
+    zipped = any(p.is_file() for p in (root / "ewok_fast.zip", root / "ewok" / "ewok_fast.zip", root / "fast_eval" / "ewok_fast.zip"))
+    if not zipped:
+        return "no ewok_fast/ folder or ewok_fast.zip"
+    if not (password or os.environ.get(EWOK_PASSWORD_ENV)):
+        return f"ewok_fast.zip is encrypted: pass --ewok_password or set {EWOK_PASSWORD_ENV}"
+    return None
+
+
 def task_available(name: str, eval_set: str, root: Path) -> bool:
     task, data_dir = DATA_DIRS[(name, eval_set)]
     return find_folder(root, data_dir or task) is not None
