@@ -164,7 +164,7 @@ def main() -> None:
                     "e.g. 50257 for GPT-2 size heads)")
     ap.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"),
                     help="weight dtype (log-softmax stays float32)")
-    ap.add_argument("--token_budget", type=int, default=4096)
+    ap.add_argument("--token_budget", type=int, default=1024, help="our scorer's padded tokens per forward (GPU: raise it)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--skip_baseline", action="store_true", help="time only our scorer (GPU runs)")
