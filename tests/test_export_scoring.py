@@ -173,3 +173,18 @@ def test_empty_sentence_is_rejected(built):
 
     with pytest.raises(InputError, match="empty sentence"):
         scoring.build_requests(built["gpt2"][1], [("", "  ")], "causal", "2025")
+
+
+def test_models_without_a_single_head_fall_back_to_full_logits(lines, items):
+    """DistilBERT's head is four modules: the split is refused and the full forward is used."""
+    from transformers import DistilBertConfig, DistilBertForMaskedLM
+
+    tok = em.wordpiece(lines)
+    torch.manual_seed(0)
+    model = DistilBertForMaskedLM(DistilBertConfig(vocab_size=len(tok), dim=32, n_layers=2, n_heads=2, hidden_dim=64,
+                                                   max_position_embeddings=1024)).eval()
+    assert not scoring._SplitModel(model).split
+    MASK[0] = tok.mask_token_id
+    reqs = scoring.build_requests(tok, items[:6], "mlm", "2025")
+    got = scoring.score_requests(model, reqs, "mlm", token_budget=64, mask_id=tok.mask_token_id)
+    np.testing.assert_allclose(got.logprob, [brute_force(model, r, "mlm") for r in reqs], atol=1e-4)
