@@ -157,3 +157,43 @@ def test_spearman_and_reading_gain():
     assert metrics["rt"] > 0.9 and metrics["spr"] > 0.9
     noise = zero_shot.reading_metrics(rows, list(rng.normal(size=n)), list(rng.normal(size=n)))
     assert noise["rt"] < 0.1
+
+
+def test_comps_and_wug_past_when_present(tmp_path):
+    folder = tmp_path / "comps"
+    folder.mkdir()
+    row = {"prefix_acceptable": "A robin", "prefix_unacceptable": "A whale", "property_phrase": "can fly."}
+    for stem in ("comps_base", "comps_wugs", "comps_wugs_dist-before", "comps_wugs_dist-in-between"):
+        (folder / f"{stem}.jsonl").write_text(json.dumps(row) + "\n")
+    data = tasks.load_task("comps", "full", tmp_path, limit=5)
+    assert sorted(data.uid_counts()) == ["base", "wugs", "wugs_dist_before", "wugs_dist_in_between"]
+    it = data.items[0]
+    assert it.candidates == [("A robin", " can fly."), ("A whale", " can fly.")]
+    assert it.preds == ["A robin can fly.", "A whale can fly."]  # COMPS preds are the full sentence
+    with pytest.raises(InputError, match="base has 1 items, the official set has 49340"):
+        tasks.load_task("comps", "full", tmp_path)
+    assert not tasks.task_available("wug_past", "full", tmp_path)
+    (tmp_path / "wug_past_tense").mkdir()
+    (tmp_path / "wug_past_tense" / "wug_past_tense.jsonl").write_text(
+        json.dumps({"sentences": "He spling yesterday. splung\tHe spling yesterday. splinged", "ratio": 0.3}) + "\n")
+    wug = tasks.load_task("wug_past", "full", tmp_path, limit=5)
+    assert wug.items[0].uid == "wug_past" and wug.items[0].extra["ratio"] == 0.3 and wug.kind == "wug"
+
+
+def test_reading_word_tokenised_without_space_by_default(shared):
+    from tests import export_models as em
+
+    tok = em.byte_bpe(em.corpus_lines(shared, n_per_file=2), bos=False)
+    word = tok("the", add_special_tokens=False)["input_ids"]
+    spaced = tok(" the", add_special_tokens=False)["input_ids"]
+    assert word != spaced
+    row = tasks.ReadingRow(0, "Arthur placed", "the", "Arthur", "placed", {})
+    data = tasks.TaskData("reading", "reading", "", "reading", "x", rows=[row])
+    quirk, fixed = (zero_shot.prepare_requests(tok, "causal", data, zero_shot.ScoringOptions(reading_space=s))[0]
+                    for s in (False, True))
+    assert list(quirk.ids[-len(word):]) == word and [quirk.ids[p] for p in quirk.scored] == word
+    assert [fixed.ids[p] for p in fixed.scored] == spaced
+    masked = zero_shot.prepare_requests(tok, "mlm", data, zero_shot.ScoringOptions())[0]
+    ctx = tok("Arthur placed")["input_ids"]
+    assert list(masked.ids) == ctx + [tok.mask_token_id] * 3 and masked.scored == (len(ctx),)
+    assert masked.targets == (word[0],) and masked.premasked
