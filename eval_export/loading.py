@@ -37,7 +37,8 @@ class LoadedModel:
 
 
 def resolve_local(path: str | Path, revision: str) -> Path | None:
-    """Revision ``R`` of a local path ``P`` is ``P/R`` when that folder exists, else ``P`` for ``main``.
+    """Revision ``R`` of a local path ``P`` is ``P/R`` when that folder exists, else ``P`` for ``main``
+    (or ``P/final`` when ``P`` is a kit training run whose model lives in ``final/``).
 
     Returns None when ``path`` is not a local folder (then it is treated as a hub id).
     """
@@ -47,6 +48,9 @@ def resolve_local(path: str | Path, revision: str) -> Path | None:
     if (path / revision).is_dir():
         return path / revision
     if revision == "main":
+        # A kit training run keeps its final model in final/ beside the chck_* milestones.
+        if not (path / "config.json").is_file() and (path / "final" / "config.json").is_file():
+            return path / "final"
         return path
     found = sorted(p.name for p in path.iterdir() if p.is_dir() and p.name.startswith("chck_"))
     raise InputError(f"{path}: no revision folder {revision!r}; found {', '.join(found) or 'none'} "

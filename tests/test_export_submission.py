@@ -171,6 +171,8 @@ def test_loading_rules(shared, tmp_path):
     assert loading.resolve_local(tmp_path / "run", "main") == tmp_path / "run"
     with pytest.raises(InputError, match="no revision folder 'chck_2M'; found chck_1M"):
         loading.resolve_local(tmp_path / "run", "chck_2M")
+    em.save(model, tok, tmp_path / "train_run" / "final")  # the kit's training run layout
+    assert loading.resolve_local(tmp_path / "train_run", "main") == tmp_path / "train_run" / "final"
     loaded = loading.load_model(str(tmp_path / "run"), "chck_1M")
     assert loaded.backend == "causal" and loaded.name == "run" and loaded.revision == "chck_1M"
     bert, btok = em.build("bert", lines)
