@@ -141,9 +141,9 @@ def collate(results: Path, model: str, backend: str, track: str, allow_partial: 
 
     Reads the full-eval predictions of revision ``main``, the fine-tuning predictions (``glue``)
     and the fast-eval predictions of every ``chck_*`` milestone (``fast_eval_results``, metrics in
-    the official checkpoint order). Missing pieces raise InputError listing them, unless
+    the official checkpoint order). Missing pieces and wrong counts raise InputError, unless
     ``allow_partial``: then what exists is collated into ``..._partial.json`` (not a valid
-    submission; for smoke runs) and the missing pieces are returned.
+    submission; for smoke runs) and the problems are returned.
     """
     base = Path(results) / model
     if not base.is_dir():
@@ -175,8 +175,10 @@ def collate(results: Path, model: str, backend: str, track: str, allow_partial: 
             continue
         obj = read_json(path)
         problem = _count_problem(obj, full_dir or "reading")
-        if problem:
+        if problem and not allow_partial:
             raise InputError(f"{path}: {problem}")
+        if problem:
+            missing.append(f"{key}: {problem} ({path})")
         out[key] = obj
     fast: dict[str, list] = {k: [] for k in FAST_KEYS}
     for chck in checkpoint_names(track):
