@@ -1,14 +1,195 @@
 """The ``python -m eval_export`` commands: an explicit name -> function map (see babylm.cli).
 
-Each function is thin: it receives its validated config and calls one library function.
+``score`` writes the per-task prediction files of one model revision, ``collate`` builds the
+leaderboard file (or the 2024/2023 formats), ``validate`` checks any of them against the gold
+data, ``summary`` writes the human summary. (``finetune`` lives in ``eval_export/finetune.py``.)
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import sys
+from pathlib import Path
 
 from babylm.cli import Command
+from babylm.config import option
+from babylm.errors import InputError, UsageError
 from eval_export.finetune import FinetuneConfig
+
+DEFAULT_EVAL_DATA = os.environ.get("BABYLM_EVAL_DATA", "evaluation_data")
+
+
+@dataclasses.dataclass
+class ScoreConfig:
+    model: str = option("", "model folder (may hold chck_* revision folders) or hub id")
+    revision: str = option("main", "revision: `main` or a milestone such as chck_10M (local: the sub-folder of that name)")
+    backend: str = option("auto", "scoring backend; auto infers causal/mlm from the config (mntp must be forced)",
+                          choices=("auto", "causal", "mlm", "mntp"))
+    tasks: list[str] = option(["blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past", "comps", "reading"],
+                              "tasks to score (comma list); wug_past/comps are skipped when their files are absent, "
+                              "ewok when neither its folder nor (fast) the encrypted zip + password is there; "
+                              "a folder path scores BLiMP-format *.jsonl as a custom task (no official counts)")
+    eval_set: str = option("full", "full (the submission) or fast (the milestone checkpoints' fast eval)", choices=("full", "fast"))
+    eval_data: str = option(DEFAULT_EVAL_DATA, "evaluation_data folder (official layout, or the task folders directly); "
+                                               "env BABYLM_EVAL_DATA sets the default")
+    results: str = option("results", "output root: results/<model>/<revision>/zero_shot/<backend>/<task>/<data>/")
+    bos_rule: str = option("2025", "beginning-of-sentence handling of a challenge year: 2023 EOS prefix, 2024 BOS-or-EOS "
+                                   "prefix (both without special tokens), 2025/2026 the tokenizer's own special tokens "
+                                   "with character offsets choosing the scored span (official for 2025/2026)",
+                           choices=("2023", "2024", "2025", "2026"))
+    pll_variant: str = option("original", "masked PLL variant: original (Salazar et al.; what every official pipeline "
+                                          "uses) or within_word_l2r (Kauf & Ivanova)", choices=("original", "within_word_l2r"))
+    reduction: str = option("sum", "sum of token log-probs (official) or mean (the 2024 masked path's minicons default)",
+                            choices=("sum", "mean"))
+    temperature: float = option(1.0, "logits are divided by this before the log-softmax (official default 1.0)")
+    token_budget: int = option(0, "padded tokens per forward pass; 0 = auto: 1024 on CPU (cache-friendly, fastest in "
+                                  "bench/score_bench.py), 65536 on a GPU")
+    dtype: str = option("float32", "weight dtype; log-softmax is float32 regardless", choices=("float32", "bfloat16", "float16"))
+    device: str = option("auto", "cpu, cuda, cuda:1 ... (auto: cuda when available)")
+    trust_remote_code: bool = option(False, "run code shipped with the checkpoint (the official 2025 code always does; off here)")
+    ewok_password: str = option("", "password of ewok_fast.zip (or env BABYLM_EWOK_PASSWORD); read in memory, never written")
+    reading_space: bool = option(False, "reading task: tokenise the target word with a leading space. Default false "
+                                        "matches the official quirk (the word is tokenised on its own, so GPT-2-style "
+                                        "BPE scores it without its space)")
+    limit: int = option(0, "keep the first N items per subtask (smoke runs; skips the official count check)")
+    overwrite: bool = option(False, "re-score tasks whose predictions.json already exists")
+    progress: bool = option(True, "show progress bars")
+
+    def validate(self) -> None:
+        if not self.model:
+            raise UsageError("--model is required (a model folder or hub id)")
+        if self.token_budget < 0:
+            raise UsageError("--token_budget must be 0 (auto) or positive")
+        if self.temperature <= 0:
+            raise UsageError("--temperature must be positive")
+
+
+def score(cfg: ScoreConfig) -> None:
+    from eval_export import tasks
+
+    root = Path(cfg.eval_data)
+    if not root.is_dir() and any(t in tasks.TASKS for t in cfg.tasks):
+        raise InputError(f"--eval_data: {root} is not a folder; point it at the evaluation_data folder")
+    # Read and check every task before loading the model, so bad input leaves nothing behind.
+    loaded_tasks = []
+    for name in cfg.tasks:
+        if name in tasks.OPTIONAL_TASKS and not tasks.task_available(name, cfg.eval_set, root):
+            print(f"skip {name}: no {tasks.DATA_DIRS[(name, cfg.eval_set)][1]}/ under {root} (hidden 2025 task)")
+            continue
+        why = tasks.ewok_unavailable(cfg.eval_set, root, cfg.ewok_password or None) if name == "ewok" else None
+        if why:
+            print(f"skip ewok: {why}")
+            continue
+        loaded_tasks.append(tasks.load_task(name, cfg.eval_set, root, cfg.ewok_password or None, cfg.limit))
+    import torch  # imported after the task files passed their checks: bad input fails fast
+
+    from babylm.runtime import pick_device
+    from eval_export import loading, submission, zero_shot
+
+    device = pick_device(cfg.device)
+    model = loading.load_model(cfg.model, cfg.revision, None if cfg.backend == "auto" else cfg.backend,
+                               cfg.trust_remote_code, cfg.dtype, str(device))
+    budget = cfg.token_budget or (1024 if str(device).startswith("cpu") else 65536)
+    opts = zero_shot.ScoringOptions(cfg.bos_rule, cfg.pll_variant, cfg.reduction, budget, cfg.temperature,
+                                    cfg.reading_space, cfg.progress)
+    meta = {**loading.describe(model), **_redacted(cfg)}
+    todo = []
+    for data in loaded_tasks:  # tokenise everything first: too-long strings fail before any output
+        out = submission.task_dir(Path(cfg.results), model.name, model.revision, model.backend, data.task, data.data_dir)
+        if (out / "predictions.json").is_file() and not cfg.overwrite:
+            print(f"skip {data.name}: {out}/predictions.json exists (--overwrite true to redo)")
+            continue
+        requests = zero_shot.prepare_requests(model.tokenizer, model.backend, data, opts)
+        zero_shot.check_lengths(model.model, requests, data)
+        todo.append((data, out, requests))
+    for data, out, requests in todo:
+        with torch.inference_mode():
+            result = zero_shot.score_task(model.model, model.tokenizer, model.backend, data, opts, requests)
+        submission.write_task(result, out, meta, overwrite=True)
+        s = submission.task_summary(result)
+        shown = f"acc {100 * s['accuracy']:.2f}% ties {s['ties']}" if "accuracy" in s else str(s.get("metrics"))
+        print(f"{data.name:<17} {data.data_dir or 'reading':<24} {shown}  -> {out}")
+    written = submission.write_summary(Path(cfg.results), model.name, model.revision, model.backend)
+    print("summary: " + ", ".join(str(p) for p in written))
+
+
+def _redacted(cfg) -> dict:
+    """The config as written into outputs: the EWoK password never leaves memory."""
+    out = dataclasses.asdict(cfg)
+    if out.get("ewok_password"):
+        out["ewok_password"] = "<set>"
+    return out
+
+
+@dataclasses.dataclass
+class CollateConfig:
+    model: str = option("", "model name as used in the result tree (results/<model>/), or the model path (its stem is used)")
+    backend: str = option("causal", "backend folder to collate", choices=("causal", "mlm", "mntp"))
+    track: str = option("strict-small", "track; fixes the checkpoint list of fast_eval_results (19 or 28 milestones)",
+                        choices=("strict-small", "strict"))
+    format: str = option("2025", "2025/2026 leaderboard file, 2024 (<model>_textonly_predictions.json.gz) or 2023 "
+                                 "(all_predictions.json, JSON Lines)", choices=("2025", "2026", "2024", "2023"))
+    results: str = option("results", "result root written by score")
+    allow_partial: bool = option(False, "collate what exists into ..._partial.json (a smoke-run file, NOT a valid submission)")
+
+    def validate(self) -> None:
+        if not self.model:
+            raise UsageError("--model is required")
+
+
+def collate(cfg: CollateConfig) -> None:
+    from eval_export import loading, submission
+
+    name = loading.model_name(cfg.model)
+    results = Path(cfg.results)
+    if cfg.format in ("2025", "2026"):
+        path, missing = submission.collate(results, name, cfg.backend, cfg.track, cfg.allow_partial)
+        if missing:
+            print(f"PARTIAL (not a valid submission): {len(missing)} missing piece(s), listed in "
+                  f"{path.parent / f'collate_missing_{cfg.backend}.json'}")
+    elif cfg.format == "2024":
+        path = submission.write_2024(results, name, cfg.backend)
+    else:
+        path = submission.write_2023(results, name, cfg.backend)
+    print(f"wrote {path}")
+
+
+@dataclasses.dataclass
+class ValidateConfig:
+    file: str = option("", "the file to check: a per-task predictions.json, the collated file, a 2024 .json.gz or a 2023 all_predictions.json")
+    eval_data: str = option(DEFAULT_EVAL_DATA, "evaluation_data folder holding the gold files")
+    ewok_password: str = option("", "password of ewok_fast.zip to check EWoK fast predictions (or env BABYLM_EWOK_PASSWORD)")
+
+    def validate(self) -> None:
+        if not self.file:
+            raise UsageError("give the file to check: python -m eval_export validate FILE")
+
+
+def validate(cfg: ValidateConfig) -> None:
+    from eval_export import validation
+
+    report = validation.validate_file(Path(cfg.file), Path(cfg.eval_data), cfg.ewok_password or None)
+    print(report.text())
+
+
+@dataclasses.dataclass
+class SummaryConfig:
+    model: str = option("", "model name (results/<model>/) or path (its stem is used)")
+    revision: str = option("main", "revision folder to summarise")
+    backend: str = option("causal", "backend folder", choices=("causal", "mlm", "mntp"))
+    results: str = option("results", "result root written by score")
+
+    def validate(self) -> None:
+        if not self.model:
+            raise UsageError("--model is required")
+
+
+def summary(cfg: SummaryConfig) -> None:
+    from eval_export import loading, submission
+
+    for path in submission.write_summary(Path(cfg.results), loading.model_name(cfg.model), cfg.revision, cfg.backend):
+        print(f"wrote {path}")
 
 
 def finetune(cfg: FinetuneConfig) -> None:
@@ -31,6 +212,18 @@ def finetune(cfg: FinetuneConfig) -> None:
 
 
 COMMANDS: dict[str, Command] = {
+    "score": Command("score", ScoreConfig, score,
+                     "Score a model revision on the zero-shot tasks and write the official per-task predictions.\n\n"
+                     "Defaults follow the official 2025/2026 pipeline (sum of natural-log probabilities, the tokenizer's "
+                     "own special tokens, offsets decide the scored span, original PLL, ties go to the gold candidate "
+                     "and are counted) except trust_remote_code, which is off unless asked for."),
+    "collate": Command("collate", CollateConfig, collate,
+                       "Build the leaderboard file (all_full_preds_and_fast_scores_<backend>.json) or the 2024/2023 formats."),
+    "validate": Command("validate", ValidateConfig, validate,
+                        "Check a predictions file against the gold data; print the first problem with its path.",
+                        positional=("file",)),
+    "summary": Command("summary", SummaryConfig, summary,
+                       "Write summary.md, summary.json and blimp_accuracy.png for a scored revision."),
     "finetune": Command("finetune", FinetuneConfig, finetune,
                         "Fine-tune a checkpoint on the BabyLM GLUE tasks and write official predictions.json files."),
 }

@@ -1,0 +1,179 @@
+"""Benchmark: our scorer vs a straightforward per-sentence implementation, in one process.
+
+Both score filtered BLiMP + the BLiMP supplement (``--limit N``: the first N pairs of each file)
+with the same tiny-but-real seeded model and the same token spans (2025 rule). The baseline runs
+one forward per sentence (masked: all the sentence's masked copies in that one batch) with
+full-vocabulary logits. Prints sentences/s of both, the ratio, and both accuracies (must match).
+
+    .venv/bin/python bench/score_bench.py --backend both --limit 20
+    .venv/bin/python bench/score_bench.py --backend mlm --model path/to/checkpoint   # a real model
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from eval_export import scoring, tasks, zero_shot  # noqa: E402
+
+
+def tiny_model(backend: str, eval_root: Path, hidden: int, layers: int, vocab: int, corpus: str = "",
+               model_vocab: int = 0):
+    """A seeded random model with a BPE/WordPiece tokenizer trained on ``corpus`` (a folder of
+    text files, e.g. a BabyLM train_10M slice) or, without one, on BLiMP sentences."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    lines = []
+    for f in sorted((eval_root / "blimp_fast").glob("*.jsonl"))[:67]:
+        lines += f.read_text().splitlines()[:50]
+    import json
+
+    text = [s for line in lines for s in (json.loads(line)["sentence_good"], json.loads(line)["sentence_bad"])]
+    if corpus:
+        text = [ln for f in sorted(Path(corpus).iterdir()) if f.is_file() for ln in f.read_text(errors="ignore").splitlines()]
+    torch.manual_seed(0)
+    if backend == "causal":
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        tok.train_from_iterator(text, trainers.BpeTrainer(vocab_size=vocab, special_tokens=["<pad>", "<s>", "</s>"],
+                                                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+        tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+        fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=max(len(fast), model_vocab), n_embd=hidden, n_layer=layers,
+                                           n_head=max(hidden // 64, 2), n_positions=1024))
+    else:
+        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tok.train_from_iterator(text, trainers.WordPieceTrainer(vocab_size=vocab, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
+        tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+        fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
+                                       sep_token="[SEP]", mask_token="[MASK]")
+        model = BertForMaskedLM(BertConfig(vocab_size=max(len(fast), model_vocab), hidden_size=hidden,
+                                           num_hidden_layers=layers, num_attention_heads=max(hidden // 64, 2),
+                                           intermediate_size=4 * hidden, max_position_embeddings=1024))
+    return model.eval(), fast
+
+
+@torch.no_grad()
+def straightforward(model, requests: list[scoring.Request], backend: str, mask_id: int | None) -> np.ndarray:
+    """One forward per sentence, full-vocabulary logits (the way most scripts do it)."""
+    device = next(model.parameters()).device
+    out = np.zeros(len(requests))
+    for k, r in enumerate(requests):
+        ids = torch.tensor(r.ids, device=device)
+        if backend == "causal":
+            logp = torch.log_softmax(model(ids[None]).logits[0].float(), -1)  # (T, V)
+            out[k] = sum(float(logp[p - 1, r.ids[p]]) for p in r.scored if p > 0)
+        else:
+            copies = ids.repeat(len(r.scored), 1)  # (n, T): one masked copy per scored token
+            rows = torch.arange(len(r.scored), device=device)
+            pos = torch.tensor(r.scored, device=device)
+            copies[rows, pos] = mask_id
+            logp = torch.log_softmax(model(copies).logits.float(), -1)  # (n, T, V)
+            read = pos - 1 if backend == "mntp" else pos
+            out[k] = float(logp[rows, read, ids[pos]].sum())
+    return out
+
+
+def accuracy(data_list, scores: np.ndarray) -> float:
+    correct, pos, n = 0, 0, 0
+    for data in data_list:
+        for it in data.items:
+            cand = scores[pos: pos + len(it.candidates)]
+            pos += len(it.candidates)
+            correct += int(np.argmax(cand) == 0)
+            n += 1
+    return correct / n
+
+
+def run(backend: str, args) -> None:
+    root = Path(args.eval_data)
+    data_list = [tasks.load_task("blimp", "full", root, limit=args.limit),
+                 tasks.load_task("blimp_supplement", "full", root, limit=args.limit)]
+    if args.model:
+        from eval_export.loading import load_model
+
+        loaded = load_model(args.model, backend=backend, device=args.device, dtype=args.dtype)
+        model, tok = loaded.model, loaded.tokenizer
+    else:
+        model, tok = tiny_model(backend, root, args.hidden, args.layers, args.vocab, args.corpus, args.model_vocab)
+        model.to(device=args.device, dtype=getattr(torch, args.dtype))
+    n_sent = sum(len(it.candidates) for d in data_list for it in d.items)
+    opts = zero_shot.ScoringOptions(token_budget=args.token_budget)
+    # warm-up (CUDA context, kernel selection) outside the timed region
+    warm = zero_shot.prepare_requests(tok, backend, data_list[0], opts)[:16]
+    scoring.score_requests(model, warm, backend, pad_id=scoring.pad_id_of(tok), mask_id=tok.mask_token_id)
+    if args.device.startswith("cuda"):
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    ours = []
+    for data in data_list:
+        requests = zero_shot.prepare_requests(tok, backend, data, opts)
+        ours.append(scoring.score_requests(model, requests, backend, token_budget=args.token_budget,
+                                           pad_id=scoring.pad_id_of(tok), mask_id=tok.mask_token_id).logprob)
+    if args.device.startswith("cuda"):
+        torch.cuda.synchronize()
+    t_ours = time.perf_counter() - t0
+    ours_all = np.concatenate(ours)
+    line = (f"{backend:<6} {n_sent} sentences ({'full' if not args.limit else f'first {args.limit} pairs/file'}), "
+            f"model {type(model).__name__} {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params on {args.device}, "
+            f"{torch.get_num_threads()} threads\n  ours: {t_ours:.2f} s = {n_sent / t_ours:.0f} sent/s, "
+            f"accuracy {100 * accuracy(data_list, ours_all):.2f}%")
+    print(line, flush=True)
+    if args.skip_baseline:
+        return
+    t0 = time.perf_counter()
+    base = []
+    for data in data_list:
+        requests = zero_shot.prepare_requests(tok, backend, data, opts)
+        base.append(straightforward(model, requests, backend, tok.mask_token_id))
+    if args.device.startswith("cuda"):
+        torch.cuda.synchronize()
+    t_base = time.perf_counter() - t0
+    base_all = np.concatenate(base)
+    acc_o, acc_b = accuracy(data_list, ours_all), accuracy(data_list, base_all)
+    print(f"  straightforward: {t_base:.2f} s = {n_sent / t_base:.0f} sent/s, accuracy {100 * acc_b:.2f}%\n"
+          f"  speed-up {t_base / t_ours:.2f}x; max |score difference| {np.abs(ours_all - base_all).max():.2e}; "
+          f"accuracies {'EQUAL' if acc_o == acc_b else 'DIFFER'}", flush=True)
+    if acc_o != acc_b:
+        sys.exit(1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--backend", choices=("causal", "mlm", "mntp", "both"), default="both")
+    ap.add_argument("--eval_data", default="../shared/data/eval")
+    ap.add_argument("--limit", type=int, default=0, help="first N pairs per file (0: the full sets)")
+    ap.add_argument("--model", default="", help="a checkpoint instead of the tiny seeded model")
+    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--vocab", type=int, default=16384)
+    ap.add_argument("--corpus", default="../shared/data/babylm/2024/train_10M",
+                    help="text folder to train the tokenizer on ('' : BLiMP sentences)")
+    ap.add_argument("--model_vocab", type=int, default=0, help="embedding rows of the model (>= the tokenizer's; "
+                    "e.g. 50257 for GPT-2 size heads)")
+    ap.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"),
+                    help="weight dtype (log-softmax stays float32)")
+    ap.add_argument("--token_budget", type=int, default=1024, help="our scorer's padded tokens per forward (GPU: raise it)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--skip_baseline", action="store_true", help="time only our scorer (GPU runs)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for backend in (("causal", "mlm") if args.backend == "both" else (args.backend,)):
+        run(backend, args)
+
+
+if __name__ == "__main__":
+    main()

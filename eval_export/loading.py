@@ -1,0 +1,171 @@
+"""Load a checkpoint (local folder or hub id + revision) the way the official 2025 pipeline does.
+
+Causal models go through ``AutoModelForCausalLM``, masked ones (``mlm`` and ``mntp``) through
+``AutoModelForMaskedLM``; the tokenizer through ``AutoTokenizer``. Unlike the official code,
+``trust_remote_code`` stays off unless the user asks for it, and weights are read from
+safetensors only. Wrong combinations fail here with one line, before any scoring starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from babylm.errors import InputError, UsageError
+
+BACKENDS = ("causal", "mlm", "mntp")
+# Architectures whose class name says which head they carry.
+_CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
+_MASKED_SUFFIXES = ("ForMaskedLM",)
+# model_type values that are encoders (masked LMs) when the config names no architecture.
+_ENCODER_TYPES = {"bert", "roberta", "deberta", "deberta-v2", "distilbert", "electra", "albert",
+                  "xlm-roberta", "camembert", "modernbert", "ltg-bert", "ltgbert", "gpt-bert", "gptbert"}
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """A model ready for scoring, plus what the writers need to name its outputs."""
+
+    model: Any
+    tokenizer: Any
+    backend: str
+    name: str  # ``Path(model).stem`` as the official result tree uses (see eval-formats.md 4.3)
+    revision: str
+    source: str  # the folder or hub id the weights came from
+
+
+def resolve_local(path: str | Path, revision: str) -> Path | None:
+    """Revision ``R`` of a local path ``P`` is ``P/R`` when that folder exists, else ``P`` for ``main``
+    (or ``P/final`` when ``P`` is a kit training run whose model lives in ``final/``).
+
+    Returns None when ``path`` is not a local folder (then it is treated as a hub id).
+    """
+    path = Path(path)
+    if not path.is_dir():
+        return None
+    if (path / revision).is_dir():
+        return path / revision
+    if revision == "main":
+        # A kit training run keeps its final model in final/ beside the chck_* milestones.
+        if not (path / "config.json").is_file() and (path / "final" / "config.json").is_file():
+            return path / "final"
+        return path
+    found = sorted(p.name for p in path.iterdir() if p.is_dir() and p.name.startswith("chck_"))
+    raise InputError(f"{path}: no revision folder {revision!r}; found {', '.join(found) or 'none'} "
+                     f"(use --revision main for the folder itself)")
+
+
+def model_name(path_or_id: str) -> str:
+    """The official result-tree name of a model: ``pathlib.Path(model).stem``.
+
+    Mirrors the 2025 pipeline, including its quirk that dots in a name are cut (``a.b`` -> ``a``).
+    """
+    return Path(str(path_or_id).rstrip("/")).stem
+
+
+def infer_backend(config: Any) -> str | None:
+    """``causal`` or ``mlm`` from a model config's architectures / model_type, None when unsure.
+
+    ``mntp`` (masked next-token prediction) cannot be told from a config: force it.
+    """
+    for arch in getattr(config, "architectures", None) or []:
+        if arch.endswith(_CAUSAL_SUFFIXES):
+            return "causal"
+        if arch.endswith(_MASKED_SUFFIXES):
+            return "mlm"
+    model_type = getattr(config, "model_type", "")
+    if model_type in _ENCODER_TYPES:
+        return "mlm"
+    if getattr(config, "is_decoder", False) or model_type in {"gpt2", "llama", "gpt_neox", "opt", "mistral", "qwen2"}:
+        return "causal"
+    return None
+
+
+def load_model(path_or_id: str, revision: str = "main", backend: str | None = None,
+               trust_remote_code: bool = False, dtype: str = "float32", device: str = "cpu") -> LoadedModel:
+    """Load model + tokenizer for scoring and check that they fit together.
+
+    Args:
+        path_or_id: a local folder (possibly holding ``chck_*`` revision folders) or a hub id.
+        revision: ``main`` or a revision name such as ``chck_10M``.
+        backend: ``causal``, ``mlm`` or ``mntp``; None infers it from the config.
+        trust_remote_code: allow code shipped with the checkpoint to run (off by default).
+        dtype: ``float32``, ``bfloat16`` or ``float16`` for the weights (scores are float32 anyway).
+        device: torch device string.
+
+    Raises:
+        InputError: missing folder, unloadable weights, tokenizer/model mismatch, missing mask token.
+        UsageError: unknown backend.
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+
+    if backend is not None and backend not in BACKENDS:
+        raise UsageError(f"--backend: {backend!r} is not one of {', '.join(BACKENDS)}")
+    local = resolve_local(path_or_id, revision)
+    source = str(local) if local is not None else str(path_or_id)
+    hub_kw: dict[str, Any] = {} if local is not None else {"revision": revision}
+    if local is not None and not (local / "config.json").is_file():
+        raise InputError(f"{local}: no config.json; expected a save_pretrained model folder")
+    try:
+        config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code, **hub_kw)
+    except ValueError as exc:
+        if "trust_remote_code" in str(exc):
+            raise InputError(f"{source}: the model needs its own code; pass --trust_remote_code true if you trust it") from None
+        raise InputError(f"{source}: cannot read the model config ({_first_line(exc)})") from None
+    except OSError as exc:
+        raise InputError(f"{source}: cannot load the model ({_first_line(exc)})") from None
+    chosen = backend or infer_backend(config)
+    if chosen is None:
+        raise UsageError(f"{source}: cannot tell causal from masked from the config; pass --backend causal|mlm|mntp")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code, **hub_kw)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{source}: cannot load the tokenizer ({_first_line(exc)})") from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise InputError(f"{source}: the tokenizer is a slow (Python) tokenizer; scoring needs a fast tokenizer "
+                         "with offset mappings (save a tokenizer.json)")
+    if chosen in ("mlm", "mntp") and tokenizer.mask_token_id is None:
+        raise InputError(f"{source}: backend {chosen} needs a mask token but the tokenizer has none; "
+                         "use --backend causal or add a mask token")
+    auto = AutoModelForCausalLM if chosen == "causal" else AutoModelForMaskedLM
+    torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+    if local is not None and not any(local.glob("*.safetensors")):
+        raise InputError(f"{local}: no *.safetensors weights; re-save the model with save_pretrained "
+                         "(safe_serialization) -- pickled .bin weights are not loaded")
+    try:
+        model = auto.from_pretrained(source, trust_remote_code=trust_remote_code, dtype=torch_dtype,
+                                     use_safetensors=True, **hub_kw)
+    except ValueError as exc:
+        raise InputError(f"{source}: cannot load it as a {chosen} model ({_first_line(exc)}); "
+                         "try another --backend") from None
+    except OSError as exc:
+        raise InputError(f"{source}: cannot load the weights ({_first_line(exc)})") from None
+    check_vocab(model, tokenizer, source)
+    model.to(device).eval()
+    return LoadedModel(model, tokenizer, chosen, model_name(path_or_id), revision, source)
+
+
+def check_vocab(model: Any, tokenizer: Any, source: str) -> None:
+    """Fail when the tokenizer can produce ids the model has no embedding for."""
+    n_embeddings = model.get_input_embeddings().weight.shape[0]
+    n_tokens = len(tokenizer)
+    if n_tokens > n_embeddings:
+        raise InputError(f"{source}: the tokenizer has {n_tokens} tokens but the model only {n_embeddings} "
+                         "embeddings; the tokenizer does not belong to this model")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def describe(loaded: LoadedModel) -> dict[str, Any]:
+    """A JSON-able description of what was loaded (written beside the outputs)."""
+    tok = loaded.tokenizer
+    return {"model": loaded.source, "name": loaded.name, "revision": loaded.revision, "backend": loaded.backend,
+            "model_class": type(loaded.model).__name__, "vocab_size": len(tok),
+            "special_tokens": json.loads(json.dumps({k: getattr(tok, k, None) for k in
+                                                     ("bos_token", "eos_token", "pad_token", "mask_token", "cls_token", "sep_token")}))}

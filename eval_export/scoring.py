@@ -1,0 +1,430 @@
+"""Sentence scores: causal log-likelihood and masked pseudo-log-likelihood (PLL).
+
+Pipeline (minicons' shape, lm-eval's batching):
+
+1. ``build_requests`` turns (context, completion) strings into :class:`Request` objects: the token
+   ids the model sees and the positions whose log-probability counts. Which tokens count follows
+   the official rule of the chosen challenge year (``BOS_RULES``).
+2. ``score_requests`` scores all requests of a task together: identical requests are scored
+   once, the rest sorted by length (descending, ties by original index), packed into batches of
+   at most ``token_budget`` tokens, and the original order restored with the inverse permutation.
+3. Log-softmax always runs in float32 over the rows that are actually scored: the vocabulary
+   projection is applied only at the scored (causal) or masked (PLL) positions, never over the
+   whole padded batch.
+
+Natural logs, summed by default (every official pipeline sums, except the 2024 masked path
+which used minicons' default mean; see eval-formats.md 2.3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from babylm.errors import InputError, UsageError
+
+# Beginning-of-sentence handling of each challenge year (eval-formats.md 2.2-2.4).
+#   2023: causal = EOS + continuation (" " + sentence), no special tokens.
+#   2024: causal = BOS (else EOS, else PAD) + continuation, no special tokens.
+#   2025/2026: the tokenizer's own special tokens; character offsets decide the scored span.
+BOS_RULES = ("2023", "2024", "2025", "2026")
+PLL_VARIANTS = ("original", "within_word_l2r")
+REDUCTIONS = ("sum", "mean")
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """One string to score, as token ids.
+
+    Attributes:
+        ids: the token ids fed to the model (special tokens included).
+        scored: positions whose token counts towards the score.
+        targets: token to predict at each scored position; None means ``ids[p]``. Only set for
+            inputs that already hold mask tokens (the reading task's appended masks).
+        words: word index of every position (None for special tokens), for ``within_word_l2r``.
+        premasked: the masked positions are already in ``ids``; PLL must not add masks.
+    """
+
+    ids: tuple[int, ...]
+    scored: tuple[int, ...]
+    targets: tuple[int, ...] | None = None
+    words: tuple[int | None, ...] | None = None
+    premasked: bool = False
+
+
+# ---------------------------------------------------------------------------------------------
+# Building requests from strings
+# ---------------------------------------------------------------------------------------------
+
+
+def build_requests(tokenizer: Any, items: Sequence[tuple[str, str]], backend: str, bos_rule: str = "2025") -> list[Request]:
+    """Tokenise ``(context, completion)`` pairs into requests scoring only the completion.
+
+    Args:
+        tokenizer: a fast tokenizer (offsets are needed for the 2025 rule).
+        items: (context, completion) pairs; for whole-sentence tasks the context is "".
+        backend: ``causal``, ``mlm`` or ``mntp``.
+        bos_rule: challenge year whose beginning-of-sentence handling to follow.
+
+    Raises:
+        InputError: an empty completion, or a completion that yields no scorable token.
+    """
+    if bos_rule not in BOS_RULES:
+        raise UsageError(f"--bos_rule: {bos_rule!r} is not one of {', '.join(BOS_RULES)}")
+    for context, completion in items:
+        if not completion.strip():
+            raise InputError(f"empty sentence to score (context {context[:40]!r}); check the task file")
+    if backend == "causal" and bos_rule in ("2023", "2024"):
+        return _build_causal_prefix(tokenizer, items, bos_rule)
+    if bos_rule == "2023":  # masked: continuation with the tokenizer's special tokens, context ignored
+        texts = [(" " + c, 0) for _, c in items]
+    elif bos_rule == "2024":  # masked via minicons: prefix (EOS string for an empty context) + " " + stimulus
+        texts = []
+        for context, completion in items:
+            prefix = context if context else str(tokenizer.eos_token)
+            stimulus = " " + completion if not context else completion
+            texts.append((prefix + " " + stimulus, len(prefix) + 1))
+    else:
+        texts = [(context + completion, len(context)) for context, completion in items]
+    return _build_offset_requests(tokenizer, texts, drop_first=(backend == "causal"))
+
+
+def _build_offset_requests(tokenizer: Any, texts: list[tuple[str, int]], drop_first: bool) -> list[Request]:
+    """2025 rule: default special tokens; a token is scored when its end offset passes ``start``.
+
+    Special tokens carry offset (0, 0) and are never scored. For causal models position 0 has no
+    left context, so it is dropped (GPT-2-style tokenizers without BOS never score the first word).
+    """
+    enc = tokenizer([t for t, _ in texts], return_offsets_mapping=True, return_special_tokens_mask=True)
+    out = []
+    for i, (text, start) in enumerate(texts):
+        ids = enc["input_ids"][i]
+        special = enc["special_tokens_mask"][i]
+        offsets = enc["offset_mapping"][i]
+        scored = tuple(p for p, ((_, end), sp) in enumerate(zip(offsets, special))
+                       if not sp and end > start and not (drop_first and p == 0))
+        if not scored:
+            raise InputError(f"nothing to score in {text[:60]!r}: the completion yields no scorable token")
+        out.append(Request(tuple(ids), scored, words=tuple(enc.word_ids(i))))
+    return out
+
+
+def _build_causal_prefix(tokenizer: Any, items: Sequence[tuple[str, str]], bos_rule: str) -> list[Request]:
+    """2023/2024 (lm-eval) rule: no special tokens; an empty context becomes one prefix token.
+
+    lm-eval puts its target delimiter (one space) in front of every choice and moves trailing
+    spaces of the context into the continuation, then encodes context + continuation together
+    and splits at the context's token length.
+    """
+    if bos_rule == "2023":
+        prefix_id = tokenizer.eos_token_id
+    else:
+        prefix_id = next((t for t in (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
+                          if t is not None), None)
+    out = []
+    for context, completion in items:
+        continuation = completion if context else " " + completion
+        stripped = context.rstrip(" ")
+        continuation = context[len(stripped):] + continuation
+        context = stripped
+        if context:
+            whole = tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
+            n_ctx = len(tokenizer(context, add_special_tokens=False)["input_ids"])
+            ids, first = whole, n_ctx
+        else:
+            if prefix_id is None:
+                raise InputError(f"bos rule {bos_rule} needs a BOS/EOS token but the tokenizer has none; use --bos_rule 2025")
+            ids = [prefix_id] + tokenizer(continuation, add_special_tokens=False)["input_ids"]
+            first = 1
+        scored = tuple(range(max(first, 1), len(ids)))
+        if not scored:
+            raise InputError(f"nothing to score in {completion[:60]!r}")
+        out.append(Request(tuple(ids), scored))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Ordering helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def length_order(lengths: Sequence[int]) -> np.ndarray:
+    """Indices sorting ``lengths`` descending; equal lengths keep their original order (stable)."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    return np.argsort(-lengths, kind="stable")
+
+
+def invert_permutation(perm: np.ndarray) -> np.ndarray:
+    """``inv`` with ``inv[perm[i]] == i``: ``sorted_values[inv]`` restores the original order."""
+    perm = np.asarray(perm, dtype=np.int64)
+    inv = np.empty_like(perm)
+    inv[perm] = np.arange(len(perm), dtype=np.int64)
+    return inv
+
+
+def pack_batches(lengths_sorted: Sequence[int], token_budget: int) -> list[tuple[int, int]]:
+    """Cut a descending list of row lengths into ``[start, stop)`` batches of at most ``token_budget``
+    padded tokens (the first row of a batch fixes its padded length); a row longer than the budget
+    gets a batch of its own."""
+    batches, start = [], 0
+    n = len(lengths_sorted)
+    while start < n:
+        width = max(int(lengths_sorted[start]), 1)
+        rows = max(token_budget // width, 1)
+        stop = min(start + rows, n)
+        batches.append((start, stop))
+        start = stop
+    return batches
+
+
+# ---------------------------------------------------------------------------------------------
+# Model split: body (hidden states) + head (vocabulary projection)
+# ---------------------------------------------------------------------------------------------
+
+
+class _SplitModel:
+    """Run the transformer body on the batch and the LM head only on the rows that are read.
+
+    Works for any HF LM whose only child besides the base model is the head (GPT-2, Llama, BERT,
+    RoBERTa, DeBERTa-v2 ...). The split is verified against the model's own forward on a probe
+    input; when it does not reproduce the logits, the full forward is used instead.
+    """
+
+    def __init__(self, model: Any):
+        self.model = model
+        self.body = None
+        self.head = None
+        prefix = getattr(model, "base_model_prefix", "")
+        children = dict(model.named_children())
+        heads = [m for n, m in children.items() if n != prefix]
+        if prefix in children and len(heads) == 1:
+            self.body, self.head = children[prefix], heads[0]
+            if not self._verified():
+                self.body = self.head = None
+
+    @torch.no_grad()
+    def _verified(self) -> bool:
+        device = next(self.model.parameters()).device
+        vocab = self.model.get_input_embeddings().weight.shape[0]
+        gen = torch.Generator().manual_seed(0)
+        ids = torch.randint(0, vocab, (2, 7), generator=gen).to(device)
+        mask = torch.ones_like(ids)
+        mask[1, 5:] = 0
+        try:
+            full = self.model(input_ids=ids, attention_mask=mask).logits
+            split = self.head(self.body(input_ids=ids, attention_mask=mask)[0])
+        except Exception:  # any architecture the split does not fit: use the plain forward
+            return False
+        tol = 1e-4 if split.dtype == torch.float32 else 2e-2  # same kernels either way; looser for bf16/fp16 rounding
+        return full.shape == split.shape and torch.allclose(full.float(), split.float(), atol=tol, rtol=tol)
+
+    @property
+    def split(self) -> bool:
+        return self.body is not None
+
+    def hidden(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.body is not None:
+            return self.body(input_ids=ids, attention_mask=mask)[0]  # (B, T, H)
+        return self.model(input_ids=ids, attention_mask=mask).logits  # (B, T, V): "hidden" = logits
+
+    def logits(self, hidden_rows: torch.Tensor) -> torch.Tensor:
+        return self.head(hidden_rows) if self.head is not None else hidden_rows  # (N, V)
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Scores:
+    """Per-request results, in the order the requests were given."""
+
+    logprob: np.ndarray  # (R,) float64 summed natural-log probability of the scored tokens
+    n_tokens: np.ndarray  # (R,) int64 number of scored tokens
+
+    def reduce(self, reduction: str = "sum") -> np.ndarray:
+        if reduction == "sum":
+            return self.logprob
+        if reduction == "mean":
+            return self.logprob / np.maximum(self.n_tokens, 1)
+        raise UsageError(f"--reduction: {reduction!r} is not one of {', '.join(REDUCTIONS)}")
+
+
+def score_requests(model: Any, requests: Sequence[Request], backend: str, variant: str = "original",
+                   token_budget: int = 1024, temperature: float = 1.0, pad_id: int = 0,
+                   mask_id: int | None = None, progress: bool = False, desc: str = "scoring") -> Scores:
+    """Score every request; results come back in the order of ``requests``.
+
+    Args:
+        model: a HF ``*ForCausalLM`` (backend causal) or ``*ForMaskedLM`` (mlm, mntp).
+        requests: from :func:`build_requests` (or built by hand).
+        backend: ``causal``, ``mlm`` (read the masked position) or ``mntp`` (read the position before it).
+        variant: PLL variant, ``original`` (Salazar et al.; the official one) or ``within_word_l2r``
+            (Kauf & Ivanova: also mask the later pieces of the same word). Ignored for causal.
+        token_budget: at most this many padded tokens per forward pass.
+        temperature: logits are divided by it before the log-softmax (official default 1.0).
+        pad_id: id used for padding (hidden by the attention mask, so any valid id works).
+        mask_id: the tokenizer's mask token id (needed for mlm/mntp).
+    """
+    if backend not in ("causal", "mlm", "mntp"):
+        raise UsageError(f"--backend: {backend!r} is not one of causal, mlm, mntp")
+    if variant not in PLL_VARIANTS:
+        raise UsageError(f"--pll_variant: {variant!r} is not one of {', '.join(PLL_VARIANTS)}")
+    # Score each distinct request once (minimal pairs and EWoK repeat sentences).
+    unique: dict[Request, int] = {}
+    back = np.fromiter((unique.setdefault(r, len(unique)) for r in requests), dtype=np.int64, count=len(requests))
+    distinct = list(unique)
+    split = _SplitModel(model)
+    if backend == "causal":
+        logprob, n_tok = _score_causal(split, distinct, token_budget, temperature, pad_id, progress, desc)
+    else:
+        logprob, n_tok = _score_masked(split, distinct, backend, variant, mask_id, token_budget, temperature,
+                                       pad_id, progress, desc)
+    return Scores(logprob[back], n_tok[back])
+
+
+def _rows_logprob(split: _SplitModel, hidden_rows: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
+    """log p(target) for each row: head on the gathered rows only, log-softmax in float32."""
+    logits = split.logits(hidden_rows).float()  # (N, V)
+    if temperature != 1.0:
+        logits = logits / temperature
+    # log_softmax(x)[t] = x[t] - logsumexp(x), in float32 whatever the model dtype; avoids a second (N, V) tensor
+    return logits.gather(1, targets[:, None])[:, 0] - torch.logsumexp(logits, dim=-1)  # (N,)
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, desc=desc, unit="row", leave=False)
+
+
+@torch.no_grad()
+def _score_causal(split: _SplitModel, reqs: list[Request], token_budget: int, temperature: float, pad_id: int,
+                  progress: bool, desc: str) -> tuple[np.ndarray, np.ndarray]:
+    device = next(split.model.parameters()).device
+    lengths = [len(r.ids) for r in reqs]
+    perm = length_order(lengths)  # longest first: the first batch is the biggest (OOM shows at once)
+    sorted_lp = np.zeros(len(reqs), dtype=np.float64)
+    sorted_n = np.zeros(len(reqs), dtype=np.int64)
+    bar = _progress(len(reqs), progress, desc)
+    for start, stop in pack_batches([lengths[i] for i in perm], token_budget):
+        batch = [reqs[i] for i in perm[start:stop]]
+        width = len(batch[0].ids)
+        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)  # (B, T), right-padded
+        mask = torch.zeros((len(batch), width), dtype=torch.long)  # (B, T)
+        rows, read, tgt = [], [], []
+        for b, r in enumerate(batch):
+            ids[b, : len(r.ids)] = torch.tensor(r.ids)
+            mask[b, : len(r.ids)] = 1
+            targets = r.targets or tuple(r.ids[p] for p in r.scored)
+            for p, t in zip(r.scored, targets):
+                if p == 0:
+                    continue  # nothing to predict the first token from
+                rows.append(b)
+                read.append(p - 1)  # the logit at p-1 predicts token p
+                tgt.append(t)
+        hidden = split.hidden(ids.to(device), mask.to(device))  # (B, T, H)
+        rows_t = torch.tensor(rows, dtype=torch.long, device=device)  # (N,)
+        picked = hidden[rows_t, torch.tensor(read, device=device)]  # (N, H)
+        lp = _rows_logprob(split, picked, torch.tensor(tgt, device=device), temperature).double().cpu()  # (N,)
+        sums = torch.zeros(len(batch), dtype=torch.float64).index_add_(0, rows_t.cpu(), lp)  # (B,)
+        counts = torch.bincount(rows_t.cpu(), minlength=len(batch))  # (B,)
+        sorted_lp[start:stop] = sums.numpy()
+        sorted_n[start:stop] = counts.numpy()
+        bar.update(stop - start)
+    bar.close()
+    inv = invert_permutation(perm)
+    return sorted_lp[inv], sorted_n[inv]
+
+
+def _mask_sets(r: Request, variant: str) -> list[tuple[int, tuple[int, ...]]]:
+    """(scored position, positions to mask) for each masked copy of one request."""
+    if r.premasked:
+        return [(p, ()) for p in r.scored]
+    out = []
+    for p in r.scored:
+        if variant == "within_word_l2r" and r.words is not None and r.words[p] is not None:
+            # Kauf & Ivanova (2023): also hide the later pieces of the same word (left-to-right).
+            later = tuple(q for q in range(p + 1, len(r.ids)) if r.words[q] == r.words[p])
+            out.append((p, (p, *later)))
+        else:
+            out.append((p, (p,)))
+    return out
+
+
+@torch.no_grad()
+def _score_masked(split: _SplitModel, reqs: list[Request], backend: str, variant: str, mask_id: int | None,
+                  token_budget: int, temperature: float, pad_id: int, progress: bool,
+                  desc: str) -> tuple[np.ndarray, np.ndarray]:
+    if mask_id is None:
+        raise InputError("masked scoring needs a mask token but the tokenizer has none; use --backend causal")
+    device = next(split.model.parameters()).device
+    lengths = [len(r.ids) for r in reqs]
+    perm = length_order(lengths)
+    # One row per masked copy, in the sorted request order: (sorted request index, read pos, target, masked).
+    rows: list[tuple[int, int, int, tuple[int, ...]]] = []
+    for s, i in enumerate(perm):
+        r = reqs[i]
+        targets = r.targets or tuple(r.ids[p] for p in r.scored)
+        for (p, masked), t in zip(_mask_sets(r, variant), targets):
+            read = p - 1 if backend == "mntp" else p  # mntp: token p is predicted at p-1 (GPT-BERT)
+            if read < 0:
+                continue
+            rows.append((s, read, t, masked))
+    row_lengths = [lengths[perm[s]] for s, _, _, _ in rows]
+    sorted_lp = torch.zeros(len(reqs), dtype=torch.float64)
+    sorted_n = torch.zeros(len(reqs), dtype=torch.long)
+    bar = _progress(len(rows), progress, desc)
+    for start, stop in pack_batches(row_lengths, token_budget):
+        chunk = rows[start:stop]
+        width = row_lengths[start]
+        ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)  # (B, T), right-padded
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)  # (B, T)
+        for b, (s, _, _, masked) in enumerate(chunk):
+            r_ids = reqs[perm[s]].ids
+            ids[b, : len(r_ids)] = torch.tensor(r_ids)
+            mask[b, : len(r_ids)] = 1
+            if masked:
+                ids[b, list(masked)] = mask_id
+        hidden = split.hidden(ids.to(device), mask.to(device))  # (B, T, H)
+        read = torch.tensor([c[1] for c in chunk], device=device)  # (B,)
+        picked = hidden[torch.arange(len(chunk), device=device), read]  # (B, H): only the read positions
+        lp = _rows_logprob(split, picked, torch.tensor([c[2] for c in chunk], device=device), temperature)
+        owner = torch.tensor([c[0] for c in chunk], dtype=torch.long)  # (B,)
+        sorted_lp.index_add_(0, owner, lp.double().cpu())
+        sorted_n.index_add_(0, owner, torch.ones(len(chunk), dtype=torch.long))
+        bar.update(stop - start)
+    bar.close()
+    inv = invert_permutation(perm)
+    return sorted_lp.numpy()[inv], sorted_n.numpy()[inv]
+
+
+def sentence_scores(model: Any, tokenizer: Any, items: Sequence[tuple[str, str]], backend: str,
+                    bos_rule: str = "2025", variant: str = "original", reduction: str = "sum",
+                    token_budget: int = 1024, temperature: float = 1.0, progress: bool = False) -> np.ndarray:
+    """Convenience: build requests for ``(context, completion)`` pairs and return reduced scores."""
+    requests = build_requests(tokenizer, items, backend, bos_rule)
+    scores = score_requests(model, requests, backend, variant, token_budget, temperature,
+                            pad_id=pad_id_of(tokenizer), mask_id=tokenizer.mask_token_id, progress=progress)
+    return scores.reduce(reduction)
+
+
+def max_positions(model: Any) -> int | None:
+    """Longest input the model's position table allows (None: no fixed limit known)."""
+    cfg = model.config
+    limit = getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
+    if limit and getattr(cfg, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+        limit -= 2  # RoBERTa offsets its positions by padding_idx + 1
+    return int(limit) if limit else None
+
+
+def pad_id_of(tokenizer: Any) -> int:
+    """Padding id: pad, else EOS, else CLS, else 0 (padding is masked out, so it never changes scores)."""
+    for t in (tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.cls_token_id):
+        if t is not None:
+            return int(t)
+    return 0

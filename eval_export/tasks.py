@@ -1,0 +1,402 @@
+"""Zero-shot tasks: read the official evaluation files into uniform items, check their counts.
+
+Each ranking item lists its candidates as ``(context, completion)`` pairs, gold first (label 0
+everywhere, eval-formats.md 2.1), the ``pred`` string the official output uses for each candidate,
+and its subtask key (UID). Keys, the scored span and the pred strings follow the 2025 pipeline
+(eval-formats.md 2.4 and 4.3). Everything is read and checked before any model runs, so bad input
+never leaves partial results behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import zipfile
+from pathlib import Path
+from typing import Any, Iterable
+
+from babylm.errors import InputError, UsageError
+
+# --tasks names, in the order of the collated file (eval-formats.md 4.3).
+TASKS = ("blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past", "comps", "reading")
+# Hidden 2025 tasks: scored when their files are present, skipped (with a note) otherwise.
+OPTIONAL_TASKS = ("wug_past", "comps")
+EVAL_SETS = ("full", "fast")
+
+# (task folder in the result tree, data folder) per --tasks name and eval set (eval-formats.md 4.3).
+DATA_DIRS = {
+    ("blimp", "full"): ("blimp", "blimp_filtered"), ("blimp", "fast"): ("blimp", "blimp_fast"),
+    ("blimp_supplement", "full"): ("blimp", "supplement_filtered"), ("blimp_supplement", "fast"): ("blimp", "supplement_fast"),
+    ("ewok", "full"): ("ewok", "ewok_filtered"), ("ewok", "fast"): ("ewok", "ewok_fast"),
+    ("entity_tracking", "full"): ("entity_tracking", "entity_tracking"),
+    ("entity_tracking", "fast"): ("entity_tracking", "entity_tracking_fast"),
+    ("wug_adj", "full"): ("wug_adj", "wug_adj_nominalization"), ("wug_adj", "fast"): ("wug_adj", "wug_adj_nominalization"),
+    ("wug_past", "full"): ("wug_past", "wug_past_tense"), ("wug_past", "fast"): ("wug_past", "wug_past_tense"),
+    ("comps", "full"): ("comps", "comps"), ("comps", "fast"): ("comps", "comps"),
+    ("reading", "full"): ("reading", ""), ("reading", "fast"): ("reading", ""),
+}
+
+# Sizes hard-coded in the official 2025 collator (eval-formats.md 2.5): per-UID counts where the
+# document lists them, otherwise the number of UIDs and the total.
+SUPPLEMENT_COUNTS = {"hypernym": 842, "qa_congruence_easy": 64, "qa_congruence_tricky": 165,
+                     "subject_aux_inversion": 3867, "turn_taking": 280}
+EXPECTED: dict[str, dict[str, Any]] = {
+    "blimp_filtered": {"n_uids": 67, "total": 59875},
+    "blimp_fast": {"n_uids": 67, "per_uid": 200},
+    "supplement_filtered": {"counts": SUPPLEMENT_COUNTS},
+    "supplement_fast": {"counts": {k: 50 for k in SUPPLEMENT_COUNTS}},
+    "ewok_filtered": {"n_uids": 11, "total": 7618},
+    "ewok_fast": {"n_uids": 11, "per_uid": 100},
+    "entity_tracking": {"n_uids": 18, "total": 9483},
+    "entity_tracking_fast": {"n_uids": 6, "total": 3152},  # the `regular` file only
+    "wug_adj_nominalization": {"counts": {"wug_adj": 200}},
+    "wug_past_tense": {"counts": {"wug_past": 50}},
+    "comps": {"counts": {"base": 49340, "wugs": 13896, "wugs_dist_before": 13896, "wugs_dist_in_between": 13896}},
+    "reading": {"counts": {"reading": 1726}},
+}
+EWOK_PASSWORD_ENV = "BABYLM_EWOK_PASSWORD"
+
+
+@dataclasses.dataclass
+class Item:
+    """One ranking item: candidates (gold first) and the official ``pred`` string of each."""
+
+    uid: str
+    candidates: list[tuple[str, str]]  # (context, completion)
+    preds: list[str]
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. the human "ratio" of WUG items
+
+
+@dataclasses.dataclass
+class ReadingRow:
+    index: int  # the CSV's unnamed index column (the official integer id)
+    item: str  # preceding text
+    word: str
+    prev_item: str | None
+    prev_word: str | None
+    measures: dict[str, float]
+
+
+@dataclasses.dataclass
+class TaskData:
+    """A loaded task: where its predictions go and what to score."""
+
+    name: str  # --tasks name (or "custom")
+    task: str  # task folder in the result tree
+    data_dir: str  # data folder stem in the result tree ("" for reading)
+    kind: str  # "ranking", "wug" or "reading"
+    source: str  # where the data came from (a folder, a zip, a CSV)
+    items: list[Item] = dataclasses.field(default_factory=list)
+    rows: list[ReadingRow] = dataclasses.field(default_factory=list)
+    official: bool = True  # counts checked against the official sizes
+
+    def uid_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for it in self.items:
+            counts[it.uid] = counts.get(it.uid, 0) + 1
+        if self.kind == "reading":
+            counts["reading"] = len(self.rows)
+        return counts
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading files
+# ---------------------------------------------------------------------------------------------
+
+
+def read_jsonl(data: bytes | Path, name: str) -> list[dict]:
+    """Parse JSON Lines; a bad line raises InputError naming the file and the line number."""
+    text = data.read_bytes() if isinstance(data, Path) else data
+    rows = []
+    for n, line in enumerate(text.decode("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{name}:{n}: not valid JSON ({exc.msg}); fix or re-download the file") from None
+        if not isinstance(row, dict):
+            raise InputError(f"{name}:{n}: expected a JSON object per line")
+        row["__line__"] = n
+        rows.append(row)
+    return rows
+
+
+def _field(row: dict, key: str, name: str) -> Any:
+    if key not in row:
+        raise InputError(f"{name}:{row['__line__']}: missing field {key!r}")
+    return row[key]
+
+
+def _text(row: dict, key: str, name: str) -> str:
+    value = _field(row, key, name)
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{name}:{row['__line__']}: field {key!r} is empty or not a string")
+    return value
+
+
+def find_folder(root: Path, folder: str) -> Path | None:
+    """``folder`` under the data root, also inside the official ``full_eval/`` and ``fast_eval/``."""
+    for base in (root, root / "full_eval", root / "fast_eval"):
+        if (base / folder).is_dir():
+            return base / folder
+    return None
+
+
+def _jsonl_files(folder: Path) -> list[Path]:
+    files = sorted(folder.glob("*.jsonl"))
+    if not files:
+        raise InputError(f"{folder}: no *.jsonl files")
+    return files
+
+
+def minimal_pair_items(files: Iterable[tuple[str, bytes | Path]], uid_from_field: bool) -> list[Item]:
+    """BLiMP-format pairs: ``sentence_good`` vs ``sentence_bad``, whole sentences scored."""
+    items = []
+    for name, data in files:
+        stem = Path(name).stem
+        for row in read_jsonl(data, name):
+            good, bad = _text(row, "sentence_good", name), _text(row, "sentence_bad", name)
+            uid = str(row.get("UID") or stem) if uid_from_field else stem
+            items.append(Item(uid, [("", good), ("", bad)], [good, bad],
+                              {"field": row.get("field"), "term": row.get("linguistics_term")}))
+    return items
+
+
+def ewok_items(files: Iterable[tuple[str, bytes | Path]]) -> list[Item]:
+    """EWoK: ``Context1 + " " + Target{1,2}``; only ``" " + Target`` is scored; key = Domain."""
+    items = []
+    for name, data in files:
+        for row in read_jsonl(data, name):
+            context = _text(row, "Context1", name)
+            t1, t2 = " " + _text(row, "Target1", name), " " + _text(row, "Target2", name)
+            items.append(Item(str(_field(row, "Domain", name)), [(context, t1), (context, t2)], [t1, t2]))
+    return items
+
+
+def entity_tracking_items(files: Iterable[tuple[str, bytes | Path]]) -> list[Item]:
+    """Entity tracking: ``input_prefix + option`` for the 5 options; key ``<file stem>_<numops>_ops``."""
+    items = []
+    for name, data in files:
+        stem = Path(name).stem
+        for row in read_jsonl(data, name):
+            prefix = _field(row, "input_prefix", name)
+            options = _field(row, "options", name)
+            if not isinstance(options, list) or len(options) < 2 or not all(isinstance(o, str) and o.strip() for o in options):
+                raise InputError(f"{name}:{row['__line__']}: 'options' must be a list of non-empty strings")
+            uid = f"{stem}_{_field(row, 'numops', name)}_ops"
+            items.append(Item(uid, [(prefix, o) for o in options], list(options)))
+    return items
+
+
+def wug_items(files: Iterable[tuple[str, bytes | Path]], key: str) -> list[Item]:
+    """WUG: the tab-separated ``sentences`` are the two candidates (whole strings scored)."""
+    items = []
+    for name, data in files:
+        for row in read_jsonl(data, name):
+            parts = _text(row, "sentences", name).split("\t")
+            if len(parts) != 2 or not all(p.strip() for p in parts):
+                raise InputError(f"{name}:{row['__line__']}: 'sentences' must hold two candidates separated by a tab")
+            items.append(Item(key, [("", parts[0]), ("", parts[1])], parts, {"ratio": float(_field(row, "ratio", name))}))
+    return items
+
+
+def comps_key(stem: str) -> str:
+    """COMPS file name -> key, as the 2025 reader maps them (anything else is the in-between set)."""
+    return {"comps_base": "base", "comps_wugs": "wugs", "comps_wugs_dist-before": "wugs_dist_before"}.get(stem, "wugs_dist_in_between")
+
+
+def comps_items(files: Iterable[tuple[str, bytes | Path]]) -> list[Item]:
+    """COMPS: ``prefix + " " + property_phrase``; the property is scored; pred = the full sentence."""
+    items = []
+    for name, data in files:
+        key = comps_key(Path(name).stem)
+        for row in read_jsonl(data, name):
+            good, bad = _text(row, "prefix_acceptable", name), _text(row, "prefix_unacceptable", name)
+            prop = " " + _text(row, "property_phrase", name)
+            items.append(Item(key, [(good, prop), (bad, prop)], [good + prop, bad + prop]))
+    return items
+
+
+READING_MEASURES = ("RTfirstfix", "RTfirstpass", "RTgopast", "RTrightbound", "self_paced_reading_time",
+                    "Subtlex_log10", "length", "context_length", "prev_length")
+
+
+def reading_rows(path: Path) -> list[ReadingRow]:
+    """The reading CSV. ``item`` is read as text with empty cells as "None" (the official reader
+    forces dtype str and fills NaN with "None")."""
+    rows = []
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        for col in ("item", "word", "prev_word", "prev_item"):
+            if col not in (reader.fieldnames or []):
+                raise InputError(f"{path}: missing column {col!r}")
+        for n, rec in enumerate(reader, start=2):
+            if not (rec.get("word") or "").strip():
+                raise InputError(f"{path}:{n}: empty 'word'")
+            index = rec.get("") or rec.get(reader.fieldnames[0])
+            try:
+                idx = int(index)
+            except (TypeError, ValueError):
+                raise InputError(f"{path}:{n}: the first (index) column must be an integer") from None
+            measures = {}
+            for m in READING_MEASURES:
+                try:
+                    measures[m] = float(rec[m]) if rec.get(m) not in (None, "") else math.nan
+                except ValueError:
+                    measures[m] = math.nan
+            prev_word = rec.get("prev_word") or None
+            rows.append(ReadingRow(idx, rec.get("item") or "None", rec["word"], rec.get("prev_item") or "None",
+                                   prev_word, measures))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading tasks
+# ---------------------------------------------------------------------------------------------
+
+
+def open_ewok_zip(path: Path, password: str | None) -> list[tuple[str, bytes]]:
+    """Read the encrypted ``ewok_fast.zip`` in memory; nothing is extracted to disk."""
+    if not password:
+        raise UsageError(f"{path} is password-protected: pass --ewok_password or set {EWOK_PASSWORD_ENV} "
+                         "(the password is in the official 2025 evaluation README), or leave ewok out of --tasks")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            zf.setpassword(password.encode("utf-8"))
+            names = sorted(n for n in zf.namelist() if n.endswith(".jsonl"))
+            return [(f"{path.name}:{Path(n).name}", zf.read(n)) for n in names]
+    except RuntimeError as exc:
+        if "password" in str(exc).lower():
+            raise InputError(f"{path}: wrong EWoK password") from None
+        raise InputError(f"{path}: cannot read the zip ({exc})") from None
+    except zipfile.BadZipFile as exc:
+        raise InputError(f"{path}: not a valid zip ({exc})") from None
+
+
+def _files(folder: Path) -> list[tuple[str, Path]]:
+    return [(str(f), f) for f in _jsonl_files(folder)]
+
+
+def load_task(name: str, eval_set: str, root: Path, ewok_password: str | None = None, limit: int = 0) -> TaskData:
+    """Load one task by its --tasks name (or a folder path for a custom BLiMP-format task)."""
+    if name not in TASKS:
+        folder = Path(name)
+        if folder.is_dir():
+            items = minimal_pair_items(_files(folder), uid_from_field=True)
+            data = TaskData("custom", "custom", folder.name, "ranking", str(folder), items, official=False)
+            return _limited(data, limit)
+        raise UsageError(f"--tasks: unknown task {name!r}; tasks are {', '.join(TASKS)} or a folder of BLiMP-format *.jsonl")
+    if eval_set not in EVAL_SETS:
+        raise UsageError(f"--eval_set: {eval_set!r} is not one of {', '.join(EVAL_SETS)}")
+    task, data_dir = DATA_DIRS[(name, eval_set)]
+    if name == "reading":  # its results folder has no data sub-folder
+        folder = find_folder(root, "reading")
+        path = folder / "reading_data.csv" if folder else None
+        if path is None or not path.is_file():
+            raise InputError(f"{root}: no reading/reading_data.csv; check --eval_data")
+        data = TaskData(name, task, "", "reading", str(path), rows=reading_rows(path))
+        return _limited(data, limit)
+    folder = find_folder(root, data_dir)
+    source = str(folder) if folder else ""
+    if name == "ewok":
+        if folder is not None:
+            files: list = _files(folder)
+        else:
+            zipped = next((p for p in (root / "ewok_fast.zip", root / "ewok" / "ewok_fast.zip", root / "fast_eval" / "ewok_fast.zip")
+                           if p.is_file()), None)
+            if eval_set != "fast" or zipped is None:
+                raise InputError(f"{root}: no {data_dir}/ folder" + ("" if eval_set == "fast" else
+                                 " (full EWoK must be built from the gated HF dataset; --eval_set fast uses ewok_fast.zip)"))
+            files, source = open_ewok_zip(zipped, ewok_password or os.environ.get(EWOK_PASSWORD_ENV)), f"{zipped} (encrypted)"
+        data = TaskData(name, task, data_dir, "ranking", source, ewok_items(files))
+    elif name == "entity_tracking" and folder is None and eval_set == "fast":
+        # The official fast set is the `regular` file only, byte-identical to the full one (SOURCES.md).
+        full = find_folder(root, "entity_tracking")
+        if full is None or not (full / "regular.jsonl").is_file():
+            raise InputError(f"{root}: no entity_tracking_fast/ or entity_tracking/regular.jsonl")
+        regular = full / "regular.jsonl"
+        data = TaskData(name, task, data_dir, "ranking", str(regular), entity_tracking_items([(str(regular), regular)]))
+    else:
+        if folder is None:
+            raise InputError(f"{root}: no {data_dir}/ folder for task {name} (looked in ., full_eval/, fast_eval/); check --eval_data")
+        files = _files(folder)
+        if name in ("blimp", "blimp_supplement"):
+            items = minimal_pair_items(files, uid_from_field=(name == "blimp"))
+        elif name == "entity_tracking":
+            items = entity_tracking_items(files)
+        elif name in ("wug_adj", "wug_past"):
+            items = wug_items(files, name)
+        else:
+            items = comps_items(files)
+        data = TaskData(name, task, data_dir, "wug" if name.startswith("wug") else "ranking", source, items)
+    return _limited(data, limit)
+
+
+def ewok_unavailable(eval_set: str, root: Path, password: str | None) -> str | None:
+    """Why EWoK cannot be scored here (None: it can). Its plain text is never shipped: the full set is
+    built from the gated HF dataset, the fast set comes as an encrypted zip."""
+    if find_folder(root, DATA_DIRS[("ewok", eval_set)][1]) is not None:
+        return None
+    if eval_set == "full":
+        return "no ewok_filtered/ (build it from the gated HF dataset ewok-core/ewok-core-1.0 with the official filter)"
+    zipped = any(p.is_file() for p in (root / "ewok_fast.zip", root / "ewok" / "ewok_fast.zip", root / "fast_eval" / "ewok_fast.zip"))
+    if not zipped:
+        return "no ewok_fast/ folder or ewok_fast.zip"
+    if not (password or os.environ.get(EWOK_PASSWORD_ENV)):
+        return f"ewok_fast.zip is encrypted: pass --ewok_password or set {EWOK_PASSWORD_ENV}"
+    return None
+
+
+def task_available(name: str, eval_set: str, root: Path) -> bool:
+    task, data_dir = DATA_DIRS[(name, eval_set)]
+    return find_folder(root, data_dir or task) is not None
+
+
+def _limited(data: TaskData, limit: int) -> TaskData:
+    """Keep the first ``limit`` items of each subtask (smoke runs); counts are then unofficial."""
+    if limit > 0:
+        seen: dict[str, int] = {}
+        kept = []
+        for it in data.items:
+            seen[it.uid] = seen.get(it.uid, 0) + 1
+            if seen[it.uid] <= limit:
+                kept.append(it)
+        data.items = kept
+        data.rows = data.rows[:limit]
+        data.official = False
+    elif data.official:
+        check_counts(data)
+    return data
+
+
+def check_counts(data: TaskData) -> None:
+    """Compare the loaded counts with the official sizes; mismatch -> InputError."""
+    expected = EXPECTED.get(data.data_dir or "reading")
+    if expected is None:
+        return
+    counts = data.uid_counts()
+    where = f"{data.source}"
+    if "counts" in expected:
+        want = expected["counts"]
+        got = {k.lower(): v for k, v in counts.items()}
+        for key, n in want.items():
+            if got.get(key.lower(), 0) != n:
+                raise InputError(f"{where}: {key} has {got.get(key.lower(), 0)} items, the official set has {n}; "
+                                 "re-download the evaluation data (or use --limit for a smoke run)")
+        extra = sorted(set(got) - {k.lower() for k in want})
+        if extra:
+            raise InputError(f"{where}: unexpected subtask(s) {', '.join(extra)}")
+        return
+    if len(counts) != expected["n_uids"]:
+        raise InputError(f"{where}: {len(counts)} subtasks, the official set has {expected['n_uids']}")
+    if "per_uid" in expected:
+        bad = next((k for k, v in counts.items() if v != expected["per_uid"]), None)
+        if bad is not None:
+            raise InputError(f"{where}: {bad} has {counts[bad]} items, the official set has {expected['per_uid']}")
+    if "total" in expected and sum(counts.values()) != expected["total"]:
+        raise InputError(f"{where}: {sum(counts.values())} items in all, the official set has {expected['total']}")
+

@@ -1,0 +1,190 @@
+"""Scoring core: batched, length-sorted, head-only scores equal a one-sentence, one-mask-at-a-time
+brute-force reference (and the model's own ``labels=`` loss) on tiny seeded models."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from eval_export import scoring
+from tests import export_models as em
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    em.one_thread()
+
+
+@pytest.fixture(scope="module")
+def lines(shared):
+    return em.corpus_lines(shared)
+
+
+@pytest.fixture(scope="module")
+def items(shared):
+    """Whole-sentence items (BLiMP, incl. a supplement dialogue with a newline) and context items."""
+    out = []
+    for name in ("adjunct_island", "determiner_noun_agreement_1", "principle_A_case_1"):
+        with open(shared / "data/eval/blimp_fast" / f"{name}.jsonl") as fh:
+            for k, line in zip(range(2), fh):
+                row = json.loads(line)
+                out += [("", row["sentence_good"]), ("", row["sentence_bad"])]
+    with open(shared / "data/eval/supplement_fast/turn_taking.jsonl") as fh:
+        row = json.loads(fh.readline())
+        out += [("", row["sentence_good"]), ("", row["sentence_bad"])]
+    out += [("Box 0 contains the hat. Box 0 contains ", "the hat."), ("Box 0 contains the hat. Box 0 contains ", "nothing."),
+            ("The cup is on the table.", " The cup is up."), ("The cup is on the table.", " The cup is down."),
+            ("", "Who will Karen flee from after appreciating Holly?")]  # a duplicate of a BLiMP sentence
+    return out
+
+
+@pytest.fixture(scope="module")
+def built(lines):
+    return {kind: em.build(kind, lines, seed=3) for kind in em.KINDS}
+
+
+def brute_force(model, req: scoring.Request, backend: str, variant: str = "original") -> float:
+    """One sentence, one masked copy per forward, full-vocabulary logits, float32 log-softmax."""
+    total = 0.0
+    targets = req.targets or [req.ids[p] for p in req.scored]
+    with torch.no_grad():
+        if backend == "causal":
+            logp = torch.log_softmax(model(torch.tensor([req.ids])).logits[0].float(), -1)
+            return float(sum(logp[p - 1, t] for p, t in zip(req.scored, targets) if p > 0))
+        for p, t in zip(req.scored, targets):
+            ids = list(req.ids)
+            hide = [p]
+            if variant == "within_word_l2r" and req.words[p] is not None:
+                hide += [q for q in range(p + 1, len(ids)) if req.words[q] == req.words[p]]
+            for q in hide:
+                ids[q] = MASK[0]
+            logp = torch.log_softmax(model(torch.tensor([ids])).logits[0].float(), -1)
+            read = p - 1 if backend == "mntp" else p
+            total += float(logp[read, t])
+    return total
+
+
+MASK = [None]  # the mask id of the tokenizer under test (set per test)
+
+
+def test_invert_permutation_restores_order():
+    rng = np.random.default_rng(0)
+    for n in (0, 1, 7, 100):
+        lengths = rng.integers(1, 20, size=n)
+        perm = scoring.length_order(lengths)
+        assert list(lengths[perm]) == sorted(lengths, reverse=True)
+        inv = scoring.invert_permutation(perm)
+        assert np.array_equal(lengths[perm][inv], lengths)
+        assert np.array_equal(perm[inv], np.arange(n))
+    # equal lengths keep their original order (deterministic tie-break)
+    assert list(scoring.length_order([3, 5, 3, 5, 3])) == [1, 3, 0, 2, 4]
+
+
+def test_pack_batches_respects_budget():
+    lengths = [10, 9, 9, 5, 5, 5, 2, 1]
+    batches = scoring.pack_batches(lengths, 20)
+    assert batches[0] == (0, 2) and batches[-1][1] == len(lengths)
+    assert all(lengths[a] * (b - a) <= 20 for a, b in batches)
+    assert scoring.pack_batches([50, 3], 20) == [(0, 1), (1, 2)]  # a row over budget gets its own batch
+
+
+CASES = [("gpt2", "causal", "original", rule) for rule in ("2023", "2024", "2025")] + \
+        [("llama", "causal", "original", rule) for rule in ("2024", "2025")] + \
+        [(kind, "mlm", variant, "2025") for kind in ("bert", "roberta", "deberta") for variant in scoring.PLL_VARIANTS] + \
+        [("bert", "mntp", "original", "2025"), ("roberta", "mntp", "within_word_l2r", "2025"), ("roberta", "mlm", "original", "2024"),
+         ("bert", "mlm", "original", "2023")]
+
+
+@pytest.mark.parametrize("kind,backend,variant,rule", CASES)
+def test_batched_equals_brute_force(built, items, kind, backend, variant, rule):
+    model, tok = built[kind]
+    MASK[0] = tok.mask_token_id
+    reqs = scoring.build_requests(tok, items, backend, rule)
+    got = scoring.score_requests(model, reqs, backend, variant, token_budget=64, pad_id=scoring.pad_id_of(tok),
+                                 mask_id=tok.mask_token_id)
+    want = np.array([brute_force(model, r, backend, variant) for r in reqs])
+    np.testing.assert_allclose(got.logprob, want, rtol=0, atol=1e-5 * np.maximum(1, np.abs(want)).max())
+    assert np.all(got.logprob < 0)
+    # the batch budget must not change anything
+    again = scoring.score_requests(model, reqs, backend, variant, token_budget=4096, pad_id=scoring.pad_id_of(tok),
+                                   mask_id=tok.mask_token_id)
+    np.testing.assert_allclose(again.logprob, got.logprob, atol=1e-5)
+    np.testing.assert_allclose(got.reduce("mean"), got.logprob / got.n_tokens)
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+def test_causal_equals_model_loss(built, items, kind):
+    model, tok = built[kind]
+    reqs = scoring.build_requests(tok, items, "causal", "2025")
+    got = scoring.score_requests(model, reqs, "causal", pad_id=scoring.pad_id_of(tok))
+    for r, lp, n in zip(reqs, got.logprob, got.n_tokens):
+        labels = torch.full((1, len(r.ids)), -100)
+        labels[0, list(r.scored)] = torch.tensor([r.ids[p] for p in r.scored])
+        with torch.no_grad():
+            loss = model(torch.tensor([r.ids]), labels=labels).loss
+        assert n == len([p for p in r.scored if p > 0])
+        assert abs(-float(loss) * n - lp) < 1e-4
+
+
+def test_official_span_rule_with_and_without_bos(built):
+    sentence = "Who will Karen flee from after appreciating Holly?"
+    gpt2_tok, llama_tok = built["gpt2"][1], built["llama"][1]
+    # GPT-2 style (no BOS): the first token has nothing before it and is not scored (2025 rule).
+    (r,) = scoring.build_requests(gpt2_tok, [("", sentence)], "causal", "2025")
+    n = len(gpt2_tok(sentence)["input_ids"])
+    assert r.ids[0] != gpt2_tok.bos_token_id and r.scored == tuple(range(1, n))
+    # Llama style (BOS added by the tokenizer): every word token is scored, BOS never.
+    (r,) = scoring.build_requests(llama_tok, [("", sentence)], "causal", "2025")
+    assert r.ids[0] == llama_tok.bos_token_id and r.scored == tuple(range(1, len(r.ids)))
+    assert len(r.scored) == n
+    # 2024 rule: a prefix token (BOS) + " " + sentence without special tokens, all scored.
+    (r,) = scoring.build_requests(gpt2_tok, [("", sentence)], "causal", "2024")
+    assert r.ids[0] == gpt2_tok.bos_token_id
+    assert list(r.ids[1:]) == gpt2_tok(" " + sentence, add_special_tokens=False)["input_ids"]
+    (r,) = scoring.build_requests(gpt2_tok, [("", sentence)], "causal", "2023")
+    assert r.ids[0] == gpt2_tok.eos_token_id and r.scored == tuple(range(1, len(r.ids)))
+    # Context: only tokens ending after the context's last character are scored.
+    context, completion = "The cup is on the table.", " The cup is up."
+    for tok in (gpt2_tok, llama_tok, built["bert"][1]):
+        backend = "mlm" if tok.mask_token_id is not None and tok.cls_token_id is not None else "causal"
+        (r,) = scoring.build_requests(tok, [(context, completion)], backend, "2025")
+        enc = tok(context + completion, return_offsets_mapping=True)
+        assert all(enc["offset_mapping"][p][1] > len(context) for p in r.scored)
+        assert tok.decode([r.ids[p] for p in r.scored]).replace(" ", "").lower() == completion.replace(" ", "").lower()
+    # BERT: CLS and SEP are never scored
+    (r,) = scoring.build_requests(built["bert"][1], [("", sentence)], "mlm", "2025")
+    assert 0 not in r.scored and len(r.ids) - 1 not in r.scored
+
+
+def test_bf16_model_scores_in_float32(built, items):
+    model, tok = em.build("gpt2", [s for _, s in items], seed=3)
+    reqs = scoring.build_requests(tok, items[:6], "causal", "2025")
+    fp32 = scoring.score_requests(model, reqs, "causal").logprob
+    bf16 = scoring.score_requests(model.to(torch.bfloat16), reqs, "causal").logprob
+    assert bf16.dtype == np.float64 and np.all(np.isfinite(bf16))
+    np.testing.assert_allclose(bf16, fp32, rtol=0.05, atol=0.5)
+
+
+def test_empty_sentence_is_rejected(built):
+    from babylm.errors import InputError
+
+    with pytest.raises(InputError, match="empty sentence"):
+        scoring.build_requests(built["gpt2"][1], [("", "  ")], "causal", "2025")
+
+
+def test_models_without_a_single_head_fall_back_to_full_logits(lines, items):
+    """DistilBERT's head is four modules: the split is refused and the full forward is used."""
+    from transformers import DistilBertConfig, DistilBertForMaskedLM
+
+    tok = em.wordpiece(lines)
+    torch.manual_seed(0)
+    model = DistilBertForMaskedLM(DistilBertConfig(vocab_size=len(tok), dim=32, n_layers=2, n_heads=2, hidden_dim=64,
+                                                   max_position_embeddings=1024)).eval()
+    assert not scoring._SplitModel(model).split
+    MASK[0] = tok.mask_token_id
+    reqs = scoring.build_requests(tok, items[:6], "mlm", "2025")
+    got = scoring.score_requests(model, reqs, "mlm", token_budget=64, mask_id=tok.mask_token_id)
+    np.testing.assert_allclose(got.logprob, [brute_force(model, r, "mlm") for r in reqs], atol=1e-4)
