@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Set before any test module imports huggingface_hub / transformers / datasets: they read these at
+# import time, and a hub lookup that is not offline retries for ~45 s before it fails.
+_SCRATCH = Path(tempfile.mkdtemp(prefix="babylm-tests-"))
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["HF_HOME"] = str(_SCRATCH / "hf_home")
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+# The kit's own cache (embedded corpus, packed data) goes to a scratch dir, never ~/.cache.
+os.environ["BABYLM_CACHE"] = str(_SCRATCH / "babylm_cache")
 
 
 def shared_dir() -> Path:
@@ -28,20 +40,12 @@ def shared() -> Path:
     return shared_dir()
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _offline_hf(tmp_path_factory):
-    home = tmp_path_factory.mktemp("hf_home")
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["HF_DATASETS_OFFLINE"] = "1"
-    os.environ["HF_HOME"] = str(home)
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    # The kit's own cache (embedded corpus, packed data) goes to a session temp dir, never ~/.cache.
-    os.environ["BABYLM_CACHE"] = str(tmp_path_factory.mktemp("babylm_cache"))
-    yield
-
-
 def run_cli(module: str, *args: str, cwd: Path | None = None, timeout: int = 600, env: dict | None = None):
     """Run ``python -m <module> args`` in a real subprocess; returns CompletedProcess (text)."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=cwd or REPO,
                           capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(_SCRATCH, ignore_errors=True)
