@@ -105,7 +105,7 @@ def _make_ewok_zip(tmp_path, password: str, n: int = 100):
     if shutil.which("zip"):
         subprocess.run(["zip", "-q", "-r", "-e", "-P", password, str(out), "evaluation_data"], cwd=tmp_path / "src", check=True)
     else:  # pragma: no cover - the CI image has zip
-        pytest.skip("zip CLI not installed")
+        pytest.fail("the zip CLI is needed to build an encrypted test archive: apt-get install zip")
     shutil.rmtree(tmp_path / "src")
     with zipfile.ZipFile(out) as zf:
         assert all(i.flag_bits & 0x1 for i in zf.infolist() if not i.is_dir())  # really encrypted
