@@ -62,13 +62,17 @@ WORKDIR /opt/babylm
 # torch is pinned on its own (the lock leaves it out): by default the CUDA 12.8 build from the
 # PyTorch index, with its nvidia-* runtime wheels (TORCH_DEPS=1). CI passes the local CPU wheel
 # as a file path (TORCH_SPEC=/wheels/torch-...whl, TORCH_INDEX="", TORCH_DEPS=0) via a bind mount.
+# WHEELHOUSE (default empty: the locked packages come from PyPI) names a folder of the locked
+# wheels, bind-mounted by CI, to install from with no index at all; pip checks the lock's hashes
+# either way.
 ARG TORCH_SPEC=torch==2.13.0+cu128
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cu128
 ARG TORCH_DEPS=1
+ARG WHEELHOUSE=
 COPY --chown=babylm:babylm requirements.lock pyproject.toml ./
 COPY --chown=babylm:babylm docker/install.sh docker/install.sh
 RUN PYTHON=python3.11 TORCH_SPEC="${TORCH_SPEC}" TORCH_INDEX="${TORCH_INDEX}" TORCH_DEPS="${TORCH_DEPS}" \
-    INSTALL_PROJECT=0 bash docker/install.sh
+    WHEELHOUSE="${WHEELHOUSE}" INSTALL_PROJECT=0 bash docker/install.sh
 
 # The source, then the editable install of the kit itself (seconds: the dependencies are in place).
 COPY --chown=babylm:babylm . .

@@ -9,6 +9,9 @@
 #   TORCH_INDEX      index for CUDA/CPU torch wheels         (default: none; the image sets it)
 #   TORCH_DEPS       1: let pip install torch's own requirements too (CUDA builds need their
 #                    nvidia-* runtime wheels); 0: --no-deps  (default: 0)
+#   WHEELHOUSE       a folder of the locked wheels (`pip download --no-deps --require-hashes -r
+#                    requirements.lock -d DIR`): install from it alone, with no index (offline
+#                    installs; CI's image build). Hashes are checked all the same.  (default: none)
 #   INSTALL_PROJECT  0: dependencies only, without the kit itself. The Dockerfile uses it to
 #                    build the dependency layer before the source is copied; a later run with
 #                    the default 1 then only adds the editable install.  (default: 1)
@@ -22,10 +25,14 @@ TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 TORCH_INDEX=${TORCH_INDEX:-}
 TORCH_DEPS=${TORCH_DEPS:-0}
 INSTALL_PROJECT=${INSTALL_PROJECT:-1}
+WHEELHOUSE=${WHEELHOUSE:-}
 
 stamp="$VENV/.babylm-install-stamp"
 want="$(sha256sum requirements.lock | cut -d' ' -f1) $TORCH_SPEC"
 pip=("$VENV/bin/python" -m pip --disable-pip-version-check)
+# Where the locked wheels come from: the package index, or only the local wheelhouse.
+source_args=()
+[ -z "$WHEELHOUSE" ] || source_args=(--no-index --find-links "$WHEELHOUSE")
 
 # -I keeps the working directory off sys.path, so "import babylm" proves the package is installed
 # (not merely importable from the checkout).
@@ -54,9 +61,13 @@ echo "[install] creating $VENV with $($PYTHON --version 2>&1)"
 # different (CUDA) build through another package's requirement.
 torch_args=(install)
 [ "$TORCH_DEPS" = 1 ] || torch_args+=(--no-deps)
-[ -z "$TORCH_INDEX" ] || torch_args+=(--index-url "$TORCH_INDEX")
+if [ -n "$TORCH_INDEX" ]; then
+    torch_args+=(--index-url "$TORCH_INDEX")
+else
+    torch_args+=("${source_args[@]}")
+fi
 "${pip[@]}" "${torch_args[@]}" "$TORCH_SPEC"
-"${pip[@]}" install --require-hashes --no-deps -r requirements.lock
+"${pip[@]}" install --require-hashes --no-deps "${source_args[@]}" -r requirements.lock
 if [ "$INSTALL_PROJECT" = 0 ]; then
     "${pip[@]}" check
 else
