@@ -78,39 +78,44 @@ def test_check_fits(tok):
 
 
 _LOAD = """
-import sys, json, torch
-from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
-auto = AutoModelForCausalLM if sys.argv[2] == "causal" else AutoModelForMaskedLM
-m = auto.from_pretrained(sys.argv[1], trust_remote_code=True).eval()
-assert "babylm" not in sys.modules, "loaded the kit instead of the saved code file"
+import sys, torch
+from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM
 ids = torch.tensor([[2, 30, 41, 52, 63, 74, 85, 3]])
-with torch.no_grad():
-    torch.save(m(ids).logits, sys.argv[3])
-print(type(m).__name__)
+for folder, kind in zip(sys.argv[1::2], sys.argv[2::2]):
+    try:  # without trust_remote_code the Auto classes must refuse the custom code
+        AutoModel.from_pretrained(folder)
+        print("loaded without trust_remote_code")
+    except Exception:
+        pass
+    auto = AutoModelForCausalLM if kind == "causal" else AutoModelForMaskedLM
+    m = auto.from_pretrained(folder, trust_remote_code=True).eval()
+    with torch.no_grad():
+        torch.save(m(ids).logits, folder + "/logits.pt")
+    print(type(m).__name__)
+assert "babylm" not in sys.modules, "loaded the kit instead of the saved code file"
 """
 
 
-@pytest.mark.parametrize("arch", ["gpt2", "llama", "roberta", "deberta-v2"])
-def test_custom_head_loads_in_fresh_process(arch, tok, tmp_path):
-    model = models.build_model(arch, models.resolve_shape("tiny", hidden=32, positions=64), tok, custom_head=True).eval()
-    checkpoint.save_model(tmp_path / "m", model, tok, {})
-    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
-    assert cfg["model_type"] == "babylm-head" and "auto_map" in cfg
-    assert (tmp_path / "m" / "custom_model.py").is_file()
-    kind = models.ARCHS[arch]
+@pytest.mark.slow
+def test_custom_head_loads_in_fresh_process(tok, tmp_path):
+    expected, argv = {}, []
+    for arch in ("gpt2", "llama", "roberta", "deberta-v2"):
+        model = models.build_model(arch, models.resolve_shape("tiny", hidden=32, positions=64), tok, custom_head=True).eval()
+        folder = tmp_path / arch
+        checkpoint.save_model(folder, model, tok, {})
+        cfg = json.loads((folder / "config.json").read_text())
+        assert cfg["model_type"] == "babylm-head" and "auto_map" in cfg
+        assert (folder / "custom_model.py").is_file()
+        with torch.no_grad():
+            expected[arch] = model(IDS).logits
+        argv += [str(folder), models.ARCHS[arch]]
     # A fresh interpreter outside the repo: only the saved code file can define the model.
-    out = subprocess.run([sys.executable, "-c", _LOAD, str(tmp_path / "m"), kind, str(tmp_path / "logits.pt")],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-c", _LOAD, *argv], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().endswith("ForCausalLM" if kind == "causal" else "ForMaskedLM")
-    with torch.no_grad():
-        expected = model(IDS).logits
-    assert torch.equal(torch.load(tmp_path / "logits.pt", weights_only=True), expected)
-    # Without trust_remote_code the Auto classes refuse the custom code.
-    refused = subprocess.run([sys.executable, "-c",
-                              "import sys; from transformers import AutoModel; AutoModel.from_pretrained(sys.argv[1])",
-                              str(tmp_path / "m")], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert refused.returncode != 0
+    assert "loaded without trust_remote_code" not in out.stdout
+    assert [w for w in out.stdout.split() if w.startswith("BabyLMFor")] == ["BabyLMForCausalLM", "BabyLMForCausalLM", "BabyLMForMaskedLM", "BabyLMForMaskedLM"]
+    for arch, logits in expected.items():
+        assert torch.equal(torch.load(tmp_path / arch / "logits.pt", weights_only=True), logits), arch
 
 
 def test_lr_schedule_is_pure_function_of_step():
