@@ -11,6 +11,11 @@ import json
 
 from babylm.cli import Command
 from babylm.config import option
+from babylm.corpus import CorpusConfig
+from babylm.data import PrepareConfig
+from babylm.download import DownloadConfig
+from babylm.synthetic import GenerateConfig
+from babylm.tokenizer import TokenizerConfig
 
 
 @dataclasses.dataclass
@@ -29,6 +34,70 @@ def env(cfg: EnvConfig) -> None:
             print(f"{key:>15}: {value}")
 
 
+@dataclasses.dataclass
+class CorpusCommandConfig(CorpusConfig):
+    out_dir: str = option("outputs/corpus", "folder for corpus_manifest.json and corpus_config.json")
+
+
+def corpus(cfg: CorpusCommandConfig) -> None:
+    from babylm.config import save
+    from babylm.corpus import load_corpus
+    from babylm.files import write_json
+
+    loaded = load_corpus(cfg.corpus, files=cfg.files, track=cfg.track, allow_over_budget=cfg.allow_over_budget)
+    print(loaded.table())
+    path = write_json(f"{cfg.out_dir}/corpus_manifest.json", loaded.manifest())
+    save(cfg, cfg.out_dir, "corpus")
+    print(f"manifest: {path}")
+
+
+def generate(cfg: GenerateConfig) -> None:
+    from babylm.config import save
+    from babylm.synthetic import generate_corpus
+
+    out = generate_corpus(cfg)
+    save(cfg, out, "generate")
+    print(f"synthetic corpus written to {out}")
+
+
+def tokenizer(cfg: TokenizerConfig) -> None:
+    from babylm.tokenizer import describe, load_tokenizer, train_tokenizer
+
+    out = train_tokenizer(cfg)
+    info = describe(load_tokenizer(out))
+    print(f"tokenizer written to {out}: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+
+
+def prepare(cfg: PrepareConfig) -> None:
+    from babylm.data import prepare as prepare_data
+
+    folder = prepare_data(cfg)
+    info = json.loads((folder / "pack_info.json").read_text())
+    print(f"{info['blocks']:,} blocks of {info['block_size']} ids, {info['words_kept']:,} words kept "
+          f"({info['words_dropped']:,} dropped with the final partial block)")
+    print(f"packed data: {folder}")
+
+
+def download(cfg: DownloadConfig) -> None:
+    from babylm.config import save
+    from babylm.download import download as download_all
+
+    placed = download_all(cfg)
+    save(cfg, cfg.out_dir, "download")
+    print("unpacked: " + ", ".join(str(p) for p in placed))
+    print(f"use it with --corpus {cfg.out_dir}")
+
+
 COMMANDS: dict[str, Command] = {
     "env": Command("env", EnvConfig, env, "Print the environment summary (kit commit, lock hash, torch, GPUs)."),
+    "generate": Command("generate", GenerateConfig, generate,
+                        "Write the synthetic embedded corpus (train/dev/test text + BLiMP-format minimal pairs)."),
+    "corpus": Command("corpus", CorpusCommandConfig, corpus,
+                      "Select corpus files, print exact word counts per file and write the manifest."),
+    "tokenizer": Command("tokenizer", TokenizerConfig, tokenizer,
+                         "Train a BPE, WordPiece or Unigram tokenizer on the selected training files."),
+    "download": Command("download", DownloadConfig, download,
+                        "Download, verify and unpack the official BabyLM text archives (resumable)."),
+    "prepare": Command("prepare", PrepareConfig, prepare,
+                       "Tokenize and pack the selected files into fixed-size blocks (cached on disk)."),
 }

@@ -1,0 +1,209 @@
+"""Tokenizers: train byte-level BPE, WordPiece or Unigram on the training files; load existing ones.
+
+One place defines the special tokens and the BOS/EOS policy. Every tokenizer the kit writes has
+the same five special tokens with fixed ids (``<pad>`` 0, ``<unk>`` 1, ``<s>`` 2, ``</s>`` 3,
+``<mask>`` 4); for masked (BERT/RoBERTa-style) models ``cls`` and ``sep`` are ``<s>`` and ``</s>``,
+as in RoBERTa. Whether ``<s>`` is prepended is the explicit option ``add_bos``: the official 2025
+scorer tokenises sentences with the tokenizer's default special tokens and never prepends
+anything itself, so without a BOS the first token of a BLiMP sentence is never scored
+(eval-formats.md §2.4). The result is saved with ``save_pretrained`` as a fast tokenizer that
+``AutoTokenizer.from_pretrained(dir)`` loads offline, with offsets (special tokens get (0, 0)).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+from babylm.config import option, to_dict
+from babylm.corpus import CorpusConfig, load_corpus
+from babylm.errors import InputError, UsageError
+from babylm.files import atomic_dir, write_json
+
+PAD, UNK, BOS, EOS, MASK = "<pad>", "<unk>", "<s>", "</s>", "<mask>"
+SPECIAL_TOKENS = [PAD, UNK, BOS, EOS, MASK]  # ids 0..4 in this order
+MODELS = ("bpe", "wordpiece", "unigram")
+TARGETS = ("causal", "masked")
+BYTE_ALPHABET = 256  # byte-level BPE always holds the 256 byte symbols
+TRAIN_INFO = "tokenizer_train_config.json"  # not tokenizer_config.json, which transformers owns
+
+
+@dataclasses.dataclass
+class TokenizerConfig(CorpusConfig):
+    out_dir: str = option("outputs/tokenizer", "folder to write the tokenizer to (must not exist unless --overwrite)")
+    model: str = option("bpe", "tokenizer model: byte-level BPE, WordPiece or Unigram", choices=MODELS)
+    vocab_size: int = option(8192, "vocabulary size including the special tokens")
+    min_frequency: int = option(2, "minimum count of a merge/piece (BPE, WordPiece)")
+    target: str = option("causal", "architecture the tokenizer serves: causal (GPT-2/Llama style) or masked "
+                                   "(BERT/RoBERTa style: cls=<s>, sep=</s>)", choices=TARGETS)
+    add_bos: bool | None = option(None, "prepend <s> to every text (default: true). Without it the official "
+                                        "scorers never score a sentence's first token")
+    add_eos: bool | None = option(None, "append </s> to every text (default: false for causal, true for masked)")
+    model_max_length: int = option(1_000_000, "model_max_length recorded in the tokenizer config")
+    overwrite: bool = option(False, "replace an existing out_dir")
+
+    def validate(self) -> None:
+        check_vocab_size(self.model, self.vocab_size)
+        if self.min_frequency < 1:
+            raise UsageError(f"--min_frequency: must be at least 1, got {self.min_frequency}")
+
+    def resolved(self) -> tuple[bool, bool]:
+        add_bos = True if self.add_bos is None else self.add_bos
+        add_eos = (self.target == "masked") if self.add_eos is None else self.add_eos
+        return add_bos, add_eos
+
+
+def check_vocab_size(model: str, vocab_size: int) -> None:
+    """UsageError when ``vocab_size`` cannot hold the special tokens (and the byte alphabet for BPE)."""
+    need = len(SPECIAL_TOKENS) + (BYTE_ALPHABET if model == "bpe" else 1)
+    if vocab_size < need:
+        extra = f" + {BYTE_ALPHABET} byte symbols" if model == "bpe" else " + at least one piece"
+        raise UsageError(f"--vocab_size: {vocab_size} is too small for {model}: it must hold the "
+                         f"{len(SPECIAL_TOKENS)} special tokens{extra} (at least {need})")
+
+
+def _build(model: str, vocab_size: int, min_frequency: int):
+    """An untrained ``tokenizers.Tokenizer`` with its pre-tokenizer/decoder and a matching trainer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    if model == "bpe":
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                      special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                      show_progress=False)
+    elif model == "wordpiece":
+        tok = Tokenizer(models.WordPiece(unk_token=UNK))
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tok.decoder = decoders.WordPiece()
+        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                            special_tokens=SPECIAL_TOKENS, show_progress=False)
+    elif model == "unigram":
+        tok = Tokenizer(models.Unigram())
+        tok.pre_tokenizer = pre_tokenizers.Metaspace()
+        tok.decoder = decoders.Metaspace()
+        trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token=UNK,
+                                          show_progress=False)
+    else:
+        raise UsageError(f"--model: {model!r} is not one of {', '.join(MODELS)}")
+    return tok, trainer
+
+
+def _post_processor(tok, add_bos: bool, add_eos: bool):
+    from tokenizers import processors
+
+    single = " ".join(([f"{BOS}:0"] if add_bos else []) + ["$A:0"] + ([f"{EOS}:0"] if add_eos else []))
+    pair = single + " " + " ".join(["$B:1"] + ([f"{EOS}:1"] if add_eos else []))
+    specials = [(t, tok.token_to_id(t)) for t in (BOS, EOS)]
+    return processors.TemplateProcessing(single=single, pair=pair, special_tokens=specials)
+
+
+def wrap_fast(tok, target: str = "causal", model_max_length: int = 1_000_000):
+    """Wrap a ``tokenizers.Tokenizer`` holding our special tokens as a transformers fast tokenizer."""
+    from transformers import PreTrainedTokenizerFast
+
+    extra = {"cls_token": BOS, "sep_token": EOS} if target == "masked" else {}
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD,
+                                   unk_token=UNK, mask_token=MASK, model_max_length=model_max_length, **extra)
+
+
+def train_tokenizer_from_texts(texts: Iterator[str] | Iterator[list[str]], model: str = "bpe", vocab_size: int = 8192,
+                               min_frequency: int = 2, target: str = "causal", add_bos: bool = True,
+                               add_eos: bool = False, model_max_length: int = 1_000_000, length: int | None = None):
+    """Train a tokenizer on an iterator of texts (or of lists of texts); return it as a fast tokenizer."""
+    check_vocab_size(model, vocab_size)
+    tok, trainer = _build(model, vocab_size, min_frequency)
+    tok.train_from_iterator(texts, trainer=trainer, length=length)
+    for i, t in enumerate(SPECIAL_TOKENS):
+        assert tok.token_to_id(t) == i, f"special token {t} must have id {i}"
+    tok.post_processor = _post_processor(tok, add_bos, add_eos)
+    return wrap_fast(tok, target, model_max_length)
+
+
+def train_tokenizer(cfg: TokenizerConfig, corpus=None) -> Path:
+    """Train on the selected training files of ``cfg``'s corpus and save to ``cfg.out_dir`` (atomically)."""
+    corpus = corpus or load_corpus(cfg.corpus, files=cfg.files, track=cfg.track,
+                                   allow_over_budget=cfg.allow_over_budget)
+    train_files = [f for f in corpus.files if f.split == "train"]
+    if not train_files:
+        raise InputError(f"--files: the selection {','.join(cfg.files)} holds no training files; "
+                         f"the tokenizer is trained on training files only")
+    add_bos, add_eos = cfg.resolved()
+    from tqdm import tqdm
+
+    words = sum(f.words for f in train_files)
+    bar = tqdm(total=words, unit="word", unit_scale=True, desc="tokenizer", leave=False)
+
+    def texts() -> Iterator[list[str]]:
+        # Batches of texts: far less per-item overhead in train_from_iterator than single strings.
+        batch: list[str] = []
+        for text in corpus.iter_texts(train_files):
+            batch.append(text)
+            if len(batch) == 1000:
+                bar.update(sum(len(t.split()) for t in batch))
+                yield batch
+                batch = []
+        if batch:
+            bar.update(sum(len(t.split()) for t in batch))
+            yield batch
+
+    fast = train_tokenizer_from_texts(texts(), cfg.model, cfg.vocab_size, cfg.min_frequency, cfg.target,
+                                      add_bos, add_eos, cfg.model_max_length)
+    bar.close()
+    out = Path(cfg.out_dir)
+    try:
+        with atomic_dir(out, overwrite=cfg.overwrite) as tmp:
+            fast.save_pretrained(str(tmp))
+            write_json(tmp / TRAIN_INFO, {
+                "command": "tokenizer",
+                "config": to_dict(cfg),
+                "resolved": {"add_bos": add_bos, "add_eos": add_eos},
+                "vocab_size": len(fast),
+                "special_tokens": {t: fast.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS},
+                "training_files": [f.name for f in train_files],
+                "training_words": words,
+                "corpus_fingerprint": corpus.fingerprint(),
+            })
+    except FileExistsError:
+        raise UsageError(f"--out_dir: {out} exists; pass --overwrite true or choose another folder") from None
+    return out
+
+
+def load_tokenizer(path_or_id: str | Path, trust_remote_code: bool = False):
+    """Load a fast tokenizer from a local folder or a hub id (offline when HF_HUB_OFFLINE=1).
+
+    Raises InputError (one line) when it cannot be loaded or is not a fast tokenizer (the official
+    scorers need offsets, which only fast tokenizers give).
+    """
+    from transformers import AutoTokenizer
+
+    where = str(path_or_id)
+    local = Path(where).expanduser()
+    if local.exists() and not (local / "tokenizer.json").is_file() and not (local / "tokenizer_config.json").is_file():
+        raise InputError(f"--tokenizer: {local} holds no tokenizer.json; train one with `python -m babylm tokenizer`")
+    try:
+        tok = AutoTokenizer.from_pretrained(str(local) if local.exists() else where, trust_remote_code=trust_remote_code)
+    except Exception as exc:  # noqa: BLE001 - any loader failure becomes one line
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"--tokenizer: cannot load {where!r} ({first[:200]}); give a local folder or a hub id") from None
+    if not getattr(tok, "is_fast", False):
+        raise InputError(f"--tokenizer: {where!r} is not a fast tokenizer; offsets (needed by the official scorers) "
+                         f"require one")
+    return tok
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """Stable hash of everything that decides a tokenizer's output (model, post-processor, specials)."""
+    import hashlib
+
+    backend = json.loads(tokenizer.backend_tokenizer.to_str())
+    payload = json.dumps({"backend": backend, "specials": tokenizer.all_special_tokens}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def describe(tokenizer) -> dict[str, Any]:
+    return {"vocab_size": len(tokenizer), "bos": tokenizer.bos_token_id, "eos": tokenizer.eos_token_id,
+            "pad": tokenizer.pad_token_id, "unk": tokenizer.unk_token_id, "mask": tokenizer.mask_token_id}
