@@ -79,9 +79,17 @@ def write_model(folder: Path, model, tokenizer, meta: dict[str, Any]) -> None:
 
     ``meta`` maps file names (``run_config.json``, ``manifest.json`` ...) to JSON objects.
     """
+    from transformers.utils import logging as hf_logging
+
     model = getattr(model, "module", model)  # unwrap DDP
     model = getattr(model, "_orig_mod", model)  # unwrap torch.compile
-    model.save_pretrained(folder, safe_serialization=True)
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a "Writing model shards" bar per checkpoint is noise in the run log
+    try:
+        model.save_pretrained(folder, safe_serialization=True)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     tokenizer.save_pretrained(folder)
     _make_legacy_readable(folder)
     for name, obj in meta.items():

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -328,6 +329,7 @@ def setup(cfg: TrainConfig) -> Run:
     run_dir = Path(cfg.save_dir) / cfg.name
     check_run_dir(cfg, run_dir)
     tokenizer = _resolve_tokenizer(cfg)
+    precheck(cfg, tokenizer)  # fail on a bad model/tokenizer/block combination before packing any data
     stage_files = [s.split("+") for s in cfg.curriculum] or [cfg.files]
     stages, manifests = [], []
     for files in stage_files:
@@ -343,6 +345,33 @@ def setup(cfg: TrainConfig) -> Run:
     objective = cfg.objective
     manifest = {"stages": manifests, "train_blocks": [len(s) for s in stages], "val_blocks": len(val) if val is not None else 0}
     return Run(cfg, run_dir, tokenizer, stages, val, objective, device, dist, manifest)
+
+
+def precheck(cfg: TrainConfig, tokenizer) -> None:
+    """Cheap checks of the model against the tokenizer and block size, from configs only."""
+    from babylm import models
+
+    if cfg.init_from:
+        path = Path(cfg.init_from) / "config.json"
+        if not path.is_file():
+            raise InputError(f"--init_from: {cfg.init_from} is not a model folder (no config.json)")
+        import transformers as tf
+
+        config = tf.AutoConfig.from_pretrained(cfg.init_from, trust_remote_code=False) \
+            if json.loads(path.read_text(encoding="utf-8")).get("model_type") != "babylm-head" else None
+        if config is not None:
+            if config.vocab_size < len(tokenizer):
+                raise InputError(f"--init_from: {cfg.init_from} has a vocabulary of {config.vocab_size} but the tokenizer "
+                                 f"has {len(tokenizer)} tokens; use the model's own tokenizer")
+            limit = models.usable_positions(config)
+            if cfg.block_size > limit:
+                raise UsageError(f"--block_size {cfg.block_size} is over the model's {limit} positions; lower it")
+        return
+    shape = models.resolve_shape(cfg.size, cfg.layers, cfg.hidden, cfg.heads, cfg.intermediate,
+                                 cfg.positions or cfg.block_size, cfg.dropout)
+    if cfg.block_size > shape.positions:
+        raise UsageError(f"--block_size {cfg.block_size} is over the model's {shape.positions} positions; "
+                         "lower it or raise --positions")
 
 
 def hold_out(stages: list[Any], fraction: float):
@@ -542,12 +571,17 @@ def evaluate(model, run: Run, autocast) -> dict[str, float]:
     return {"val/loss": loss, "val/ppl": math.exp(min(loss, 50.0))}
 
 
-def _meta(run: Run, state: LoopState, extra: dict | None = None) -> dict[str, Any]:
+@functools.lru_cache(maxsize=1)
+def _code_version() -> str:
     from babylm.runtime import code_version
 
+    return code_version()  # two git calls: once per process, not per checkpoint
+
+
+def _meta(run: Run, state: LoopState, extra: dict | None = None) -> dict[str, Any]:
     info = {"step": state.step, "words_seen": state.words_seen, "tokens_seen": state.tokens_seen, **(extra or {})}
     return {"run_config.json": {"command": "train", "config": dataclasses.asdict(run.cfg), "objective": run.objective,
-                                "code_version": code_version(), "progress": info},
+                                "code_version": _code_version(), "progress": info},
             "manifest.json": run.manifest}
 
 
