@@ -109,8 +109,11 @@ COMMANDS: dict[str, Command] = {
 def train(cfg: TrainConfig) -> None:
     from babylm.train import train as run_training
 
+    import os
+
     run_dir = run_training(cfg)
-    print(f"run folder: {run_dir}")
+    if os.environ.get("RANK", "0") == "0":  # torchrun: one line, from rank 0
+        print(f"run folder: {run_dir}")
 
 
 def test(cfg: TestConfig) -> None:
