@@ -541,9 +541,13 @@ class Targets:
 
 
 def _column(ds, name: str):
-    if hasattr(ds, "with_format"):
-        return ds.with_format("numpy")[name]
-    return ds[name]
+    """One column of a datasets.Dataset as a numpy array ((N, T) for input_ids, (N,) for n_words)."""
+    import numpy as np
+
+    col = ds.with_format("numpy")[name] if hasattr(ds, "with_format") else ds[name]
+    if isinstance(col, np.ndarray) and col.dtype != object:
+        return col
+    return np.stack([np.asarray(row) for row in col]) if len(col) else np.zeros((0,), dtype=np.int64)
 
 
 def evaluate(model, run: Run, autocast) -> dict[str, float]:
