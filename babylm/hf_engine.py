@@ -45,12 +45,7 @@ def _ordered_blocks(run, global_batch: int):
 
 def train_hf(cfg) -> Path:
     """Train with transformers ``Trainer``; writes the kit's run layout. Returns the run folder."""
-    import torch
-    import transformers as tf
-
-    from babylm import checkpoint
-    from babylm.train import _autocast, _meta, build, setup
-    from babylm.tracking import Tracker
+    from babylm.train import build, setup
 
     if cfg.resume:
         raise UsageError("--resume is supported by --engine torch only; continue an hf run with --init_from <run>/final")
@@ -60,6 +55,20 @@ def train_hf(cfg) -> Path:
         import shutil
 
         shutil.rmtree(run.run_dir)
+    fit_hf(run, model)
+    return run.run_dir
+
+
+def fit_hf(run, model) -> int:
+    """Train ``model`` on ``run`` with ``Trainer``; returns the number of optimizer steps taken."""
+    import torch
+    import transformers as tf
+
+    from babylm import checkpoint
+    from babylm.train import _autocast, _meta
+    from babylm.tracking import Tracker
+
+    cfg = run.cfg
     run.run_dir.mkdir(parents=True, exist_ok=True)
     global_batch = cfg.batch_size * cfg.grad_accum * run.dist.world
     data, step_words, epoch_ends = _ordered_blocks(run, global_batch)
@@ -164,4 +173,4 @@ def train_hf(cfg) -> Path:
 
         shutil.rmtree(run.run_dir / "hf_trainer", ignore_errors=True)
     tracker.close()
-    return run.run_dir
+    return step

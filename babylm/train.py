@@ -409,13 +409,15 @@ def check_run_dir(cfg: TrainConfig, run_dir: Path) -> None:
 
 # --------------------------------------------------------------------------- build
 
-def build(run: Run):
-    """Make the model (new or --init_from) and its AdamW optimizer; checks model/tokenizer/block fit."""
+def build(run: Run, model=None):
+    """Make the model (new, --init_from, or the one given) and its AdamW optimizer; checks model/tokenizer/block fit."""
     import torch
     from babylm import models
 
     cfg = run.cfg
-    if cfg.init_from:
+    if model is not None:
+        arch = model.config.model_type
+    elif cfg.init_from:
         model = load_model(cfg.init_from)
         arch = model.config.model_type
     else:
@@ -510,7 +512,9 @@ def _loss_sum(model, inputs, labels, objective: str):
 
     logits = model(input_ids=inputs).logits  # (B, T, V)
     if objective == "clm":
-        logits, labels = logits[:, :-1], labels[:, 1:]  # predict token t+1 from tokens <= t
+        # Predict token t+1 from tokens <= t. Shift the labels, not the logits: slicing the
+        # (B, T, V) logits would copy them (and their gradient) on every step.
+        labels = F.pad(labels[:, 1:], (0, 1), value=-100)  # (B, T), last position ignored
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=-100,
                            reduction="sum")
 
