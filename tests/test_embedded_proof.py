@@ -33,7 +33,7 @@ def test_small_gpt_learns_embedded_minimal_pairs(tmp_path):
     try:
         train_tokenizer(TokenizerConfig(out_dir=str(tmp_path / "tok"), vocab_size=400))
         cfg = TrainConfig(tokenizer=str(tmp_path / "tok"), arch="gpt2", layers=2, hidden=64, heads=2, block_size=64,
-                          batch_size=16, words=80_000, lr=3e-3, warmup_steps=20, dropout=0.0, val_fraction=0.01,
+                          batch_size=16, words=200_000, lr=5e-3, warmup_steps=20, dropout=0.0, val_fraction=0.01,
                           milestones=False, save_every=0, log_every=50, save_dir=str(tmp_path), run_name="proof",
                           device="cpu", progress=False, tensorboard=False)
         run_dir = train(cfg)
@@ -42,10 +42,11 @@ def test_small_gpt_learns_embedded_minimal_pairs(tmp_path):
     model = AutoModelForCausalLM.from_pretrained(run_dir / "final").eval()
     tok = AutoTokenizer.from_pretrained(run_dir / "final")
     right = total = 0
+    per_task = {}
     for path in sorted((embedded_corpus_dir() / "blimp").glob("*.jsonl")):
-        for line in path.read_text().splitlines()[:60]:
-            pair = json.loads(line)
-            right += _sentence_logprob(model, tok, pair["sentence_good"]) > _sentence_logprob(model, tok, pair["sentence_bad"])
-            total += 1
+        hits = [_sentence_logprob(model, tok, p["sentence_good"]) > _sentence_logprob(model, tok, p["sentence_bad"])
+                for p in map(json.loads, path.read_text().splitlines()[:60])]
+        per_task[path.stem] = sum(hits) / len(hits)
+        right, total = right + sum(hits), total + len(hits)
     assert total >= 200
-    assert right / total > 0.8, f"accuracy {right / total:.2f} on {total} synthetic minimal pairs"
+    assert right / total > 0.8, f"accuracy {right / total:.2f} on {total} synthetic minimal pairs: {per_task}"
