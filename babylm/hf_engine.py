@@ -106,6 +106,7 @@ def fit_hf(run, model) -> int:
 
         def __init__(self):
             self.best, self.bad, self.done = float("inf"), 0, set()
+            self.t_log, self.step_log = None, 0
 
         def _state(self, step):
             from babylm.train import LoopState
@@ -129,9 +130,17 @@ def fit_hf(run, model) -> int:
             logs = logs or {}
             st = self._state(state.global_step)
             if "loss" in logs:
+                import time
+
+                now = time.perf_counter()
+                # Throughput between two log lines, as the kit's loop reports it (0 for the first line).
+                rate = ((st.step - self.step_log) * global_batch * cfg.block_size / (now - self.t_log)
+                        if self.t_log is not None else 0.0)
+                self.t_log, self.step_log = now, st.step
                 tracker.log(st.step, st.words_seen, {"train/loss": float(logs["loss"]),
                                                      "train/lr": float(logs.get("learning_rate", 0.0)),
-                                                     "train/grad_norm": float(logs.get("grad_norm", 0.0) or 0.0)})
+                                                     "train/grad_norm": float(logs.get("grad_norm", 0.0) or 0.0),
+                                                     "train/tokens_per_s": rate})
 
         def on_evaluate(self, args, state, control, metrics=None, **kw):
             loss = float((metrics or {}).get("eval_loss", float("nan")))

@@ -62,7 +62,7 @@ def one(arch: str, seq: int, batch: int, steps: int, engine: str, tok, work: Pat
     ids = torch.randint(5, min(vocab, len(tok)) if smoke else vocab, (n_blocks, seq), generator=gen)
     data = Dataset.from_dict({"input_ids": ids.tolist(), "n_words": [seq // 2] * n_blocks})
     cfg = TrainConfig(arch=arch, block_size=seq, batch_size=batch, epochs=1, val_fraction=0, milestones=False,
-                      save_every=0, log_every=10**9, warmup_steps=10, dropout=0.0, precision=precision,
+                      save_every=0, log_every=10, warmup_steps=10, dropout=0.0, precision=precision,
                       engine=engine, run_name=f"{arch}_{seq}_{engine}", save_dir=str(work), tensorboard=False,
                       progress=False, compile=not smoke and engine == "torch")
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -73,13 +73,15 @@ def one(arch: str, seq: int, batch: int, steps: int, engine: str, tok, work: Pat
     if device == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    tokens_per_s = done * batch * seq / seconds
+    records = [json.loads(line) for line in (run.run_dir / "metrics.jsonl").read_text().splitlines()]
+    rates = sorted(r["train/tokens_per_s"] for r in records if r.get("train/tokens_per_s"))[1:] if not smoke else []
+    # Steady state: the median logged interval after the first (which holds compile/warm-up time).
+    tokens_per_s = rates[len(rates) // 2] if rates else done * batch * seq / seconds
     flops_per_token = 6 * n_params + 12 * shape.layers * shape.hidden * seq
-    loss = [json.loads(l) for l in (run.run_dir / "metrics.jsonl").read_text().splitlines()] \
-        if (run.run_dir / "metrics.jsonl").is_file() else []
+    loss = [r for r in records if "train/loss" in r]
     return {"arch": arch, "seq": seq, "batch": batch, "engine": engine, "params": n_params, "steps": done,
             "seconds": round(seconds, 2), "tokens_per_s": round(tokens_per_s), "model_flops_per_s": tokens_per_s * flops_per_token,
-            "records": len(loss)}
+            "records": len(loss), "final_loss": loss[-1]["train/loss"] if loss else None}
 
 
 def main() -> None:
