@@ -17,6 +17,7 @@ from babylm.download import DownloadConfig
 from babylm.report import ReportConfig  # light: matplotlib is imported only when plotting
 from babylm.synthetic import GenerateConfig
 from babylm.tokenizer import TokenizerConfig
+from babylm.train import TestConfig, TrainConfig
 
 
 @dataclasses.dataclass
@@ -110,3 +111,55 @@ COMMANDS: dict[str, Command] = {
     "report": Command("report", ReportConfig, report,
                       "Write a run's Markdown report with PNG plots (loss, BLiMP, fine-tuning, baselines)."),
 }
+
+
+# ---- training (babylm.train) -----------------------------------------------------------------
+
+def train(cfg: TrainConfig) -> None:
+    from babylm.train import train as run_training
+
+    import os
+
+    run_dir = run_training(cfg)
+    if os.environ.get("RANK", "0") == "0":  # torchrun: one line, from rank 0
+        print(f"run folder: {run_dir}")
+
+
+def test(cfg: TestConfig) -> None:
+    from babylm.train import test_model
+
+    metrics = test_model(cfg)
+    print(json.dumps(metrics))
+
+
+@dataclasses.dataclass
+class TensorboardConfig:
+    logdir: str = option("runs", "a run folder or the folder holding runs (--save_dir)")
+    launch: bool = option(False, "start TensorBoard now instead of printing the command")
+    port: int = option(6006, "port for TensorBoard")
+
+
+def tensorboard(cfg: TensorboardConfig) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from babylm.errors import InputError
+
+    logdir = Path(cfg.logdir)
+    if not logdir.is_dir():
+        raise InputError(f"--logdir: {logdir} does not exist; give a run folder or the --save_dir of your runs")
+    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--port", str(cfg.port)]
+    if not cfg.launch:
+        print(f"{' '.join(command)}\nthen open http://localhost:{cfg.port}  (metrics also in <run>/metrics.jsonl)")
+        return
+    subprocess.run(command, check=False)
+
+
+COMMANDS.update({
+    "train": Command("train", TrainConfig, train,
+                     "Train a model (gpt2, llama, bert, roberta, deberta-v2) with word-milestone checkpoints."),
+    "test": Command("test", TestConfig, test, "Report loss and perplexity of a saved model on test files."),
+    "tensorboard": Command("tensorboard", TensorboardConfig, tensorboard,
+                           "Show (or --launch) the TensorBoard command for a run's logs."),
+})

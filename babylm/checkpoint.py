@@ -1,0 +1,177 @@
+"""Checkpoints: self-contained Hugging Face folders, written atomically, plus the training state.
+
+Layout of one run (``<save_dir>/<run_name>/``)::
+
+    final/             the final model (save_pretrained + tokenizer + run_config.json + manifest.json)
+    chck_1M/ ...       milestone models, official revision names, same content as final/
+    best/              the model with the lowest validation loss so far
+    step_000120/       resume checkpoint: a model folder plus train_state.pt (optimizer, RNG, data position)
+    latest             text file naming the newest resume checkpoint; moved last
+    metrics.jsonl  train.log  tb/
+
+Every folder is built under a temporary name and renamed into place (:func:`babylm.files.atomic_dir`),
+and ``latest`` is rewritten only after its target exists, so a crash at any point leaves the
+previous checkpoint and pointer intact.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from babylm.errors import InputError
+from babylm.files import atomic_dir, write_json, write_text
+
+STATE_FILE = "train_state.pt"
+LATEST = "latest"
+
+
+def milestone_words(track: str = "strict", unit: int = 1_000_000) -> list[tuple[str, int]]:
+    """Official milestone names and their word counts (eval-formats.md, "Intermediate checkpoints").
+
+    Every 1M words up to 10M, every 10M up to 100M and, except for strict-small, every 100M up
+    to 1000M. ``unit`` is the number of words one "M" stands for (1,000,000 for real runs; tests
+    scale it down, the names stay official).
+    """
+    millions = list(range(1, 11)) + list(range(20, 101, 10))
+    if track != "strict-small":
+        millions += list(range(200, 1001, 100))
+    return [(f"chck_{m}M", m * unit) for m in millions]
+
+
+def _make_legacy_readable(folder: Path) -> None:
+    """Rewrite fields transformers 5 writes that transformers 4.51 (the official pipeline) cannot read.
+
+    * ``tokenizer_config.json``: v5 records ``tokenizer_class: TokenizersBackend``, a class 4.x does
+      not have; ``PreTrainedTokenizerFast`` is the same fast tokenizer under its 4.x name. v5 also
+      drops ``special_tokens_map.json``, which 4.x reads for the special-token roles.
+    * ``config.json``: v5 writes ``dtype`` where 4.x expects ``torch_dtype``.
+    """
+    tok_cfg = folder / "tokenizer_config.json"
+    if tok_cfg.is_file():
+        data = json.loads(tok_cfg.read_text(encoding="utf-8"))
+        if data.get("tokenizer_class") in (None, "TokenizersBackend"):
+            data["tokenizer_class"] = "PreTrainedTokenizerFast"
+        extra = data.get("extra_special_tokens")
+        if isinstance(extra, list):  # 4.x expects a dict here
+            data["extra_special_tokens"] = {}
+        write_json(tok_cfg, data)
+        specials = {k: data[k] for k in ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token",
+                                         "mask_token") if isinstance(data.get(k), str)}
+        if specials and not (folder / "special_tokens_map.json").exists():
+            write_json(folder / "special_tokens_map.json", specials)
+    cfg = folder / "config.json"
+    if cfg.is_file():
+        data = json.loads(cfg.read_text(encoding="utf-8"))
+        if "dtype" in data and "torch_dtype" not in data:
+            data["torch_dtype"] = data["dtype"]
+            write_json(cfg, data)
+
+
+def write_model(folder: Path, model, tokenizer, meta: dict[str, Any]) -> None:
+    """Fill ``folder`` with a loadable model: weights (safetensors), config, tokenizer and metadata.
+
+    ``meta`` maps file names (``run_config.json``, ``manifest.json`` ...) to JSON objects.
+    """
+    from transformers.utils import logging as hf_logging
+
+    model = getattr(model, "module", model)  # unwrap DDP
+    model = getattr(model, "_orig_mod", model)  # unwrap torch.compile
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a "Writing model shards" bar per checkpoint is noise in the run log
+    try:
+        model.save_pretrained(folder, safe_serialization=True)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+    tokenizer.save_pretrained(folder)
+    _make_legacy_readable(folder)
+    for name, obj in meta.items():
+        write_json(folder / name, obj)
+
+
+def save_model(path: Path, model, tokenizer, meta: dict[str, Any], overwrite: bool = True) -> Path:
+    """Write a model folder at ``path`` atomically (temp folder, then rename)."""
+    with atomic_dir(path, overwrite=overwrite) as tmp:
+        write_model(tmp, model, tokenizer, meta)
+    return path
+
+
+def rng_state() -> dict[str, Any]:
+    """The RNG states of python, numpy and torch in a form ``torch.load(weights_only=True)`` accepts."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"python": list(random.getstate()[1]), "python_version": random.getstate()[0],
+             "python_gauss": random.getstate()[2],
+             "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                       "has_gauss": int(has_gauss), "gauss": float(gauss)},
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate((state["python_version"], tuple(state["python"]), state["python_gauss"]))
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_resume(run_dir: Path, step: int, model, tokenizer, meta: dict[str, Any], train_state: dict[str, Any],
+                keep: int = 1) -> Path:
+    """Write ``step_<N>/`` (model + ``train_state.pt``), then move ``latest``, then prune old ones.
+
+    The order matters: the pointer names a folder only once that folder is complete, and older
+    resume folders are removed only after the pointer has moved.
+    """
+    name = f"step_{step:07d}"
+    with atomic_dir(run_dir / name, overwrite=True) as tmp:
+        write_model(tmp, model, tokenizer, meta)
+        torch.save(train_state, tmp / STATE_FILE)
+    write_text(run_dir / LATEST, name + "\n")
+    for old in sorted(run_dir.glob("step_*"))[:-keep] if keep else []:
+        if old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
+    return run_dir / name
+
+
+def latest(run_dir: Path) -> Path | None:
+    """The folder ``latest`` names, or None when the run has no resume checkpoint yet."""
+    pointer = Path(run_dir) / LATEST
+    if not pointer.is_file():
+        return None
+    target = Path(run_dir) / pointer.read_text(encoding="utf-8").strip()
+    if not (target / STATE_FILE).is_file():
+        raise InputError(f"{pointer} names {target.name}, which has no {STATE_FILE}; "
+                         "remove the pointer to start over or restore the folder")
+    return target
+
+
+def load_state(folder: Path) -> dict[str, Any]:
+    """Read ``train_state.pt`` with ``weights_only=True`` (no pickled code is executed)."""
+    return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
+
+
+def load_weights(model, folder: Path) -> None:
+    """Load ``model.safetensors`` of ``folder`` into ``model`` in place (strict: every key must match)."""
+    from safetensors.torch import load_file
+
+    target = getattr(getattr(model, "module", model), "_orig_mod", getattr(model, "module", model))
+    weights = load_file(str(Path(folder) / "model.safetensors"))
+    missing, unexpected = target.load_state_dict(weights, strict=False)
+    # Tied output embeddings are saved once; anything else missing is a real mismatch.
+    tied = set(getattr(target, "_tied_weights_keys", None) or {})
+    missing = [k for k in missing if k not in tied]
+    if missing or unexpected:
+        raise InputError(f"{folder}/model.safetensors does not match the model (missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]}); was it saved by a different --arch or size?")
+    if tied:
+        target.tie_weights()

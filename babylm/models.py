@@ -1,0 +1,159 @@
+"""Stock Hugging Face model builders: causal GPT-2 / Llama, masked BERT / RoBERTa / DeBERTa-v2.
+
+A model is built from a size preset (or explicit sizes) and the tokenizer: the vocabulary size
+and the special-token ids come from the tokenizer, so the saved ``config.json`` agrees with the
+saved tokenizer. Everything here is a plain ``transformers`` class, so the official evaluation
+pipeline loads it with ``AutoModelForCausalLM`` / ``AutoModelForMaskedLM`` and no custom code.
+The one exception, ``custom_head=True``, wraps any body in :mod:`babylm.custom_model` and needs
+``trust_remote_code``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from babylm.errors import InputError, UsageError
+
+# Architecture name -> objective family. The names are the transformers ``model_type``s.
+ARCHS: dict[str, str] = {"gpt2": "causal", "llama": "causal", "bert": "masked", "roberta": "masked", "deberta-v2": "masked"}
+
+# Size presets: (layers, hidden, heads, intermediate). "small" is the seed's small GPT
+# (4 layers, 256 hidden, 4 heads); "base" is GPT-2 124M / BERT-base / RoBERTa-base.
+SIZES: dict[str, tuple[int, int, int, int]] = {
+    "tiny": (2, 64, 2, 256),
+    "small": (4, 256, 4, 1024),
+    "medium": (8, 512, 8, 2048),
+    "base": (12, 768, 12, 3072),
+}
+
+# Architectures whose transformers implementation has a PyTorch SDPA attention path.
+_SDPA = {"gpt2", "llama", "bert", "roberta"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelShape:
+    """Resolved model sizes (a preset with any explicit overrides applied)."""
+
+    layers: int
+    hidden: int
+    heads: int
+    intermediate: int
+    positions: int
+    dropout: float = 0.0
+
+
+def resolve_shape(size: str = "tiny", layers: int | None = None, hidden: int | None = None, heads: int | None = None,
+                  intermediate: int | None = None, positions: int = 512, dropout: float = 0.0) -> ModelShape:
+    """Apply explicit sizes over a preset and check they fit together."""
+    if size not in SIZES:
+        raise UsageError(f"--size: {size!r} is not one of {', '.join(SIZES)}")
+    p_layers, p_hidden, p_heads, p_inter = SIZES[size]
+    hidden = hidden or p_hidden
+    shape = ModelShape(layers or p_layers, hidden, heads or p_heads, intermediate or (p_inter if hidden == p_hidden else 4 * hidden),
+                       positions, dropout)
+    if shape.hidden % shape.heads:
+        raise UsageError(f"--hidden {shape.hidden} is not divisible by --heads {shape.heads}")
+    return shape
+
+
+def objective_of(arch: str) -> str:
+    """``clm`` for causal architectures, ``mlm`` for masked ones."""
+    if arch not in ARCHS:
+        raise UsageError(f"--arch: unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
+    return "clm" if ARCHS[arch] == "causal" else "mlm"
+
+
+def special_ids(tokenizer) -> dict[str, int | None]:
+    """The tokenizer's special-token ids under the names the model configs use."""
+    def tid(name):
+        return getattr(tokenizer, f"{name}_token_id", None)
+
+    bos, eos, pad = tid("bos"), tid("eos"), tid("pad")
+    return {"bos_token_id": bos if bos is not None else tid("cls"),
+            "eos_token_id": eos if eos is not None else tid("sep"),
+            "pad_token_id": pad if pad is not None else (eos if eos is not None else 0)}
+
+
+def build_config(arch: str, shape: ModelShape, vocab_size: int, ids: dict[str, int | None]):
+    """A transformers config for ``arch`` with the given sizes and special-token ids."""
+    import transformers as tf
+
+    objective_of(arch)  # validates the name
+    common = dict(vocab_size=vocab_size, **{k: v for k, v in ids.items() if v is not None})
+    if arch == "gpt2":
+        return tf.GPT2Config(n_layer=shape.layers, n_embd=shape.hidden, n_head=shape.heads, n_inner=shape.intermediate,
+                             n_positions=shape.positions, resid_pdrop=shape.dropout, embd_pdrop=shape.dropout,
+                             attn_pdrop=shape.dropout, **common)
+    if arch == "llama":
+        return tf.LlamaConfig(num_hidden_layers=shape.layers, hidden_size=shape.hidden, num_attention_heads=shape.heads,
+                              num_key_value_heads=shape.heads, intermediate_size=shape.intermediate,
+                              max_position_embeddings=shape.positions, attention_dropout=shape.dropout,
+                              tie_word_embeddings=True, **common)
+    enc = dict(num_hidden_layers=shape.layers, hidden_size=shape.hidden, num_attention_heads=shape.heads,
+               intermediate_size=shape.intermediate, hidden_dropout_prob=shape.dropout,
+               attention_probs_dropout_prob=shape.dropout, **common)
+    if arch == "bert":
+        return tf.BertConfig(max_position_embeddings=shape.positions, type_vocab_size=2, **enc)
+    if arch == "roberta":
+        # RoBERTa numbers positions from pad_token_id + 1, so it needs that many extra slots.
+        return tf.RobertaConfig(max_position_embeddings=shape.positions + (ids.get("pad_token_id") or 0) + 1,
+                                type_vocab_size=1, **enc)
+    return tf.DebertaV2Config(max_position_embeddings=shape.positions, type_vocab_size=0, relative_attention=True,
+                              position_buckets=256, pos_att_type=["p2c", "c2p"], position_biased_input=False, **enc)
+
+
+def usable_positions(config) -> int:
+    """How many tokens one sequence may hold for this config (RoBERTa loses pad_id + 1 slots)."""
+    body = getattr(config, "body_config", None)
+    if body is not None:  # our custom wrapper: ask the body
+        import transformers as tf
+
+        return usable_positions(tf.AutoConfig.for_model(**body))
+    n = getattr(config, "n_positions", None) or config.max_position_embeddings
+    if config.model_type == "roberta":
+        n -= (config.pad_token_id or 0) + 1
+    return n
+
+
+def build_model(arch: str, shape: ModelShape, tokenizer, custom_head: bool = False, seed: int = 0):
+    """Build a freshly initialised model for ``arch`` sized by ``shape`` around ``tokenizer``.
+
+    Args:
+        arch: one of :data:`ARCHS`.
+        shape: resolved sizes (:func:`resolve_shape`).
+        tokenizer: the run's tokenizer; its length is the vocabulary size.
+        custom_head: wrap the architecture's body in :class:`babylm.custom_model` with our LM head.
+        seed: torch seed for the initial weights.
+
+    Returns:
+        A ``PreTrainedModel`` (``*ForCausalLM`` or ``*ForMaskedLM``) in float32.
+    """
+    import torch
+    import transformers as tf
+
+    config = build_config(arch, shape, len(tokenizer), special_ids(tokenizer))
+    torch.manual_seed(seed)
+    if custom_head:
+        from babylm import custom_model
+
+        return custom_model.build(config, causal=ARCHS[arch] == "causal")
+    auto = tf.AutoModelForCausalLM if ARCHS[arch] == "causal" else tf.AutoModelForMaskedLM
+    kwargs: dict[str, Any] = {"attn_implementation": "sdpa"} if arch in _SDPA else {}
+    return auto.from_config(config, **kwargs)
+
+
+def count_parameters(model) -> int:
+    """Number of distinct parameters (tied weights counted once)."""
+    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+
+
+def check_fits(model, tokenizer, block_size: int) -> None:
+    """Refuse a tokenizer/model vocabulary mismatch or a block longer than the model's positions."""
+    vocab = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > vocab:
+        raise InputError(f"tokenizer has {len(tokenizer)} tokens but the model's vocabulary holds {vocab}; "
+                         "use the tokenizer the model was built with or build a new model")
+    limit = usable_positions(model.config)
+    if block_size > limit:
+        raise UsageError(f"--block_size {block_size} is over the model's {limit} positions; lower it or raise --positions")

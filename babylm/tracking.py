@@ -1,0 +1,132 @@
+"""Rank-0 run logging: console line, progress bar, ``train.log``, ``metrics.jsonl`` and TensorBoard.
+
+Every call is a no-op on ranks other than 0, so call sites never branch on the rank. Metric
+names are namespaced (``train/loss``, ``val/loss``, ``train/lr`` ...); the same numbers go to the
+console, the JSON lines file and TensorBoard.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+METRICS = "metrics.jsonl"
+
+
+def _fmt_count(n: float) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.2f}{unit}"
+    return f"{n:.0f}"
+
+
+def _fmt_eta(seconds: float) -> str:
+    if not math.isfinite(seconds) or seconds < 0:
+        return "--:--"
+    h, rem = divmod(int(seconds), 3600)
+    return f"{h:d}:{rem // 60:02d}:{rem % 60:02d}"
+
+
+def truncate_metrics(run_dir: Path, after_step: int) -> None:
+    """Drop ``metrics.jsonl`` records past ``after_step`` (written by a run that was killed later)."""
+    from babylm.files import write_text
+
+    path = Path(run_dir) / METRICS
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= after_step]
+    write_text(path, "".join(line + "\n" for line in kept))
+
+
+class Tracker:
+    """Writes one run's logs under ``run_dir``; silent unless ``enabled`` (rank 0)."""
+
+    def __init__(self, run_dir: Path, enabled: bool = True, total_steps: int = 0, total_words: int = 0,
+                 tensorboard: bool = True, progress: bool = True):
+        self.enabled = enabled
+        self.total_words = total_words
+        self.start = time.perf_counter()
+        self._words_at_start: int | None = None
+        self._tb = None
+        self._bar = None
+        if not enabled:
+            return
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.run_dir / "train.log", "a", encoding="utf-8")
+        self._metrics = open(self.run_dir / METRICS, "a", encoding="utf-8")
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(self.run_dir / "tb"))
+        if progress and total_steps:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total_steps, unit="step", dynamic_ncols=True, file=sys.stderr, mininterval=1.0,
+                             disable=None)
+
+    def print(self, message: str) -> None:
+        """A line to the console (above the bar) and to ``train.log``."""
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.write(message)
+        else:
+            print(message, flush=True)
+        self._log.write(message + "\n")
+        self._log.flush()
+
+    def hparams(self, params: dict[str, Any]) -> None:
+        """Record the resolved config (TensorBoard text + hparams)."""
+        if not self.enabled or self._tb is None:
+            return
+        flat = {k: (v if isinstance(v, (int, float, str, bool)) else json.dumps(v)) for k, v in params.items()}
+        self._tb.add_text("config", "\n".join(f"    {k}: {v}" for k, v in flat.items()), 0)
+        self._tb.add_hparams(flat, {}, run_name=".")
+
+    def log(self, step: int, words: int, metrics: dict[str, float], console: bool = True) -> None:
+        """Append one record to ``metrics.jsonl``, TensorBoard and (optionally) the console line."""
+        if not self.enabled:
+            return
+        record = {"step": step, "words": words, **metrics}
+        self._metrics.write(json.dumps(record) + "\n")
+        self._metrics.flush()
+        if self._tb is not None:
+            for key, value in metrics.items():
+                self._tb.add_scalar(key, value, step)
+        if console:
+            self.print(self._line(step, words, metrics))
+
+    def _line(self, step: int, words: int, metrics: dict[str, float]) -> str:
+        if self._words_at_start is None:
+            self._words_at_start = words
+        elapsed = time.perf_counter() - self.start
+        rate = (words - self._words_at_start) / elapsed if elapsed > 0 else 0.0
+        eta = (self.total_words - words) / rate if rate > 0 else float("nan")
+        if "val/loss" in metrics:
+            return (f"step {step:>7d} | words {_fmt_count(words):>8} | val loss {metrics['val/loss']:7.4f}"
+                    f" | val ppl {metrics.get('val/ppl', float('nan')):9.2f}")
+        return (f"step {step:>7d} | words {_fmt_count(words):>8} | loss {metrics.get('train/loss', float('nan')):7.4f}"
+                f" | lr {metrics.get('train/lr', 0.0):.2e} | tok/s {_fmt_count(metrics.get('train/tokens_per_s', 0.0)):>7}"
+                f" | eta {_fmt_eta(eta)}")
+
+    def advance(self, n: int = 1, **postfix: Any) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+            if postfix:
+                self._bar.set_postfix(postfix, refresh=False)
+
+    def close(self) -> None:
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.close()
+        if self._tb is not None:
+            self._tb.close()
+        self._log.close()
+        self._metrics.close()

@@ -1,0 +1,138 @@
+"""The loop itself on tiny in-memory inputs: NaN stop, curriculum, continuation, crash-safe saves, presets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from babylm import checkpoint, config
+from babylm.errors import InputError
+from babylm.train import Dist, Run, TrainConfig, build, fit, hold_out
+from tests.train_fixtures import make_blocks, make_tokenizer
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tok(tmp_path_factory):
+    return make_tokenizer(tmp_path_factory.mktemp("tok"))
+
+
+def _run(tok, tmp_path, stages, val=None, **kw) -> Run:
+    base = dict(block_size=32, batch_size=4, hidden=32, heads=2, save_dir=str(tmp_path), log_every=1, save_every=0,
+                milestone_unit_words=100, warmup_steps=2, progress=False, tensorboard=False, dropout=0.0)
+    cfg = TrainConfig(**{**base, **kw})
+    cfg.validate()
+    return Run(cfg, tmp_path / cfg.name, tok, stages, val, cfg.objective, "cpu", Dist(), {"stages": []})
+
+
+def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tok, tmp_path):
+    run = _run(tok, tmp_path, [make_blocks(tok, 32, 200)], lr=1e4, schedule="constant", warmup_steps=0,
+               grad_clip=0.0, save_every=1, milestones=False)
+    model, opt = build(run)
+    with pytest.raises(InputError, match=r"loss is not finite at step \d+; stopped\. Last good checkpoint: .*step_") as err:
+        fit(run, model, opt)
+    assert "\n" not in str(err.value)
+    good = checkpoint.latest(run.run_dir)
+    assert good is not None and (good / "model.safetensors").is_file()
+    assert not (run.run_dir / "final").exists()
+    from safetensors.torch import load_file
+
+    assert all(torch.isfinite(t).all() for t in load_file(str(good / "model.safetensors")).values())
+
+
+def test_curriculum_stages_in_order_and_words_exact(tok, tmp_path):
+    easy, hard = make_blocks(tok, 32, 120, seed=1), make_blocks(tok, 32, 120, seed=2)
+    run = _run(tok, tmp_path, [easy, hard], curriculum=["easy", "hard"], epochs=1, eval_every=0)
+    model, opt = build(run)
+    state = fit(run, model, opt)
+    per_stage = [len(s) // 4 for s in (easy, hard)]
+    assert state.step == sum(per_stage) and state.position.stage == 1
+    rows = [json.loads(line) for line in (run.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "train/loss" in r] == list(range(1, state.step + 1))
+    # Exact words: every block of each stage is used except the dropped remainder of each epoch.
+    assert state.words_seen <= sum(easy["n_words"]) + sum(hard["n_words"])
+    assert state.words_seen >= sum(easy["n_words"]) + sum(hard["n_words"]) - 2 * 3 * 40
+
+
+def test_continue_from_saved_model_with_and_without_optimizer(tok, tmp_path):
+    blocks = make_blocks(tok, 32, 200)
+    first = _run(tok, tmp_path, [blocks], run_name="first", epochs=1)
+    model, opt = build(first)
+    fit(first, model, opt)
+    final = first.run_dir / "final"
+    saved = checkpoint.load_state(final)["optimizer"]
+    for with_opt in (False, True):
+        second = _run(tok, tmp_path, [make_blocks(tok, 32, 80, seed=5)], run_name=f"second{with_opt}",
+                      init_from=str(final), init_optimizer=with_opt, epochs=1)
+        model2, opt2 = build(second)
+        w = {k: v.clone() for k, v in model2.state_dict().items()}
+        assert all(torch.equal(w[k], v) for k, v in model.state_dict().items())  # starts from the saved weights
+        state = opt2.state_dict()["state"]
+        if with_opt:
+            assert torch.equal(state[0]["exp_avg"], saved["state"][0]["exp_avg"])
+        else:
+            assert state == {}
+        fit(second, model2, opt2)
+        assert (second.run_dir / "final" / "model.safetensors").is_file()
+
+
+class _BrokenTokenizer:
+    """Fails half-way through a checkpoint write (after the weights are on disk)."""
+
+    def save_pretrained(self, folder):
+        raise OSError("disk full")
+
+
+def test_crash_while_saving_keeps_previous_checkpoint(tok, tmp_path):
+    run = _run(tok, tmp_path, [make_blocks(tok, 32, 80)], epochs=1, save_every=2)
+    model, opt = build(run)
+    fit(run, model, opt)
+    before = checkpoint.latest(run.run_dir)
+    files = sorted(p.name for p in before.iterdir())
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save_resume(run.run_dir, 999, model, _BrokenTokenizer(), {}, {"x": torch.zeros(1)})
+    assert checkpoint.latest(run.run_dir) == before
+    assert sorted(p.name for p in before.iterdir()) == files
+    assert not (run.run_dir / "step_0000999").exists()
+    assert not [p for p in run.run_dir.iterdir() if p.name.startswith(".tmp-")]
+    state = checkpoint.load_state(before)  # weights_only load of the surviving state
+    assert "optimizer" in state and json.loads(state["loop"])["step"] > 0
+
+
+PRESETS = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=[p.stem for p in PRESETS])
+def test_presets_build(path):
+    from babylm.tokenizer import TokenizerConfig
+
+    raw = config.load_file(path)
+    assert set(raw) <= {"tokenizer", "train"} and raw
+    if "train" in raw:
+        cfg = config.build(TrainConfig, {"config": path.stem}, command="train")
+        assert cfg.arch in ("gpt2", "bert") and cfg.run_name == path.stem
+    if "tokenizer" in raw:
+        tcfg = config.build(TokenizerConfig, {"config": path.stem}, command="tokenizer")
+        assert tcfg.vocab_size >= 8192
+    if path.stem.startswith("small_gpt_"):
+        order = path.stem.split("_")[2:]
+        assert cfg.curriculum == order and cfg.size == "small"
+
+
+def test_preset_small_gpt_is_the_seed_shape():
+    from babylm.models import resolve_shape
+
+    cfg = config.build(TrainConfig, {"config": "small_gpt"}, command="train")
+    shape = resolve_shape(cfg.size, cfg.layers, cfg.hidden, cfg.heads, cfg.intermediate, cfg.block_size)
+    assert (shape.layers, shape.hidden, shape.heads) == (4, 256, 4)
+    assert cfg.words == 100_000_000 and cfg.track == "strict-small"

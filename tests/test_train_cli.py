@@ -1,0 +1,147 @@
+"""``python -m babylm train`` end to end: SIGKILL + resume, milestones, test command, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.conftest import REPO, run_cli
+
+ENV = {"OMP_NUM_THREADS": "1"}  # tiny models: one thread each avoids oversubscribing the CI cores
+
+
+@pytest.fixture(scope="module")
+def tok_dir(tmp_path_factory):
+    from babylm.tokenizer import TokenizerConfig, train_tokenizer
+
+    out = tmp_path_factory.mktemp("tok") / "tok"
+    train_tokenizer(TokenizerConfig(out_dir=str(out), vocab_size=300))
+    return out
+
+
+def _args(tok_dir, save_dir, name, *extra):
+    return ["train", "--tokenizer", tok_dir, "--save_dir", save_dir, "--run_name", name, "--block_size", "32",
+            "--batch_size", "8", "--hidden", "32", "--heads", "2", "--device", "cpu", "--progress", "false",
+            "--tensorboard", "false", "--val_fraction", "0.01", *map(str, extra)]
+
+
+def _losses(run_dir: Path) -> list[tuple[int, float]]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [(r["step"], r["train/loss"]) for r in rows if "train/loss" in r]
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_is_bitwise_identical(tok_dir, tmp_path):
+    common = ("--words", "2500", "--save_every", "8", "--log_every", "1", "--dropout", "0.1", "--eval_every", "15",
+              "--eval_batches", "2", "--milestone_unit_words", "500", "--warmup_steps", "5")
+    ref = run_cli("babylm", *_args(tok_dir, tmp_path, "ref", *common), env=ENV)
+    assert ref.returncode == 0, ref.stderr[-3000:]
+
+    cmd = [sys.executable, "-m", "babylm", *map(str, _args(tok_dir, tmp_path, "killed", *common))]
+    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **ENV}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    latest = tmp_path / "killed" / "latest"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if latest.is_file() and latest.read_text().strip() >= "step_0000016":
+            os.kill(proc.pid, signal.SIGKILL)  # mid-run, after two resume checkpoints exist
+            break
+        time.sleep(0.02)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (tmp_path / "killed" / "final").exists()
+
+    resumed = run_cli("babylm", *_args(tok_dir, tmp_path, "killed", *common, "--resume", "true"), env=ENV)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+    a = load_file(str(tmp_path / "ref" / "final" / "model.safetensors"))
+    b = load_file(str(tmp_path / "killed" / "final" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ from the uninterrupted run"
+    ref_curve, res_curve = _losses(tmp_path / "ref"), _losses(tmp_path / "killed")
+    assert len(ref_curve) > 25 and ref_curve == res_curve  # one record per step, identical floats
+    assert json.loads((tmp_path / "killed" / "final" / "run_config.json").read_text())["progress"] == \
+        json.loads((tmp_path / "ref" / "final" / "run_config.json").read_text())["progress"]
+    names = sorted(p.name for p in (tmp_path / "ref").glob("chck_*"))
+    assert names == sorted(p.name for p in (tmp_path / "killed").glob("chck_*"))
+    assert {"chck_1M", "chck_2M", "chck_3M", "chck_4M", "chck_5M"} <= set(names)
+    # Resuming with a different config is refused with one line and changes nothing.
+    before = (tmp_path / "killed" / "latest").read_text()
+    bad = run_cli("babylm", *_args(tok_dir, tmp_path, "killed", *common, "--resume", "true", "--lr", "0.5"), env=ENV)
+    assert bad.returncode != 0
+    assert bad.stderr.strip().count("\n") == 0 and "--lr" in bad.stderr
+    assert (tmp_path / "killed" / "latest").read_text() == before
+
+
+@pytest.mark.slow
+def test_milestones_layout_and_test_command(tok_dir, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    res = run_cli("babylm", *_args(tok_dir, tmp_path, "run", "--words", "1200", "--milestone_unit_words", "100",
+                                   "--log_every", "5", "--save_every", "0"), env=ENV)
+    assert res.returncode == 0, res.stderr[-3000:]
+    run = tmp_path / "run"
+    meta = json.loads((run / "final" / "run_config.json").read_text())
+    words = meta["progress"]["words_seen"]
+    assert 1200 <= words < 1200 + 8 * 32  # stops at the budget: less than one batch of blocks over it
+    expected = [f"chck_{m}M" for m in list(range(1, 11)) + [20, 30, 40, 50, 60, 70, 80, 90, 100] if m * 100 <= words]
+    assert sorted(p.name for p in run.glob("chck_*")) == sorted(expected)
+    for name in expected[:2] + ["final", "best"]:
+        folder = run / name
+        info = json.loads((folder / "run_config.json").read_text())
+        assert info["config"]["arch"] == "gpt2" and info["code_version"]
+        assert json.loads((folder / "manifest.json").read_text())["stages"][0]["files"]
+        if name.startswith("chck_"):
+            assert info["progress"]["words_seen"] >= int(name[5:-1]) * 100
+        model = AutoModelForCausalLM.from_pretrained(folder)
+        assert AutoTokenizer.from_pretrained(folder).vocab_size == model.config.vocab_size
+    assert {"metrics.jsonl", "train.log", "latest", "train_config.json"} <= {p.name for p in run.iterdir()}
+    assert "words" in (run / "train.log").read_text()
+
+    out = run_cli("babylm", "test", "--model", run / "final", "--block_size", "32", "--device", "cpu", env=ENV)
+    assert out.returncode == 0, out.stderr[-2000:]
+    metrics = json.loads(out.stdout.strip().splitlines()[-1])
+    assert metrics["test/ppl"] == pytest.approx(2.718281828 ** metrics["test/loss"], rel=1e-6)
+    assert 1.0 < metrics["test/ppl"] < 300  # below uniform over the 300-token vocabulary
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("extra, message", [
+    (["--arch", "gpt2", "--objective", "mlm"], "--objective mlm needs a masked architecture"),
+    (["--arch", "gpt3"], "--arch"),
+    (["--block_size", "64", "--positions", "32"], "over the model's 32 positions"),
+    (["--init_from", "VOCAB"], "vocabulary"),
+])
+def test_bad_input_one_line_errors(extra, message, tok_dir, tmp_path):
+    if extra == ["--init_from", "VOCAB"]:  # a saved model with a smaller vocabulary than the tokenizer
+        from babylm import checkpoint, models
+        from babylm.tokenizer import load_tokenizer
+
+        tok = load_tokenizer(tok_dir)
+        model = models.build_model("gpt2", models.resolve_shape("tiny", hidden=32, positions=32), tok)
+        model.resize_token_embeddings(100)
+        checkpoint.save_model(tmp_path / "small_vocab", model, tok, {})
+        extra = ["--init_from", tmp_path / "small_vocab"]
+    (tmp_path / "runs" / "x").mkdir(parents=True)
+    res = run_cli("babylm", *_args(tok_dir, tmp_path / "runs", "y", "--words", "200", *extra), env=ENV)
+    assert res.returncode != 0
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], res.stderr[-2000:]
+    assert not (tmp_path / "runs" / "y").exists()
+
+
+def test_existing_run_dir_is_not_overwritten(tok_dir, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "keep.txt").write_text("mine")
+    res = run_cli("babylm", *_args(tok_dir, tmp_path, "run", "--words", "200"), env=ENV)
+    assert res.returncode == 2 and "already exists" in res.stderr and res.stderr.count("\n") == 1
+    assert (run / "keep.txt").read_text() == "mine" and len(list(run.iterdir())) == 1
