@@ -32,9 +32,9 @@ KIT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PRESETS=(smoke strict-small strict seed)
 declare -A PRESET_INFO=(
     [smoke]="embedded synthetic corpus on CPU: every stage in a few minutes (configs/smoke.yaml)"
-    [strict-small]="official 10M-word data, the strict-small track (configs/strict-small.yaml)"
+    [strict-small]="official 10M-word data, the strict-small track (configs/strict_small.yaml)"
     [strict]="official 100M-word data, the strict track (configs/strict.yaml)"
-    [seed]="the seed project's experiments on the 10M-word data (configs/seed-*.yaml)"
+    [seed]="the seed project's experiments on the 10M-word data (configs/small_*.yaml, configs/scaled_gpt.yaml)"
 )
 PIPELINE="corpus tokenizer train test export finetune collate validate report"
 declare -A PRESET_STEPS=(
@@ -96,9 +96,9 @@ set_preset() {
         FINETUNE_TASKS=boolq,mnli,mrpc,multirc,qqp,rte,wsc
         SCORE_TASKS=""                # every task of the track
         MILESTONE_SET=fast
-        CONFIG=$PRESET
+        CONFIG=${PRESET/-/_}  # configs/strict_small.yaml, configs/strict.yaml
         MODEL=$PRESET-model
-        if [ "$PRESET" = seed ]; then CONFIG=seed-best; MODEL=seed-best; fi
+        if [ "$PRESET" = seed ]; then CONFIG=scaled_gpt; MODEL=scaled_gpt; fi
         ;;
     esac
     MODELS="$RUN/models"
@@ -221,21 +221,21 @@ step_corpus() {
 }
 step_tokenizer() {
     local config=$CONFIG
-    [ "$PRESET" != seed ] || config=seed-tokenizer
+    [ "$PRESET" != seed ] || config=small_tokenizer
     run_stage "$RUN/tokenizer" cmd_tokenizer "$RUN/tokenizer" "$config"
 }
 step_train() { train_step "$MODEL" "$CONFIG"; }
 step_test()  { test_step "$MODEL" "$CONFIG"; }
-step_gpt()            { train_step seed-gpt seed-gpt; }
-step_gpt_test()       { test_step seed-gpt seed-gpt; }
-step_gpt_easy_hard()  { train_step seed-gpt-easy-hard seed-gpt-easy-hard; }
-step_gpt_hard_easy()  { train_step seed-gpt-hard-easy seed-gpt-hard-easy; }
-step_bert()           { train_step seed-bert seed-bert; }
-step_bert_test()      { test_step seed-bert seed-bert; }
-step_bert_easy_hard() { train_step seed-bert-easy-hard seed-bert-easy-hard; }
-step_bert_hard_easy() { train_step seed-bert-hard-easy seed-bert-hard-easy; }
-step_best()           { train_step seed-best seed-best; }
-step_best_test()      { test_step seed-best seed-best; }
+step_gpt()            { train_step small_gpt small_gpt; }
+step_gpt_test()       { test_step small_gpt small_gpt; }
+step_gpt_easy_hard()  { train_step small_gpt_easy_hard small_gpt_easy_hard; }
+step_gpt_hard_easy()  { train_step small_gpt_hard_easy small_gpt_hard_easy; }
+step_bert()           { train_step small_bert small_bert; }
+step_bert_test()      { test_step small_bert small_bert; }
+step_bert_easy_hard() { train_step small_bert_easy_hard small_bert_easy_hard; }
+step_bert_hard_easy() { train_step small_bert_hard_easy small_bert_hard_easy; }
+step_best()           { train_step scaled_gpt scaled_gpt; }
+step_best_test()      { test_step scaled_gpt scaled_gpt; }
 step_export() {
     need_eval_data export
     local revisions=(main) dir

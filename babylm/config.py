@@ -122,7 +122,8 @@ def load_file(path: str | Path, section: str | None = None) -> dict[str, Any]:
     """Read a YAML or JSON config file; a name without suffix is looked up in ``configs/``.
 
     A file may hold one section per command (``tokenizer:``, ``train:`` ...); when ``section``
-    is one of its top-level keys only that part is used.
+    is one of its top-level keys only that part is used, and a file made only of sections that
+    has none for ``section`` gives nothing (so one preset can be passed to every command).
     """
     candidates = [Path(path)]
     if not Path(path).suffix:
@@ -140,7 +141,9 @@ def load_file(path: str | Path, section: str | None = None) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UsageError(f"--config: {found} must hold a mapping of option: value")
     if section and isinstance(data.get(section), dict):
-        data = data[section]
+        return data[section]
+    if section and data and all(isinstance(v, dict) for v in data.values()):
+        return {}  # a preset made of sections for other commands: nothing for this one
     return data
 
 

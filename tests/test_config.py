@@ -85,6 +85,9 @@ def test_precedence_defaults_file_flags(tmp_path):
     preset.write_text("demo:\n  rate: 0.25\nother:\n  rate: 0.75\n")
     cfg = config_lib.build(Demo, {"config": str(preset)}, command="demo")
     assert (cfg.name, cfg.count, cfg.rate) == ("x", 3, 0.25)
+    # a sectioned preset without a section for this command leaves the defaults
+    cfg = config_lib.build(Demo, {"config": str(preset)}, command="third")
+    assert cfg == Demo()
 
 
 def test_missing_and_broken_config_file(tmp_path):

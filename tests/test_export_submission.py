@@ -136,6 +136,19 @@ def test_collate_and_old_formats(root, full_tree, tmp_path):
     fast = obj["fast_eval_results"]
     assert len(fast["blimp"]) == 19 and fast["blimp"][0]["adjunct_island"] == 1.0 and "spr" in fast["reading"][0]
     assert fast["ewok"] == []
+    # a partial file validates what it holds against gold and lists what is absent ...
+    report = validation.validate_file(path, root)
+    assert "PARTIAL" in report.kind and "blimp" in report.checked and "glue.rte" in report.checked
+    assert any(u.startswith("ewok: absent") for u in report.unchecked)
+    # ... and a wrong prediction inside a present section still fails it
+    broken = json.loads(path.read_text())
+    preds = broken["blimp"]["adjunct_island"]["predictions"]
+    preds[0]["pred"], preds[1]["pred"] = preds[1]["pred"], preds[0]["pred"]
+    bad = tmp_path / "bad_partial" / path.name
+    bad.parent.mkdir()
+    bad.write_text(json.dumps(broken))
+    with pytest.raises(InputError, match=r"blimp\.adjunct_island\.predictions\[0\]"):
+        validation.validate_file(bad, root)
     # the 2024 and 2023 formats from the same predictions pass validate
     p2024 = submission.write_2024(results, "m", "causal")
     obj = json.loads(gzip.decompress(p2024.read_bytes()))

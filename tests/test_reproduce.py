@@ -108,7 +108,7 @@ def test_dry_run_only_and_from(tmp_path):
     only = repro("--dry-run", "--only", "gpt-easy-hard", "seed", env=env)
     assert _banners(only.stdout) == ["gpt-easy-hard"]
     assert "[5/17] gpt-easy-hard" in only.stdout
-    assert "--config seed-gpt-easy-hard" in only.stdout and "--run_name seed-gpt-easy-hard" in only.stdout
+    assert "--config small_gpt_easy_hard" in only.stdout and "--run_name small_gpt_easy_hard" in only.stdout
     frm = repro("--dry-run", "--from", "collate", "strict-small", env=env)
     assert _banners(frm.stdout) == ["collate", "validate", "report"]
 
