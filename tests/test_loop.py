@@ -122,7 +122,8 @@ def test_presets_build(path):
     raw = config.load_file(path)
     assert raw and set(raw) <= set(commands), f"{path.name}: sections must be command names"
     # `model` is what the run supplies (reproduce.sh passes it), never the preset
-    needs = lambda name: {"model": "runs/x/final"} if "model" in commands[name].config.__dataclass_fields__ else {}
+    needs = lambda name: ({"model": "runs/x/final"}
+                          if getattr(commands[name].config.__dataclass_fields__.get("model"), "default", None) == "" else {})
     built = {name: config.build(commands[name].config, {"config": path.stem, **needs(name)}, command=name) for name in raw}
     if "train" in built:
         assert built["train"].arch in ("gpt2", "bert")
