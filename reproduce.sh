@@ -207,6 +207,8 @@ test_step() {   # test_step RUN_NAME CONFIG
 link_synthetic_pairs() {
     run mkdir -p "$EVAL_DATA"
     run ln -sfn ../data/blimp "$EVAL_DATA/blimp_filtered"
+    # the official GLUE files (when BABYLM_EVAL_DATA is given) for fine-tuning and its validation
+    if [ -n "$GLUE_DATA" ] && [ -d "$GLUE_DATA" ]; then run ln -sfn "$(cd "$GLUE_DATA" && pwd)" "$EVAL_DATA/glue_filtered"; fi
 }
 step_corpus() {
     if [ "$PRESET" = smoke ]; then

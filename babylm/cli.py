@@ -111,4 +111,10 @@ def _positionals_to_options(args: list[str], cmd: Command) -> list[str]:
 def entry(prog: str, commands: dict[str, Command]) -> None:
     # Quieter, deterministic defaults for everything the CLI starts.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    sys.exit(main(prog, commands))
+    try:
+        code = main(prog, commands)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `... --help | head`: the reader went away, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
+    sys.exit(code)
