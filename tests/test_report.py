@@ -155,3 +155,12 @@ def test_report_bad_run_folder(tmp_path):
     proc = run_cli("babylm", "report", "--run", tmp_path / "missing")
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and "missing" in proc.stderr
+
+
+def test_synthetic_scores_are_not_put_beside_the_official_baselines():
+    from babylm.report import comparison_section
+
+    text = "\n".join(comparison_section({"m": {"blimp_filtered": 88.4}}, "strict-small", synthetic=True).lines)
+    assert "88.40 (synthetic pairs: not comparable)" in text and "published" in text
+    text = "\n".join(comparison_section({"m": {"blimp_filtered": 61.0}}, "strict-small").lines)
+    assert "| 61.00 |" in text and "not comparable" not in text
