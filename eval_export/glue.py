@@ -20,11 +20,11 @@ Facts below follow the official 2025 pipeline (babylm/evaluation-pipeline-2025, 
 from __future__ import annotations
 
 import dataclasses
-import json
 import random
 from pathlib import Path
 
 from babylm.errors import InputError
+from eval_export.tasks import read_jsonl
 
 # Where the official data lives (the 2025/2026 OSF project, eval-formats.md section 6).
 OFFICIAL_DATA = "OSF osf.io/ryjfm, folder evaluation_data/full_eval/glue_filtered/"
@@ -94,29 +94,21 @@ def read_examples(path: str | Path, task: Task) -> Examples:
     path = Path(path)
     pairs: list[tuple[str, str]] = []
     labels: list[int] = []
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                raise InputError(f"{path}:{number}: empty line; every line must hold one JSON object")
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(row, dict):
-                raise InputError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-            for key in (*task.first, *task.second, "label"):
-                if key not in row:
-                    raise InputError(f"{path}:{number}: missing field {key!r} (a {task.name} row needs "
-                                     f"{', '.join((*task.first, *task.second, 'label'))})")
-            for key in (*task.first, *task.second):
-                if not isinstance(row[key], str):
-                    raise InputError(f"{path}:{number}: field {key!r} must be a string, got {row[key]!r:.40}")
-            label = row["label"]
-            if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < task.num_labels:
-                raise InputError(f"{path}:{number}: label {label!r} out of range; {task.name} has "
-                                 f"{task.num_labels} labels (integers 0..{task.num_labels - 1})")
-            pairs.append(task.pair(row))
-            labels.append(label)
+    for row in read_jsonl(path, str(path), allow_blank=False):
+        number = row["__line__"]
+        for key in (*task.first, *task.second, "label"):
+            if key not in row:
+                raise InputError(f"{path}:{number}: missing field {key!r} (a {task.name} row needs "
+                                 f"{', '.join((*task.first, *task.second, 'label'))})")
+        for key in (*task.first, *task.second):
+            if not isinstance(row[key], str):
+                raise InputError(f"{path}:{number}: field {key!r} must be a string, got {row[key]!r:.40}")
+        label = row["label"]
+        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < task.num_labels:
+            raise InputError(f"{path}:{number}: label {label!r} out of range; {task.name} has "
+                             f"{task.num_labels} labels (integers 0..{task.num_labels - 1})")
+        pairs.append(task.pair(row))
+        labels.append(label)
     if not labels:
         raise InputError(f"{path}: no examples; the file is empty")
     return Examples(path, pairs, labels)

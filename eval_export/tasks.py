@@ -107,12 +107,18 @@ class TaskData:
 # ---------------------------------------------------------------------------------------------
 
 
-def read_jsonl(data: bytes | Path, name: str) -> list[dict]:
-    """Parse JSON Lines; a bad line raises InputError naming the file and the line number."""
+def read_jsonl(data: bytes | Path, name: str, allow_blank: bool = True) -> list[dict]:
+    """Parse JSON Lines; a bad line raises InputError naming the file and the line number.
+
+    Each row gets ``__line__`` (1-based). ``allow_blank=False`` makes an empty line an error too,
+    for files whose line index is an id (GLUE predictions are numbered by line).
+    """
     text = data.read_bytes() if isinstance(data, Path) else data
     rows = []
     for n, line in enumerate(text.decode("utf-8").splitlines(), start=1):
         if not line.strip():
+            if not allow_blank:
+                raise InputError(f"{name}:{n}: empty line; every line must hold one JSON object")
             continue
         try:
             row = json.loads(line)
