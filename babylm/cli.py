@@ -76,12 +76,9 @@ def main(prog: str, commands: dict[str, Command], argv: list[str] | None = None)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    except FireExit as exc:  # Fire's own usage errors (e.g. a stray positional argument)
+    except fire.core.FireExit as exc:  # Fire's own usage errors (e.g. a stray positional argument)
         return int(exc.code or 0)
     return 0
-
-
-FireExit = fire.core.FireExit
 
 
 def _positionals_to_options(args: list[str], cmd: Command) -> list[str]:

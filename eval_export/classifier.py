@@ -23,7 +23,6 @@ import dataclasses
 import inspect
 import math
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -235,7 +234,6 @@ def load_backbone(model: str, revision: str, padding_side: str, max_length: int,
 def build_classifier(backbone: Backbone, num_labels: int, head: str, pooling: str, dropout: float,
                      official: bool, trust_remote_code: bool = False) -> nn.Module:
     """A fresh classifier (pretrained weights + newly initialised head) for one task."""
-    from transformers import AutoModel, AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
     # The load report would list the new head (and BERT's unused pooler) as missing weights on

@@ -10,7 +10,7 @@ import torch
 
 from babylm import checkpoint, config
 from babylm.errors import InputError
-from babylm.train import Dist, Run, TrainConfig, build, fit, hold_out
+from babylm.train import Dist, Run, TrainConfig, build, fit
 from tests.train_fixtures import make_blocks, make_tokenizer
 
 

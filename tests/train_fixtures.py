@@ -40,11 +40,9 @@ def make_blocks(tokenizer, block_size: int = 32, n_sentences: int = 400, seed: i
     """Pack the synthetic sentences into a datasets.Dataset with input_ids and n_words (the data contract)."""
     from datasets import Dataset
 
-    ids, words, out_ids, out_words = [], 0, [], []
+    ids, out_words = [], []
     for text in sentences(n_sentences, seed):
         piece = [tokenizer.bos_token_id] + tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        if len(ids) + len(piece) > block_size and ids:  # words belong to the block where their unit starts
-            pass
         start_block = len(ids) // block_size
         ids.extend(piece)
         # Credit the unit's words to the block where its first token lands.
