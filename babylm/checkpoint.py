@@ -17,6 +17,7 @@ previous checkpoint and pointer intact.
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 from pathlib import Path
@@ -101,6 +102,33 @@ def save_model(path: Path, model, tokenizer, meta: dict[str, Any], overwrite: bo
     with atomic_dir(path, overwrite=overwrite) as tmp:
         write_model(tmp, model, tokenizer, meta)
     return path
+
+
+def derive(src: Path, dst: Path, meta: dict[str, Any], overwrite: bool = True) -> Path:
+    """Write ``dst`` as a copy of the checkpoint folder ``src`` with new metadata files, atomically.
+
+    Weights, tokenizer and training state are hard-linked (copied where links are not possible):
+    the final model of a run is the last resume checkpoint, so serialising the weights and the
+    optimizer state a second time would only cost time and disk.
+    """
+    with atomic_dir(dst, overwrite=overwrite) as tmp:
+        for item in sorted(src.iterdir()):
+            if item.name in meta:
+                continue
+            if item.is_dir():
+                shutil.copytree(item, tmp / item.name, copy_function=_link_or_copy)
+                continue
+            _link_or_copy(str(item), str(tmp / item.name))  # a copy on file systems without links
+        for name, obj in meta.items():
+            write_json(tmp / name, obj)
+    return dst
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def rng_state() -> dict[str, Any]:

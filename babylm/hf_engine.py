@@ -95,7 +95,8 @@ def fit_hf(run, model) -> int:
         save_strategy="no", report_to=["tensorboard"] if cfg.tensorboard else [], seed=cfg.seed,
         bf16=precision == "bf16", fp16=precision == "fp16", dataloader_drop_last=True, disable_tqdm=not cfg.progress,
         torch_compile=cfg.compile, use_cpu=run.device == "cpu", remove_unused_columns=False,
-        optim="adamw_torch_fused" if run.device.startswith("cuda") else "adamw_torch",
+        # Same optimizer kernel as the kit loop (fused exists for CUDA and CPU): the engines differ only in the loop.
+        optim="adamw_torch_fused" if (run.device.startswith("cuda") or run.device == "cpu") else "adamw_torch",
         eval_accumulation_steps=None, prediction_loss_only=True)
     tracker = Tracker(run.run_dir, enabled=run.dist.main, total_steps=0, total_words=step_words[-1], tensorboard=False,
                       progress=False)

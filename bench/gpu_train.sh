@@ -17,7 +17,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 
 # ---- 2. the benchmark ------------------------------------------------------------------------
 export TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
-"$PY" bench/gpu_bench.py --out "$OUT" --steps "$STEPS"
+"$PY" bench/gpu_bench.py --out "$OUT" --steps "$STEPS" --budget_s "${BUDGET_S:-0}"
 
 # ---- 3. summary against the targets -----------------------------------------------------------
 "$PY" - "$OUT" <<'PYEOF'

@@ -143,3 +143,23 @@ def test_preset_small_gpt_is_the_seed_shape():
     shape = resolve_shape(cfg.size, cfg.layers, cfg.hidden, cfg.heads, cfg.intermediate, cfg.block_size)
     assert (shape.layers, shape.hidden, shape.heads) == (4, 256, 4)
     assert cfg.words == 100_000_000 and cfg.track == "strict-small"
+
+
+def test_final_model_is_the_last_resume_checkpoint_with_its_own_metadata(tok, tmp_path):
+    run = _run(tok, tmp_path, [make_blocks(tok, 32, 40)], epochs=1, eval_every=0, milestones=False)
+    model, opt = build(run)
+    fit(run, model, opt)
+    final, last = run.run_dir / "final", checkpoint.latest(run.run_dir)
+    # Weights and optimizer state are linked, not written twice; the metadata is the final one.
+    for name in ("model.safetensors", checkpoint.STATE_FILE):
+        assert (final / name).stat().st_ino == (last / name).stat().st_ino, name
+    meta = json.loads((final / "run_config.json").read_text())
+    assert meta["progress"]["stop_reason"] == "budget reached"
+    assert "stop_reason" not in json.loads((last / "run_config.json").read_text())["progress"]
+    from transformers import AutoModelForCausalLM
+
+    loaded = AutoModelForCausalLM.from_pretrained(final).eval()
+    ids = torch.tensor([[5, 6, 7, 8]])
+    with torch.no_grad():
+        assert torch.equal(loaded(ids).logits, model.eval()(ids).logits)
+    assert set(checkpoint.load_state(final)) >= {"optimizer"}
