@@ -18,7 +18,9 @@
 #   BABYLM_YEAR          challenge year of the data to download     (default: 2025)
 #   BABYLM_EVAL_DATA     the official evaluation_data folder (zero-shot tasks and glue_filtered/);
 #                        required by the export and fine-tuning steps of the official-data presets;
-#                        with smoke, it adds the fine-tuning step (RTE)
+#                        with smoke, it adds the official tasks that fit a CPU run (BLiMP-fast,
+#                        supplement, WUG-adjective, reading) and the fine-tuning step (RTE)
+#   BABYLM_EWOK_PASSWORD password of ewok_fast.zip (given in the official README); adds EWoK-fast
 #   BABYLM_GPUS          GPUs to train on; more than one launches torchrun   (default: all visible)
 #   BABYLM_SKIP_INSTALL  1: do not run docker/install.sh (set inside the image)
 #   BABYLM_PYTHON        interpreter                                 (default: .venv/bin/python)
@@ -76,12 +78,28 @@ set_preset() {
         TRACK=strict-small
         DATA="$RUN/data"              # written by `babylm generate`: synthetic.{train,dev,test}
         CORPUS="$DATA"
-        EVAL_DATA="$RUN/eval"         # its minimal pairs (data/blimp/*.jsonl, BLiMP format) under the
-                                      # official folder name, blimp_filtered/ (made by the corpus step)
+        EVAL_DATA="$RUN/eval"         # made by the corpus step (link_eval_data): see there
+        OFFICIAL_EVAL=${BABYLM_EVAL_DATA:-}
         GLUE_DATA=${BABYLM_EVAL_DATA:+$BABYLM_EVAL_DATA/glue_filtered}
         FINETUNE_TASKS=rte
-        SCORE_TASKS=blimp             # scored without the official item counts (--limit)
-        MILESTONE_SET=full            # the synthetic pairs have no separate fast set
+        if [ -z "$OFFICIAL_EVAL" ]; then
+            # only the synthetic minimal pairs, under the official folder name blimp_filtered/,
+            # scored without the official item counts (--limit) at every revision
+            SCORE_TASKS=blimp MILESTONE_TASKS=blimp MILESTONE_SET=full MAIN_FAST_TASKS="" SCORE_LIMIT=1000000
+        else
+            # The official tasks whose data is there and whose scoring fits a CPU smoke run (measured
+            # on the 2-layer smoke model: about 40 s on 2 cores in all): the final model on the full
+            # supplement, WUG-adjective and reading sets (official counts, collated) and on BLiMP-fast
+            # (full BLiMP, 59,875 pairs, costs ~90 s more); the milestones on the fast sets. EWoK
+            # joins when BABYLM_EWOK_PASSWORD opens ewok_fast.zip. Entity tracking is left out: its
+            # 5-option items are up to 560 tokens long (47,415 strings, ~17M tokens: minutes on a CPU).
+            # The synthetic pairs are scored beside them as a custom task (synthetic_blimp/).
+            local synthetic="$EVAL_DATA/synthetic_blimp"
+            SCORE_TASKS="blimp_supplement,wug_adj,reading,$synthetic"
+            MAIN_FAST_TASKS="blimp,ewok"
+            MILESTONE_TASKS="blimp_supplement,ewok,wug_adj,reading,$synthetic"
+            MILESTONE_SET=fast SCORE_LIMIT=0
+        fi
         CONFIG=smoke
         MODEL=smoke-gpt
         export CUDA_VISIBLE_DEVICES=""  # CPU by design: same numbers on every machine
@@ -94,8 +112,9 @@ set_preset() {
         EVAL_DATA=${BABYLM_EVAL_DATA:-}
         GLUE_DATA=${BABYLM_EVAL_DATA:+$BABYLM_EVAL_DATA/glue_filtered}
         FINETUNE_TASKS=boolq,mnli,mrpc,multirc,qqp,rte,wsc
-        SCORE_TASKS=""                # every task of the track
-        MILESTONE_SET=fast
+        SCORE_TASKS="" MILESTONE_TASKS=""  # every task of the track
+        MILESTONE_SET=fast MAIN_FAST_TASKS="" SCORE_LIMIT=0
+        OFFICIAL_EVAL=$EVAL_DATA
         CONFIG=${PRESET/-/_}  # configs/strict_small.yaml, configs/strict.yaml
         MODEL=$PRESET-model
         if [ "$PRESET" = seed ]; then CONFIG=scaled_gpt; MODEL=scaled_gpt; fi
@@ -104,8 +123,8 @@ set_preset() {
     MODELS="$RUN/models"
     RESULTS="$RUN/results"
     SUBMISSION="$RESULTS/$MODEL/all_full_preds_and_fast_scores_$BACKEND.json"
-    # The smoke run scores only the synthetic minimal pairs: its collated file is a partial one,
-    # checked for format, not a submission.
+    # The smoke run scores the synthetic minimal pairs and at most part of the official tasks: its
+    # collated file is a partial one, checked against the gold data, not a submission.
     [ "$PRESET" != smoke ] || SUBMISSION="$RESULTS/$MODEL/all_full_preds_and_fast_scores_${BACKEND}_partial.json"
 }
 
@@ -126,13 +145,13 @@ cmd_train()     { launch babylm train --config "$2" --corpus "$CORPUS" --tokeniz
                       --track "$TRACK" --save_dir "$MODELS" --run_name "$1"; }
 # cmd_test RUN_NAME CONFIG OUTPUT: the command prints its metrics as one JSON line, kept in OUTPUT
 cmd_test()      { kit_json "$3" babylm test --config "$2" --model "$MODELS/$1/final" --corpus "$CORPUS" --files test; }
-# cmd_score RUN_NAME REVISION: the full zero-shot sets for the final model (revision main), the
-# fast sets for the milestone checkpoints (revisions chck_<N>M, sub-folders of the run folder).
-cmd_score()     { local set=full tasks=(); [ "$2" = main ] || set=$MILESTONE_SET; \
-                  [ -z "$SCORE_TASKS" ] || tasks=(--tasks "$SCORE_TASKS"); \
-                  [ "$PRESET" != smoke ] || tasks+=(--limit 1000000); \
+# cmd_score RUN_NAME REVISION EVAL_SET [TASKS]: zero-shot predictions of one revision (main, or a
+# milestone chck_<N>M: a sub-folder of the run folder) on the full or fast sets; TASKS is a comma
+# list of task names and folders of BLiMP-format pairs (default: every task of the track).
+cmd_score()     { local tasks=(); [ -z "${4:-}" ] || tasks=(--tasks "$4"); \
+                  [ "$SCORE_LIMIT" = 0 ] || tasks+=(--limit "$SCORE_LIMIT"); \
                   kit eval_export score --model "$MODELS/$1" --revision "$2" --backend "$BACKEND" "${tasks[@]}" \
-                      --eval_set "$set" --eval_data "$EVAL_DATA" --results "$RESULTS"; }
+                      --eval_set "$3" --eval_data "$EVAL_DATA" --results "$RESULTS"; }
 cmd_finetune()  { kit eval_export finetune --config "$CONFIG" --model "$MODELS/$1/final" --revision main \
                       --model_name "$1" --tasks "$FINETUNE_TASKS" --data_dir "$GLUE_DATA" --output_dir "$RESULTS"; }
 cmd_collate()   { local partial=(); [ "$PRESET" != smoke ] || partial=(--allow_partial true); \
@@ -204,16 +223,29 @@ test_step() {   # test_step RUN_NAME CONFIG
     run_stage "$MODELS/$1/test_results.json" cmd_test "$1" "$2" "$MODELS/$1/test_results.json"
 }
 
-link_synthetic_pairs() {
+# The smoke run's evaluation folder: the synthetic minimal pairs the generator wrote, and, when
+# BABYLM_EVAL_DATA is given, every entry of the official folder linked beside them (the layouts
+# with full_eval/ and fast_eval/ work as they are), so that one folder holds all the gold data.
+link_eval_data() {
     run mkdir -p "$EVAL_DATA"
-    run ln -sfn ../data/blimp "$EVAL_DATA/blimp_filtered"
-    # the official GLUE files (when BABYLM_EVAL_DATA is given) for fine-tuning and its validation
-    if [ -n "$GLUE_DATA" ] && [ -d "$GLUE_DATA" ]; then run ln -sfn "$(cd "$GLUE_DATA" && pwd)" "$EVAL_DATA/glue_filtered"; fi
+    if [ -z "$OFFICIAL_EVAL" ]; then
+        run ln -sfn ../data/blimp "$EVAL_DATA/blimp_filtered"
+        return 0
+    fi
+    [ "${DRY_RUN:-0}" = 1 ] || [ -d "$OFFICIAL_EVAL" ] || die "BABYLM_EVAL_DATA=$OFFICIAL_EVAL is not a folder"
+    local official entry
+    official=$(cd "$OFFICIAL_EVAL" 2>/dev/null && pwd || echo "$OFFICIAL_EVAL")
+    for entry in "$official"/*; do
+        [ ! -e "$entry" ] || run ln -sfn "$entry" "$EVAL_DATA/$(basename "$entry")"
+    done
+    run ln -sfn ../data/blimp "$EVAL_DATA/synthetic_blimp"
 }
 step_corpus() {
     if [ "$PRESET" = smoke ]; then
         run_stage "$DATA" cmd_generate "$DATA"
-        run_stage "$EVAL_DATA/blimp_filtered" link_synthetic_pairs
+        local linked=blimp_filtered
+        [ -z "$OFFICIAL_EVAL" ] || linked=synthetic_blimp
+        run_stage "$EVAL_DATA/$linked" link_eval_data
     elif [ -z "${BABYLM_DATA:-}" ]; then
         run_stage "$DATA" cmd_download "$DATA"
     else
@@ -247,7 +279,14 @@ step_export() {
     done < <(printf '%s\n' "$MODELS/$MODEL"/chck_* | sort -V)
     local rev
     for rev in "${revisions[@]}"; do
-        run_stage "$RESULTS/$MODEL/$rev/zero_shot" cmd_score "$MODEL" "$rev"
+        if [ "$rev" = main ]; then
+            run_stage "$RESULTS/$MODEL/main/zero_shot" cmd_score "$MODEL" main full "$SCORE_TASKS"
+            # smoke with the official data: BLiMP (and EWoK) of the final model on their fast sets
+            [ -z "$MAIN_FAST_TASKS" ] || run_stage "$RESULTS/$MODEL/main/zero_shot/$BACKEND/blimp/blimp_fast" \
+                cmd_score "$MODEL" main fast "$MAIN_FAST_TASKS"
+        else
+            run_stage "$RESULTS/$MODEL/$rev/zero_shot" cmd_score "$MODEL" "$rev" "$MILESTONE_SET" "$MILESTONE_TASKS"
+        fi
     done
 }
 step_finetune() {

@@ -325,13 +325,16 @@ def zero_shot_sections(run: Path, cfg: ReportConfig, out: Path, final_words: dic
         if acc is None:
             continue
         words = words_of_checkpoint(run / "models", model, revision) if _CHECKPOINT.match(revision) else None
-        if words is not None and task == "blimp":
-            # the fast set where a checkpoint has it (the official milestone evaluation), else its one set
-            milestone[(model, words)]["fast" in data_dir] = acc
+        if words is not None and task in ("blimp", "custom"):
+            # the fast set where a checkpoint has it (the official milestone evaluation), else its one
+            # set; a custom set of pairs (the smoke run's synthetic_blimp/) is a curve of its own
+            series = model if task == "blimp" else f"{model}: {data_dir} (custom pairs)"
+            milestone[(series, words)]["fast" in data_dir] = acc
         if revision == "main":
             final[model][data_dir] = acc
             # The full filtered set is preferred for the per-phenomenon view; fast if that is all.
-            if task == "blimp" and (model not in final_blimp or "fast" not in data_dir):
+            # (the supplement shares the task folder blimp/ but has no phenomena of BLiMP's)
+            if data_dir in ("blimp_filtered", "blimp_fast") and (model not in final_blimp or "fast" not in data_dir):
                 final_blimp[model] = (scores, gold)
     for (model, words), accs in milestone.items():
         curve[model].append((words, accs.get(True, accs.get(False))))
@@ -378,7 +381,29 @@ def zero_shot_sections(run: Path, cfg: ReportConfig, out: Path, final_words: dic
         lines = ["Mean accuracy over subtasks (%), final model, each data set as scored.", ""]
         lines += _table(["model", *dirs], [(m, *(final[m].get(d) for d in dirs)) for m in sorted(final)])
         sections.append(Section("Zero-shot scores", lines))
+    metrics = metric_rows(results, notes) if results.is_dir() else []
+    if metrics:
+        lines = ["Tasks scored by a correlation or a fit rather than an accuracy (final model), as the "
+                 "scoring command computed them (`summary.json` beside each `predictions.json`).", ""]
+        lines += _table(["model", "task", "data", "metric", "value"], metrics)
+        sections.append(Section("Other zero-shot metrics", lines))
     return sections, final
+
+
+def metric_rows(results: Path, notes: list[str]) -> list[tuple[str, str, str, str, float]]:
+    """(model, task, data, metric, value) of the final model's tasks that report metrics, not
+    accuracies (WUG: Spearman rho; reading: the regression fits), from their summary.json."""
+    rows = []
+    for path in sorted(results.glob("*/main/zero_shot/*/**/summary.json")):
+        data = read_json(path, notes)
+        if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
+            continue
+        model = path.relative_to(results).parts[0]
+        for key, value in sorted(data["metrics"].items()):
+            if _number(value) is not None:
+                rows.append((model, str(data.get("task", path.parent.name)), str(data.get("data_dir") or "—"),
+                             key, float(value)))
+    return rows
 
 
 def finetune_section(run: Path, cfg: ReportConfig, notes: list[str]) -> Section | None:
@@ -425,19 +450,32 @@ def finetune_section(run: Path, cfg: ReportConfig, notes: list[str]) -> Section 
 
 def comparison_section(final: dict[str, dict[str, float]], track: str, synthetic: bool = False) -> Section:
     ours = []
+    tiny = False
     for model, accs in sorted(final.items()):
         blimp = accs.get("blimp_filtered", accs.get("blimp_fast"))
         supp = accs.get("supplement_filtered", accs.get("supplement_fast"))
-        source = "measured here"
+        sets = [name for name in ("blimp_filtered", "supplement_filtered") if name in accs]
+        sets += [name for name in ("blimp_fast", "supplement_fast") if name in accs and name.replace("fast", "filtered") not in accs]
+        source = "measured here" + (f" ({', '.join(sets)})" if sets else "")
         if synthetic and blimp is not None:
             # the smoke run scores the kit's own synthetic pairs: a pipeline check, not BLiMP
             blimp, source = f"{blimp:.2f} (synthetic pairs: not comparable)", "measured here on the kit's synthetic pairs"
+        elif "synthetic_blimp" in accs:
+            # the smoke run with the official data: a tiny model that never saw natural text
+            tiny = True
+            source += "; a smoke model trained on synthetic text only"
         ours.append((f"**{model}** (this run)", "this kit", blimp, supp, source))
     theirs = [(m, y, b, s, f"published: {src}") for t, m, y, b, s, src in OFFICIAL_BASELINES if t == track]
     lines = [f"Track `{track}`. Rows marked *published* are the organisers' own numbers for their "
              "baselines, copied from their READMEs (see `babylm/report.py`); they were not measured by "
              "this kit, and their models trained far longer than a smoke run. Ours is the mean over "
              "BLiMP paradigms (UIDs) on the data set scored (filtered if present, else fast).", ""]
+    if tiny:
+        lines += ["The smoke model (2 layers, 64 hidden units, a few hundred thousand words of the kit's "
+                  "synthetic child-directed text) scores the official BLiMP and supplement at or below chance (50%), "
+                  "as expected: the row shows that the official tasks run end to end, not what the kit's "
+                  "models reach. Its score on the synthetic pairs (`synthetic_blimp` above) is the pipeline "
+                  "check.", ""]
     lines += _table(["model", "year", "BLiMP", "supplement", "source"], ours + theirs)
     return Section("Comparison with the official baselines", lines)
 

@@ -6,8 +6,9 @@
 #
 #   env    the image's entrypoint summary + `python -m babylm env`
 #   tests  the unit tests inside the image (the shared reference data bind-mounted read-only)
-#   smoke  `reproduce.sh smoke` inside the image, outputs on a bind mount, then
-#          `python -m eval_export validate` on the submission it wrote
+#   smoke  `reproduce.sh smoke` inside the image (with ../shared/data/eval mounted as
+#          BABYLM_EVAL_DATA when it is there; BABYLM_EWOK_PASSWORD passed on), outputs on a bind
+#          mount, then the validate step again from a fresh container
 #
 # Every container runs with --network=none. Nothing is pushed or pulled.
 #
@@ -154,7 +155,10 @@ for c in "${checks[@]}"; do
         if [ -d "$shared/data/eval/glue_filtered" ]; then
             eval_mount=(-v "$(cd "$shared/data/eval" && pwd):/data/eval:ro" -e BABYLM_EVAL_DATA=/data/eval)
         fi
-        "${run[@]}" "${eval_mount[@]}" -v "$out:/outputs" "$image" reproduce.sh smoke
+        # EWoK-fast is scored when its password is given (passed by name: it stays out of the logs)
+        [ -z "${BABYLM_EWOK_PASSWORD:-}" ] || eval_mount+=(-e BABYLM_EWOK_PASSWORD)
+        # the guide's `docker run ... IMAGE smoke`: the entrypoint hands the preset to reproduce.sh
+        "${run[@]}" "${eval_mount[@]}" -v "$out:/outputs" "$image" smoke
         # Validate again from a fresh container, on the files as they landed on the host: the
         # validate step's marker is removed so that reproduce.sh runs the check itself.
         rm -f "$out/smoke/validation.txt"

@@ -197,3 +197,30 @@ def test_json_printing_command_output_is_kept_atomically(tmp_path):
     multi = bash(f"PY={sys.executable}; run_stage bad.json kit_json bad.json json.tool in.json", tmp_path)
     assert multi.returncode == 1 and not (tmp_path / "bad.json").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.json", "res.json"]  # no temp files left
+
+
+def test_smoke_with_official_eval_data_scores_the_official_tasks(tmp_path):
+    """BABYLM_EVAL_DATA turns on the official tasks that fit a CPU run, beside the synthetic pairs."""
+    official = tmp_path / "evaluation_data"
+    for folder in ("blimp_fast", "supplement_filtered", "reading", "glue_filtered"):
+        (official / folder).mkdir(parents=True)
+    (tmp_path / "smoke" / "models" / "smoke-gpt" / "chck_1M").mkdir(parents=True)
+    env = {"BABYLM_OUT": str(tmp_path), "BABYLM_EVAL_DATA": str(official)}
+    proc = repro("--dry-run", "--from", "corpus", "smoke", env=env)
+    assert proc.returncode == 0, proc.stderr
+    cmds = _commands(proc.stdout)
+    eval_dir = tmp_path / "smoke" / "eval"
+    # one evaluation folder: every official entry linked, the synthetic pairs beside them
+    links = [c.split()[-2:] for c in cmds if c.startswith("ln -sfn")]
+    assert [str(official / "blimp_fast"), str(eval_dir / "blimp_fast")] in links
+    assert ["../data/blimp", str(eval_dir / "synthetic_blimp")] in links
+    assert not any(target == str(eval_dir / "blimp_filtered") for _, target in links if "data/blimp" in _)
+    scores = [(re.search(r"--revision (\S+)", c).group(1), re.search(r"--eval_set (\S+)", c).group(1),
+               re.search(r"--tasks (\S+)", c).group(1).replace("\\,", ","), "--limit" in c)
+              for c in cmds if "eval_export score" in c]
+    synthetic = str(eval_dir / "synthetic_blimp")
+    assert scores == [("main", "full", f"blimp_supplement,wug_adj,reading,{synthetic}", False),
+                      ("main", "fast", "blimp,ewok", False),
+                      ("chck_1M", "fast", f"blimp_supplement,ewok,wug_adj,reading,{synthetic}", False)]
+    assert any(" eval_export finetune " in c and "--tasks rte" in c for c in cmds)
+    assert any(" eval_export validate " in c and f"--eval_data {eval_dir}" in c for c in cmds)
