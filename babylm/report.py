@@ -327,8 +327,14 @@ def zero_shot_sections(run: Path, cfg: ReportConfig, out: Path, final_words: dic
         words = words_of_checkpoint(run / "models", model, revision) if _CHECKPOINT.match(revision) else None
         if words is not None and task in ("blimp", "custom"):
             # the fast set where a checkpoint has it (the official milestone evaluation), else its one
-            # set; a custom set of pairs (the smoke run's synthetic_blimp/) is a curve of its own
-            series = model if task == "blimp" else f"{model}: {data_dir} (custom pairs)"
+            # set; the supplement (same task folder) and a custom set of pairs (the smoke run's
+            # synthetic_blimp/) are curves of their own, never mixed into BLiMP's
+            if task == "custom":
+                series = f"{model}: {data_dir} (custom pairs)"
+            elif data_dir.startswith("supplement"):
+                series = f"{model}: BLiMP supplement"
+            else:
+                series = model
             milestone[(series, words)]["fast" in data_dir] = acc
         if revision == "main":
             final[model][data_dir] = acc

@@ -67,6 +67,9 @@ def run_folder(tmp_path: Path) -> tuple[Path, Path, Path]:
                  {"anaphor_gender_agreement": 2, "anaphor_number_agreement": 2, "adjunct_island": 4})
     _predictions(res / "chck_2M/zero_shot/causal/blimp/blimp_fast/predictions.json", fast,
                  {"anaphor_gender_agreement": 4, "anaphor_number_agreement": 3, "adjunct_island": 4})
+    # chck_1M also scored the supplement (same task folder): its own curve, never BLiMP's (1/4 -> 25.00)
+    supp = _gold(eval_data, "supplement_fast")
+    _predictions(res / "chck_1M/zero_shot/causal/blimp/supplement_fast/predictions.json", supp, dict.fromkeys(supp, 1))
     # final: anaphor_agreement pooled 3+1 of 8 = 50.00; island_effects 4/4 = 100.00; UID mean 66.67
     _predictions(res / "main/zero_shot/causal/blimp/blimp_filtered/predictions.json", full,
                  {"anaphor_gender_agreement": 3, "anaphor_number_agreement": 1, "adjunct_island": 4})
@@ -106,6 +109,7 @@ def test_report_from_synthetic_run(run_folder):
     # BLiMP-fast against words seen, mean over UIDs
     assert "| tiny-gpt | 1,000,000 | 66.67 |" in md
     assert "| tiny-gpt | 1,900,000 | 91.67 |" in md
+    assert "| tiny-gpt: BLiMP supplement | 1,000,000 | 25.00 |" in md
     # per phenomenon, pooled pairs
     assert "| anaphor_agreement | 8 | 50.00 |" in md
     assert "| island_effects | 4 | 100.00 |" in md
