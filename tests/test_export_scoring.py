@@ -89,6 +89,12 @@ def test_pack_batches_respects_budget():
     assert batches[0] == (0, 2) and batches[-1][1] == len(lengths)
     assert all(lengths[a] * (b - a) <= 20 for a, b in batches)
     assert scoring.pack_batches([50, 3], 20) == [(0, 1), (1, 2)]  # a row over budget gets its own batch
+    # equal-length packing: one length per batch (no padding), budget kept, all rows covered in order
+    lengths = [9, 9, 9, 7, 7, 4, 4, 4, 4, 4, 1]
+    batches = scoring.pack_equal_batches(lengths, 20)
+    assert [i for a, b in batches for i in range(a, b)] == list(range(len(lengths)))
+    assert all(len(set(lengths[a:b])) == 1 and (b - a == 1 or lengths[a] * (b - a) <= 20) for a, b in batches)
+    assert batches == [(0, 2), (2, 3), (3, 5), (5, 10), (10, 11)]
 
 
 CASES = [("gpt2", "causal", "original", rule) for rule in ("2023", "2024", "2025")] + \
@@ -102,6 +108,8 @@ CASES = [("gpt2", "causal", "original", rule) for rule in ("2023", "2024", "2025
 def test_batched_equals_brute_force(built, items, kind, backend, variant, rule):
     model, tok = built[kind]
     MASK[0] = tok.mask_token_id
+    if backend != "causal":  # BERT and RoBERTa take the last-layer shortcut, DeBERTa the plain split
+        assert scoring._EncoderShortcut(scoring._SplitModel(model)).ok == (kind in ("bert", "roberta"))
     reqs = scoring.build_requests(tok, items, backend, rule)
     got = scoring.score_requests(model, reqs, backend, variant, token_budget=64, pad_id=scoring.pad_id_of(tok),
                                  mask_id=tok.mask_token_id)
