@@ -230,17 +230,23 @@ def _gain(base: list[np.ndarray], extra: list[np.ndarray], y: np.ndarray) -> flo
 def reading_metrics(rows: list, surprisal: list[float], prev_surprisal: list[float]) -> dict[str, float]:
     """Gain in R² when surprisal joins the official OLS baseline, as fractions.
 
-    ``rt``: mean over the four eye-tracking measures; baseline Subtlex_log10, length, context_length
-    and their pairwise interactions. ``spr``: self-paced reading with 1-word spillover (prev_length
-    in the baseline, previous-word surprisal added with surprisal). Reimplemented from the
-    description in eval-formats.md 2.4, not from the official code.
+    As in the official ``evaluation_pipeline/reading/run.py``: ``rt`` is the mean over the four
+    eye-tracking measures, baseline Subtlex_log10, length, context_length and their pairwise
+    interactions; ``spr`` (self-paced reading, 1-word spillover) has a baseline of Subtlex_log10,
+    length, context_length, prev_length, prev_pred (the previous word's surprisal) and all their
+    pairwise interactions, and adds the current word's surprisal. Rows with a missing value in
+    a model's columns are dropped, as ``dropna`` does.
     """
     col = {m: np.array([r.measures[m] for r in rows]) for m in rows[0].measures} if rows else {}
     if not rows:
         return {"spr": math.nan, "rt": math.nan}
-    f, ln, cl = col["Subtlex_log10"], col["length"], col["context_length"]
-    base = [f, ln, cl, f * ln, f * cl, ln * cl]
     s, ps = np.array(surprisal), np.array(prev_surprisal)
+
+    def with_interactions(xs: list[np.ndarray]) -> list[np.ndarray]:
+        return xs + [a * b for k, a in enumerate(xs) for b in xs[k + 1:]]
+
+    base = with_interactions([col["Subtlex_log10"], col["length"], col["context_length"]])
     rt = [_gain(base, [s], col[m]) for m in ("RTfirstfix", "RTfirstpass", "RTgopast", "RTrightbound")]
-    spr = _gain(base + [col["prev_length"]], [s, ps], col["self_paced_reading_time"])
+    spill = with_interactions([col["Subtlex_log10"], col["length"], col["context_length"], col["prev_length"], ps])
+    spr = _gain(spill, [s], col["self_paced_reading_time"])
     return {"spr": float(spr), "rt": float(np.nanmean(rt)) if np.isfinite(rt).any() else math.nan}

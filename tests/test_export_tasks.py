@@ -157,6 +157,13 @@ def test_spearman_and_reading_gain():
     assert metrics["rt"] > 0.9 and metrics["spr"] > 0.9
     noise = zero_shot.reading_metrics(rows, list(rng.normal(size=n)), list(rng.normal(size=n)))
     assert noise["rt"] < 0.1
+    # official spillover model: prev_pred is in the baseline, so reading times explained by the
+    # previous word's surprisal alone give no gain to the current word's surprisal
+    prev = rng.normal(size=n)
+    for i, r in enumerate(rows):
+        r.measures["self_paced_reading_time"] = 3.0 * prev[i] + 0.1 * rng.normal()
+    spill = zero_shot.reading_metrics(rows, list(rng.normal(size=n)), list(prev))
+    assert abs(spill["spr"]) < 0.05
 
 
 def test_comps_and_wug_past_when_present(tmp_path):
@@ -221,7 +228,7 @@ def test_reading_steps_retokenise_like_the_official_code(shared):
     pieces = tok(word, add_special_tokens=False)["input_ids"]
     assert len(pieces) > 2
     steps = zero_shot.reading_steps(tok, "He met his", word)
-    assert [t for _, t in steps][0] == pieces[0] and len(steps) == len(pieces)
+    assert steps[0][1] == pieces[0] and len(steps) == len(pieces)
     text = "He met his"
     for (ctx, target), piece in zip(steps, pieces):
         assert ctx == text  # the decoded earlier pieces are appended as text
