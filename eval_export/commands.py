@@ -43,7 +43,7 @@ class ScoreConfig:
     reduction: str = option("sum", "sum of token log-probs (official) or mean (the 2024 masked path's minicons default)",
                             choices=("sum", "mean"))
     temperature: float = option(1.0, "logits are divided by this before the log-softmax (official default 1.0)")
-    token_budget: int = option(0, "padded tokens per forward pass; 0 = auto: 1024 on CPU (cache-friendly, fastest in "
+    token_budget: int = option(0, "padded tokens per forward pass; 0 = auto: 2048 on CPU (cache-friendly, fastest in "
                                   "bench/score_bench.py), 65536 on a GPU")
     dtype: str = option("float32", "weight dtype; log-softmax is float32 regardless", choices=("float32", "bfloat16", "float16"))
     device: str = option("auto", "cpu, cuda, cuda:1 ... (auto: cuda when available)")
@@ -90,7 +90,7 @@ def score(cfg: ScoreConfig) -> None:
     device = pick_device(cfg.device)
     model = loading.load_model(cfg.model, cfg.revision, None if cfg.backend == "auto" else cfg.backend,
                                cfg.trust_remote_code, cfg.dtype, str(device))
-    budget = cfg.token_budget or (1024 if str(device).startswith("cpu") else 65536)
+    budget = cfg.token_budget or (2048 if str(device).startswith("cpu") else 65536)
     opts = zero_shot.ScoringOptions(cfg.bos_rule, cfg.pll_variant, cfg.reduction, budget, cfg.temperature,
                                     cfg.reading_space, cfg.progress)
     meta = {**loading.describe(model), **_redacted(cfg)}

@@ -335,7 +335,7 @@ class Scores:
 
 
 def score_requests(model: Any, requests: Sequence[Request], backend: str, variant: str = "original",
-                   token_budget: int = 1024, temperature: float = 1.0, pad_id: int = 0,
+                   token_budget: int = 2048, temperature: float = 1.0, pad_id: int = 0,
                    mask_id: int | None = None, progress: bool = False, desc: str = "scoring") -> Scores:
     """Score every request; results come back in the order of ``requests``.
 
@@ -502,7 +502,7 @@ def _score_masked(split: _SplitModel, reqs: list[Request], backend: str, variant
 
 def sentence_scores(model: Any, tokenizer: Any, items: Sequence[tuple[str, str]], backend: str,
                     bos_rule: str = "2025", variant: str = "original", reduction: str = "sum",
-                    token_budget: int = 1024, temperature: float = 1.0, progress: bool = False) -> np.ndarray:
+                    token_budget: int = 2048, temperature: float = 1.0, progress: bool = False) -> np.ndarray:
     """Convenience: build requests for ``(context, completion)`` pairs and return reduced scores."""
     requests = build_requests(tokenizer, items, backend, bos_rule)
     scores = score_requests(model, requests, backend, variant, token_budget, temperature,

@@ -23,7 +23,7 @@ class ScoringOptions:
     bos_rule: str = "2025"
     pll_variant: str = "original"
     reduction: str = "sum"
-    token_budget: int = 1024
+    token_budget: int = 2048
     temperature: float = 1.0
     reading_space: bool = False  # official quirk: the reading target word is tokenised without its space
     progress: bool = False
