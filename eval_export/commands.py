@@ -51,7 +51,9 @@ class ScoreConfig:
     ewok_password: str = option("", "password of ewok_fast.zip (or env BABYLM_EWOK_PASSWORD); read in memory, never written")
     reading_space: bool = option(False, "reading task: tokenise the target word with a leading space. Default false "
                                         "matches the official quirk (the word is tokenised on its own, so GPT-2-style "
-                                        "BPE scores it without its space)")
+                                        "BPE scores it without its space). Words of several pieces follow the official "
+                                        "re-tokenisation: each later piece is decoded, appended to the text and "
+                                        "re-tokenised, and the step probabilities are multiplied")
     limit: int = option(0, "keep the first N items per subtask (smoke runs; skips the official count check)")
     overwrite: bool = option(False, "re-score tasks whose predictions.json already exists")
     progress: bool = option(True, "show progress bars")

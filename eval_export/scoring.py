@@ -8,9 +8,12 @@ Pipeline (minicons' shape, lm-eval's batching):
 2. ``score_requests`` scores all requests of a task together: identical requests are scored
    once, the rest sorted by length (descending, ties by original index), packed into batches of
    at most ``token_budget`` tokens, and the original order restored with the inverse permutation.
+   Masked copies are packed by exact length (a sentence's copies all share its length), so PLL
+   batches carry no padding and no attention mask.
 3. Log-softmax always runs in float32 over the rows that are actually scored: the vocabulary
    projection is applied only at the scored (causal) or masked (PLL) positions, never over the
-   whole padded batch.
+   whole padded batch. For BERT-family encoders the last layer itself runs only at the read
+   position (:class:`_EncoderShortcut`; keys and values still see every position).
 
 Natural logs, summed by default (every official pipeline sums, except the 2024 masked path
 which used minicons' default mean; see eval-formats.md 2.3).
