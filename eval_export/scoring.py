@@ -371,12 +371,26 @@ def score_requests(model: Any, requests: Sequence[Request], backend: str, varian
 
 
 def _rows_logprob(split: _SplitModel, hidden_rows: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
-    """log p(target) for each row: head on the gathered rows only, log-softmax in float32."""
-    logits = split.logits(hidden_rows).float()  # (N, V)
-    if temperature != 1.0:
-        logits = logits / temperature
-    # log_softmax(x)[t] = x[t] - logsumexp(x), in float32 whatever the model dtype; avoids a second (N, V) tensor
-    return logits.gather(1, targets[:, None])[:, 0] - torch.logsumexp(logits, dim=-1)  # (N,)
+    """log p(target) for each row: head on the gathered rows only, log-softmax in float32.
+
+    Rows go through the head in chunks of about ``_LOGIT_CHUNK`` logits: a (rows, vocabulary) block
+    that big stays in cache on a CPU, while one block for a whole causal batch (2,000 rows x 50k
+    vocabulary) is hundreds of MB of fresh memory per step for the head and logsumexp to fault in.
+    """
+    vocab = split.model.get_input_embeddings().weight.shape[0]
+    limit = _LOGIT_CHUNK if hidden_rows.device.type == "cpu" else 64 * _LOGIT_CHUNK
+    step = max(1, limit // max(vocab, 1))
+    out = []
+    for a in range(0, hidden_rows.shape[0], step):
+        logits = split.logits(hidden_rows[a:a + step]).float()  # (n, V)
+        if temperature != 1.0:
+            logits = logits / temperature
+        # log_softmax(x)[t] = x[t] - logsumexp(x), in float32 whatever the model dtype
+        out.append(logits.gather(1, targets[a:a + step, None])[:, 0] - torch.logsumexp(logits, dim=-1))  # (n,)
+    return torch.cat(out) if out else hidden_rows.new_zeros(0, dtype=torch.float32)
+
+
+_LOGIT_CHUNK = 1 << 20  # logits per head chunk on a CPU (4 MB in float32)
 
 
 def _progress(total: int, enabled: bool, desc: str):
