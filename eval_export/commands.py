@@ -43,7 +43,7 @@ class ScoreConfig:
     reduction: str = option("sum", "sum of token log-probs (official) or mean (the 2024 masked path's minicons default)",
                             choices=("sum", "mean"))
     temperature: float = option(1.0, "logits are divided by this before the log-softmax (official default 1.0)")
-    token_budget: int = option(0, "padded tokens per forward pass; 0 = auto: 1024 on CPU (cache-friendly, fastest in "
+    token_budget: int = option(0, "padded tokens per forward pass; 0 = auto: 2048 on CPU (cache-friendly, fastest in "
                                   "bench/score_bench.py), 65536 on a GPU")
     dtype: str = option("float32", "weight dtype; log-softmax is float32 regardless", choices=("float32", "bfloat16", "float16"))
     device: str = option("auto", "cpu, cuda, cuda:1 ... (auto: cuda when available)")
@@ -51,7 +51,9 @@ class ScoreConfig:
     ewok_password: str = option("", "password of ewok_fast.zip (or env BABYLM_EWOK_PASSWORD); read in memory, never written")
     reading_space: bool = option(False, "reading task: tokenise the target word with a leading space. Default false "
                                         "matches the official quirk (the word is tokenised on its own, so GPT-2-style "
-                                        "BPE scores it without its space)")
+                                        "BPE scores it without its space). Words of several pieces follow the official "
+                                        "re-tokenisation: each later piece is decoded, appended to the text and "
+                                        "re-tokenised, and the step probabilities are multiplied")
     limit: int = option(0, "keep the first N items per subtask (smoke runs; skips the official count check)")
     overwrite: bool = option(False, "re-score tasks whose predictions.json already exists")
     progress: bool = option(True, "show progress bars")
@@ -90,7 +92,7 @@ def score(cfg: ScoreConfig) -> None:
     device = pick_device(cfg.device)
     model = loading.load_model(cfg.model, cfg.revision, None if cfg.backend == "auto" else cfg.backend,
                                cfg.trust_remote_code, cfg.dtype, str(device))
-    budget = cfg.token_budget or (1024 if str(device).startswith("cpu") else 65536)
+    budget = cfg.token_budget or (2048 if str(device).startswith("cpu") else 65536)
     opts = zero_shot.ScoringOptions(cfg.bos_rule, cfg.pll_variant, cfg.reduction, budget, cfg.temperature,
                                     cfg.reading_space, cfg.progress)
     meta = {**loading.describe(model), **_redacted(cfg)}

@@ -8,9 +8,12 @@ Pipeline (minicons' shape, lm-eval's batching):
 2. ``score_requests`` scores all requests of a task together: identical requests are scored
    once, the rest sorted by length (descending, ties by original index), packed into batches of
    at most ``token_budget`` tokens, and the original order restored with the inverse permutation.
+   Masked copies are packed by exact length (a sentence's copies all share its length), so PLL
+   batches carry no padding and no attention mask.
 3. Log-softmax always runs in float32 over the rows that are actually scored: the vocabulary
    projection is applied only at the scored (causal) or masked (PLL) positions, never over the
-   whole padded batch.
+   whole padded batch. For BERT-family encoders the last layer itself runs only at the read
+   position (:class:`_EncoderShortcut`; keys and values still see every position).
 
 Natural logs, summed by default (every official pipeline sums, except the 2024 masked path
 which used minicons' default mean; see eval-formats.md 2.3).
@@ -180,6 +183,17 @@ def pack_batches(lengths_sorted: Sequence[int], token_budget: int) -> list[tuple
     return batches
 
 
+def pack_equal_batches(lengths_sorted: Sequence[int], token_budget: int) -> list[tuple[int, int]]:
+    """Like :func:`pack_batches`, but every batch holds rows of one length only: no padding, so no
+    attention mask is needed (the masked copies of a sentence all share its length)."""
+    lengths = np.asarray(lengths_sorted, dtype=np.int64)
+    cuts = np.flatnonzero(np.diff(lengths)) + 1  # where the length changes
+    batches = []
+    for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(lengths)]):
+        batches += [(int(a) + x, int(a) + y) for x, y in pack_batches(lengths[a:b], token_budget)]
+    return batches
+
+
 # ---------------------------------------------------------------------------------------------
 # Model split: body (hidden states) + head (vocabulary projection)
 # ---------------------------------------------------------------------------------------------
@@ -234,6 +248,75 @@ class _SplitModel:
         return self.head(hidden_rows) if self.head is not None else hidden_rows  # (N, V)
 
 
+class _EncoderShortcut:
+    """BERT-family encoders (BERT, RoBERTa and look-alikes): hidden states at one position per row,
+    computing the last layer only where it is read.
+
+    The last layer's keys and values need every position, but its query, attention output, feed-
+    forward block and layer norms are per position, so they run on the read row alone; with L layers
+    and T tokens that removes about (T-1)/T of 10/12 of one layer's matrix work. Inputs carry no
+    padding (rows of one length per batch), so no attention mask is built. Used only when the
+    module layout matches and a probe reproduces the model's own logits; otherwise the plain split
+    is used.
+    """
+
+    def __init__(self, split: _SplitModel):
+        self.ok = False
+        body = split.body
+        cfg = getattr(split.model, "config", None)
+        layers = getattr(getattr(body, "encoder", None), "layer", None)
+        if split.head is None or cfg is None or not layers or getattr(body, "embeddings", None) is None:
+            return
+        if getattr(cfg, "is_decoder", False) or getattr(cfg, "chunk_size_feed_forward", 0) or \
+                getattr(cfg, "position_embedding_type", "absolute") not in (None, "absolute"):
+            return
+        last = layers[-1]
+        try:
+            sa, out_a = last.attention.self, last.attention.output
+            parts = (sa.query, sa.key, sa.value, sa.scaling, sa.attention_head_size, out_a.dense, out_a.LayerNorm,
+                     last.intermediate, last.output.dense, last.output.LayerNorm)
+        except AttributeError:
+            return
+        if any(x is None for x in parts) or type(body).forward is None:
+            return
+        self.split, self.body, self.layers = split, body, layers
+        self.ok = self._verified()
+
+    @torch.no_grad()
+    def _verified(self) -> bool:
+        model = self.split.model
+        device = next(model.parameters()).device
+        vocab = model.get_input_embeddings().weight.shape[0]
+        gen = torch.Generator().manual_seed(1)
+        ids = torch.randint(0, vocab, (3, 9), generator=gen).to(device)  # (B, T)
+        read = torch.tensor([0, 4, 8], device=device)  # (B,)
+        try:
+            full = model(input_ids=ids).logits[torch.arange(3, device=device), read]  # (B, V)
+            short = self.split.logits(self.hidden_at(ids, read))  # (B, V)
+        except Exception:  # a look-alike whose modules do not compose this way: keep the plain split
+            return False
+        tol = 1e-4 if short.dtype == torch.float32 else 2e-2
+        return full.shape == short.shape and torch.allclose(full.float(), short.float(), atol=tol, rtol=tol)
+
+    def hidden_at(self, ids: torch.Tensor, read: torch.Tensor) -> torch.Tensor:
+        """Final hidden state at ``read[b]`` of each unpadded row ``ids[b]``: (B, T) -> (B, H)."""
+        h = self.body.embeddings(input_ids=ids)  # (B, T, H)
+        for layer in self.layers[:-1]:
+            h = layer(h)
+            h = h[0] if isinstance(h, tuple) else h  # (B, T, H)
+        last = self.layers[-1]
+        sa = last.attention.self
+        b, t, _ = h.shape
+        d = sa.attention_head_size
+        x = h[torch.arange(b, device=h.device), read]  # (B, H): the read rows only
+        q = sa.query(x).view(b, 1, -1, d).transpose(1, 2)  # (B, nh, 1, d)
+        k = sa.key(h).view(b, t, -1, d).transpose(1, 2)  # (B, nh, T, d)
+        v = sa.value(h).view(b, t, -1, d).transpose(1, 2)  # (B, nh, T, d)
+        ctx = torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=sa.scaling)  # (B, nh, 1, d)
+        a = last.attention.output(ctx.transpose(1, 2).reshape(b, -1), x)  # (B, H): dense + residual + LayerNorm
+        return last.output(last.intermediate(a), a)  # (B, H): feed-forward + residual + LayerNorm
+
+
 # ---------------------------------------------------------------------------------------------
 # Scoring
 # ---------------------------------------------------------------------------------------------
@@ -255,7 +338,7 @@ class Scores:
 
 
 def score_requests(model: Any, requests: Sequence[Request], backend: str, variant: str = "original",
-                   token_budget: int = 1024, temperature: float = 1.0, pad_id: int = 0,
+                   token_budget: int = 2048, temperature: float = 1.0, pad_id: int = 0,
                    mask_id: int | None = None, progress: bool = False, desc: str = "scoring") -> Scores:
     """Score every request; results come back in the order of ``requests``.
 
@@ -288,12 +371,26 @@ def score_requests(model: Any, requests: Sequence[Request], backend: str, varian
 
 
 def _rows_logprob(split: _SplitModel, hidden_rows: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
-    """log p(target) for each row: head on the gathered rows only, log-softmax in float32."""
-    logits = split.logits(hidden_rows).float()  # (N, V)
-    if temperature != 1.0:
-        logits = logits / temperature
-    # log_softmax(x)[t] = x[t] - logsumexp(x), in float32 whatever the model dtype; avoids a second (N, V) tensor
-    return logits.gather(1, targets[:, None])[:, 0] - torch.logsumexp(logits, dim=-1)  # (N,)
+    """log p(target) for each row: head on the gathered rows only, log-softmax in float32.
+
+    Rows go through the head in chunks of about ``_LOGIT_CHUNK`` logits: a (rows, vocabulary) block
+    that big stays in cache on a CPU, while one block for a whole causal batch (2,000 rows x 50k
+    vocabulary) is hundreds of MB of fresh memory per step for the head and logsumexp to fault in.
+    """
+    vocab = split.model.get_input_embeddings().weight.shape[0]
+    limit = _LOGIT_CHUNK if hidden_rows.device.type == "cpu" else 64 * _LOGIT_CHUNK
+    step = max(1, limit // max(vocab, 1))
+    out = []
+    for a in range(0, hidden_rows.shape[0], step):
+        logits = split.logits(hidden_rows[a:a + step]).float()  # (n, V)
+        if temperature != 1.0:
+            logits = logits / temperature
+        # log_softmax(x)[t] = x[t] - logsumexp(x), in float32 whatever the model dtype
+        out.append(logits.gather(1, targets[a:a + step, None])[:, 0] - torch.logsumexp(logits, dim=-1))  # (n,)
+    return torch.cat(out) if out else hidden_rows.new_zeros(0, dtype=torch.float32)
+
+
+_LOGIT_CHUNK = 1 << 20  # logits per head chunk on a CPU (4 MB in float32)
 
 
 def _progress(total: int, enabled: bool, desc: str):
@@ -356,56 +453,73 @@ def _mask_sets(r: Request, variant: str) -> list[tuple[int, tuple[int, ...]]]:
     return out
 
 
-@torch.no_grad()
+def _masked_rows(reqs: list[Request], perm: np.ndarray, backend: str, variant: str):
+    """Every masked copy, in sorted request order, as flat arrays.
+
+    Returns (owner, read, target, mask_row, mask_pos): ``owner[j]`` is the sorted index of the
+    request copy j belongs to, ``read[j]`` the position whose prediction is read, ``target[j]`` the
+    token it must predict; copy ``mask_row[k]`` gets a mask token at ``mask_pos[k]`` (sorted by row).
+    """
+    owner, read, target, mask_row, mask_pos = [], [], [], [], []
+    for s, i in enumerate(perm):
+        r = reqs[i]
+        targets = r.targets or tuple(r.ids[p] for p in r.scored)
+        for (p, masked), t in zip(_mask_sets(r, variant), targets):
+            at = p - 1 if backend == "mntp" else p  # mntp: token p is predicted at p-1 (GPT-BERT)
+            if at < 0:
+                continue
+            mask_row += [len(owner)] * len(masked)
+            mask_pos += masked
+            owner.append(s)
+            read.append(at)
+            target.append(t)
+    return tuple(np.asarray(x, dtype=np.int64) for x in (owner, read, target, mask_row, mask_pos))
+
+
+@torch.inference_mode()
 def _score_masked(split: _SplitModel, reqs: list[Request], backend: str, variant: str, mask_id: int | None,
                   token_budget: int, temperature: float, pad_id: int, progress: bool,
                   desc: str) -> tuple[np.ndarray, np.ndarray]:
     if mask_id is None:
         raise InputError("masked scoring needs a mask token but the tokenizer has none; use --backend causal")
     device = next(split.model.parameters()).device
-    lengths = [len(r.ids) for r in reqs]
+    lengths = np.asarray([len(r.ids) for r in reqs], dtype=np.int64)
     perm = length_order(lengths)
-    # One row per masked copy, in the sorted request order: (sorted request index, read pos, target, masked).
-    rows: list[tuple[int, int, int, tuple[int, ...]]] = []
-    for s, i in enumerate(perm):
-        r = reqs[i]
-        targets = r.targets or tuple(r.ids[p] for p in r.scored)
-        for (p, masked), t in zip(_mask_sets(r, variant), targets):
-            read = p - 1 if backend == "mntp" else p  # mntp: token p is predicted at p-1 (GPT-BERT)
-            if read < 0:
-                continue
-            rows.append((s, read, t, masked))
-    row_lengths = [lengths[perm[s]] for s, _, _, _ in rows]
+    owner, read, target, mask_row, mask_pos = _masked_rows(reqs, perm, backend, variant)
+    row_len = lengths[perm][owner]  # (N,) non-increasing: copies of a sentence share its length
+    shortcut = _EncoderShortcut(split) if split.split else None
     sorted_lp = torch.zeros(len(reqs), dtype=torch.float64)
-    sorted_n = torch.zeros(len(reqs), dtype=torch.long)
-    bar = _progress(len(rows), progress, desc)
-    for start, stop in pack_batches(row_lengths, token_budget):
-        chunk = rows[start:stop]
-        width = row_lengths[start]
-        ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)  # (B, T), right-padded
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)  # (B, T)
-        for b, (s, _, _, masked) in enumerate(chunk):
-            r_ids = reqs[perm[s]].ids
-            ids[b, : len(r_ids)] = torch.tensor(r_ids)
-            mask[b, : len(r_ids)] = 1
-            if masked:
-                ids[b, list(masked)] = mask_id
-        hidden = split.hidden(ids.to(device), mask.to(device))  # (B, T, H)
-        read = torch.tensor([c[1] for c in chunk], device=device)  # (B,)
-        picked = hidden[torch.arange(len(chunk), device=device), read]  # (B, H): only the read positions
-        lp = _rows_logprob(split, picked, torch.tensor([c[2] for c in chunk], device=device), temperature)
-        owner = torch.tensor([c[0] for c in chunk], dtype=torch.long)  # (B,)
-        sorted_lp.index_add_(0, owner, lp.double().cpu())
-        sorted_n.index_add_(0, owner, torch.ones(len(chunk), dtype=torch.long))
+    sorted_n = np.bincount(owner, minlength=len(reqs)).astype(np.int64)
+    bar = _progress(len(owner), progress, desc)
+    by_length: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # length -> (first sorted index, ids of those requests)
+    for start, stop in pack_equal_batches(row_len, token_budget):
+        width = int(row_len[start])
+        if width not in by_length:  # the requests of this length are contiguous in sorted order
+            first = int(np.searchsorted(-lengths[perm], -width, side="left"))
+            count = int((lengths == width).sum())
+            by_length[width] = (first, np.asarray([reqs[i].ids for i in perm[first:first + count]], dtype=np.int64))
+        first, ids_of = by_length[width]
+        ids = ids_of[owner[start:stop] - first]  # (B, T), a copy of each owner's ids
+        a, b = np.searchsorted(mask_row, [start, stop])
+        ids[mask_row[a:b] - start, mask_pos[a:b]] = mask_id
+        ids_t = torch.from_numpy(ids).to(device)  # (B, T)
+        read_t = torch.from_numpy(read[start:stop]).to(device)  # (B,)
+        if shortcut is not None and shortcut.ok:
+            picked = shortcut.hidden_at(ids_t, read_t)  # (B, H)
+        else:
+            hidden = split.hidden(ids_t, torch.ones_like(ids_t))  # (B, T, H or V)
+            picked = hidden[torch.arange(stop - start, device=device), read_t]  # (B, H): only the read positions
+        lp = _rows_logprob(split, picked, torch.from_numpy(target[start:stop]).to(device), temperature)
+        sorted_lp.index_add_(0, torch.from_numpy(owner[start:stop]), lp.double().cpu())
         bar.update(stop - start)
     bar.close()
     inv = invert_permutation(perm)
-    return sorted_lp.numpy()[inv], sorted_n.numpy()[inv]
+    return sorted_lp.numpy()[inv], sorted_n[inv]
 
 
 def sentence_scores(model: Any, tokenizer: Any, items: Sequence[tuple[str, str]], backend: str,
                     bos_rule: str = "2025", variant: str = "original", reduction: str = "sum",
-                    token_budget: int = 1024, temperature: float = 1.0, progress: bool = False) -> np.ndarray:
+                    token_budget: int = 2048, temperature: float = 1.0, progress: bool = False) -> np.ndarray:
     """Convenience: build requests for ``(context, completion)`` pairs and return reduced scores."""
     requests = build_requests(tokenizer, items, backend, bos_rule)
     scores = score_requests(model, requests, backend, variant, token_budget, temperature,

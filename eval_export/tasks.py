@@ -227,13 +227,20 @@ def comps_items(files: Iterable[tuple[str, bytes | Path]]) -> list[Item]:
     return items
 
 
+# pandas.read_csv's default missing-value strings: the official reader (pandas) turns these cells
+# into NaN. It then fills a missing ``item`` with "None" and gives rows whose ``prev_item`` is
+# missing no previous-word surprisal (NaN), so row 971 ("None of" / prev_item "None") has none.
+PANDAS_NA = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+                       "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+
 READING_MEASURES = ("RTfirstfix", "RTfirstpass", "RTgopast", "RTrightbound", "self_paced_reading_time",
                     "Subtlex_log10", "length", "context_length", "prev_length")
 
 
 def reading_rows(path: Path) -> list[ReadingRow]:
-    """The reading CSV. ``item`` is read as text with empty cells as "None" (the official reader
-    forces dtype str and fills NaN with "None")."""
+    """The reading CSV, read as the official pandas reader sees it: ``item`` cells that pandas takes
+    for missing (:data:`PANDAS_NA`) become "None"; a row whose ``prev_item`` pandas takes for
+    missing has no previous word (``prev_item`` and ``prev_word`` None)."""
     rows = []
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
@@ -254,9 +261,11 @@ def reading_rows(path: Path) -> list[ReadingRow]:
                     measures[m] = float(rec[m]) if rec.get(m) not in (None, "") else math.nan
                 except ValueError:
                     measures[m] = math.nan
-            prev_word = rec.get("prev_word") or None
-            rows.append(ReadingRow(idx, rec.get("item") or "None", rec["word"], rec.get("prev_item") or "None",
-                                   prev_word, measures))
+            item = rec.get("item") or ""
+            prev_item = rec.get("prev_item") or ""
+            has_prev = prev_item not in PANDAS_NA and bool(rec.get("prev_word"))
+            rows.append(ReadingRow(idx, "None" if item in PANDAS_NA else item, rec["word"],
+                                   prev_item if has_prev else None, rec["prev_word"] if has_prev else None, measures))
     return rows
 
 

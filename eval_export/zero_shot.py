@@ -23,7 +23,7 @@ class ScoringOptions:
     bos_rule: str = "2025"
     pll_variant: str = "original"
     reduction: str = "sum"
-    token_budget: int = 1024
+    token_budget: int = 2048
     temperature: float = 1.0
     reading_space: bool = False  # official quirk: the reading target word is tokenised without its space
     progress: bool = False
@@ -43,8 +43,7 @@ class TaskResult:
 def prepare_requests(tokenizer: Any, backend: str, data: TaskData, opts: ScoringOptions) -> list[scoring.Request]:
     """Tokenise every string of a task (all candidates, or reading words and their previous words)."""
     if data.kind == "reading":
-        pairs = [(r.item, r.word) for r in data.rows] + [(r.prev_item, r.prev_word) for r in data.rows if r.prev_word]
-        return [_reading_request(tokenizer, ctx, word, backend, opts.reading_space) for ctx, word in pairs]
+        return reading_plan(tokenizer, backend, data, opts)[0]
     flat = [cand for it in data.items for cand in it.candidates]
     return scoring.build_requests(tokenizer, flat, backend, opts.bos_rule)
 
@@ -68,7 +67,7 @@ def score_task(model: Any, tokenizer: Any, backend: str, data: TaskData, opts: S
                                     progress=opts.progress, desc=f"{data.name} ({len(requests)} strings)")
     result = TaskResult(data)
     if data.kind == "reading":
-        return _reading_result(result, scores.logprob)
+        return _reading_result(result, scores.logprob, reading_plan(tokenizer, backend, data, opts)[1])
     reduced = scores.reduce(opts.reduction)
     pos = 0
     for it in data.items:
@@ -84,36 +83,80 @@ def score_task(model: Any, tokenizer: Any, backend: str, data: TaskData, opts: S
     return result
 
 
-def _reading_result(result: TaskResult, logprob: np.ndarray) -> TaskResult:
-    """Surprisal -ln p(word | item) of every row and of its previous word (eval-formats.md 2.4).
-
-    Causal: the word's pieces are appended to the context and scored with teacher forcing. Masked:
-    three mask tokens are appended to the context and the first piece is read at the first mask
-    (mlm) or at the position before it (mntp), as in the official code (after Samuel 2024).
-    The target word is tokenised on its own without special tokens and, by default, without a
-    leading space: the official quirk (``--reading_space true`` adds the space).
-    """
+def _reading_result(result: TaskResult, logprob: np.ndarray, owner: np.ndarray) -> TaskResult:
+    """Surprisal -ln p(word | item) of every row and of its previous word: the log-probabilities of
+    a word's steps (see :func:`reading_plan`) are summed, i.e. its step probabilities multiplied."""
     rows = result.data.rows
-    result.surprisal = [float(-s) for s in logprob[: len(rows)]]
+    with_prev = [i for i, r in enumerate(rows) if r.prev_item is not None]
+    word_lp = np.zeros(len(rows) + len(with_prev), dtype=np.float64)
+    np.add.at(word_lp, owner, logprob)
+    result.surprisal = [float(-s) for s in word_lp[: len(rows)]]
     result.prev_surprisal = [math.nan] * len(rows)
-    with_prev = [i for i, r in enumerate(rows) if r.prev_word]
-    for i, s in zip(with_prev, logprob[len(rows):]):
+    for i, s in zip(with_prev, word_lp[len(rows):]):
         result.prev_surprisal[i] = float(-s)
     return result
 
 
-def _reading_request(tokenizer: Any, context: str, word: str, backend: str, space: bool) -> scoring.Request:
-    enc = tokenizer(context, return_special_tokens_mask=True)
-    ids, special = list(enc["input_ids"]), list(enc["special_tokens_mask"])
-    tail: list[int] = []
-    while ids and special[-1]:  # trailing EOS/SEP: the word continues the text before them
-        tail.insert(0, ids.pop())
-        special.pop()
+READING_MASKS = 3  # mask tokens appended for mlm/mntp (official --number_of_mask_tokens_to_append default)
+
+
+def reading_steps(tokenizer: Any, context: str, word: str, space: bool = False) -> list[tuple[str, int]]:
+    """(text before the piece, id to predict) for each piece of ``word``, as the official pipeline
+    re-tokenises (evaluation_pipeline/reading/evaluation_functions.py, ``get_p2*``; eval-formats.md 2.4).
+
+    The word is tokenised on its own without special tokens (so, by default, without its leading
+    space). The first piece is predicted after ``context``. Each later piece is decoded to text on
+    its own, and what is predicted is the first id of that text re-tokenised, after ``context`` plus
+    the decoded text of all earlier pieces (not the original id after the original ids). The word's
+    probability is the product over its steps.
+    """
     pieces = tokenizer((" " + word) if space else word, add_special_tokens=False)["input_ids"]
-    if backend == "causal":
-        return scoring.Request(tuple(ids + pieces), tuple(range(len(ids), len(ids) + len(pieces))))
-    mask = tokenizer.mask_token_id
-    return scoring.Request(tuple(ids + [mask] * 3 + tail), (len(ids),), targets=(pieces[0],), premasked=True)
+    if not pieces:
+        raise InputError(f"reading: the word {word!r} yields no token")
+    steps = [(context, int(pieces[0]))]
+    text = context + tokenizer.decode([pieces[0]])
+    for piece in pieces[1:]:
+        piece_text = tokenizer.decode([piece])
+        again = tokenizer(piece_text, add_special_tokens=False)["input_ids"]
+        # official: the first id of the re-tokenised piece; it would crash on an empty result, we keep the id
+        steps.append((text, int(again[0]) if again else int(piece)))
+        text += piece_text
+    return steps
+
+
+def reading_plan(tokenizer: Any, backend: str, data: TaskData,
+                 opts: ScoringOptions) -> tuple[list[scoring.Request], np.ndarray]:
+    """One single-position request per reading step, and ``owner``: the word each step belongs to
+    (rows first, then the previous words of the rows that have one, in row order).
+
+    Causal: the step's text is tokenised with the tokenizer's special tokens and the logit at its
+    last position predicts the target (official ``get_p``). mlm/mntp: ``READING_MASKS`` mask tokens
+    are appended to the text as a string; the prediction is read at the first mask when the
+    encoding ends with a mask, else one position earlier (official ``get_p_mlm``); mntp reads the
+    position before that.
+    """
+    words = [(r.item, r.word) for r in data.rows] + [(r.prev_item, r.prev_word) for r in data.rows
+                                                     if r.prev_item is not None]
+    steps, owner = [], []
+    for w, (context, word) in enumerate(words):
+        for step in reading_steps(tokenizer, context, word, opts.reading_space):
+            steps.append(step)
+            owner.append(w)
+    masked = backend != "causal"
+    if masked and tokenizer.mask_token is None:
+        raise InputError("reading: masked scoring needs a mask token but the tokenizer has none; use --backend causal")
+    suffix = str(tokenizer.mask_token) * READING_MASKS if masked else ""
+    encoded = tokenizer([text + suffix for text, _ in steps])["input_ids"]  # one batched call
+    requests = []
+    for (text, target), ids in zip(steps, encoded):
+        if masked:
+            at = len(ids) - READING_MASKS - (0 if ids[-1] == tokenizer.mask_token_id else 1)
+            requests.append(scoring.Request(tuple(ids), (at,), targets=(target,), premasked=True))
+        else:
+            if not ids:
+                raise InputError(f"reading: the context {text[:60]!r} yields no token to predict from")
+            requests.append(scoring.Request((*ids, target), (len(ids),)))
+    return requests, np.asarray(owner, dtype=np.int64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,17 +230,23 @@ def _gain(base: list[np.ndarray], extra: list[np.ndarray], y: np.ndarray) -> flo
 def reading_metrics(rows: list, surprisal: list[float], prev_surprisal: list[float]) -> dict[str, float]:
     """Gain in R² when surprisal joins the official OLS baseline, as fractions.
 
-    ``rt``: mean over the four eye-tracking measures; baseline Subtlex_log10, length, context_length
-    and their pairwise interactions. ``spr``: self-paced reading with 1-word spillover (prev_length
-    in the baseline, previous-word surprisal added with surprisal). Reimplemented from the
-    description in eval-formats.md 2.4, not from the official code.
+    As in the official ``evaluation_pipeline/reading/run.py``: ``rt`` is the mean over the four
+    eye-tracking measures, baseline Subtlex_log10, length, context_length and their pairwise
+    interactions; ``spr`` (self-paced reading, 1-word spillover) has a baseline of Subtlex_log10,
+    length, context_length, prev_length, prev_pred (the previous word's surprisal) and all their
+    pairwise interactions, and adds the current word's surprisal. Rows with a missing value in
+    a model's columns are dropped, as ``dropna`` does.
     """
     col = {m: np.array([r.measures[m] for r in rows]) for m in rows[0].measures} if rows else {}
     if not rows:
         return {"spr": math.nan, "rt": math.nan}
-    f, ln, cl = col["Subtlex_log10"], col["length"], col["context_length"]
-    base = [f, ln, cl, f * ln, f * cl, ln * cl]
     s, ps = np.array(surprisal), np.array(prev_surprisal)
+
+    def with_interactions(xs: list[np.ndarray]) -> list[np.ndarray]:
+        return xs + [a * b for k, a in enumerate(xs) for b in xs[k + 1:]]
+
+    base = with_interactions([col["Subtlex_log10"], col["length"], col["context_length"]])
     rt = [_gain(base, [s], col[m]) for m in ("RTfirstfix", "RTfirstpass", "RTgopast", "RTrightbound")]
-    spr = _gain(base + [col["prev_length"]], [s, ps], col["self_paced_reading_time"])
+    spill = with_interactions([col["Subtlex_log10"], col["length"], col["context_length"], col["prev_length"], ps])
+    spr = _gain(spill, [s], col["self_paced_reading_time"])
     return {"spr": float(spr), "rt": float(np.nanmean(rt)) if np.isfinite(rt).any() else math.nan}

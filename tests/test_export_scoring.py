@@ -89,6 +89,12 @@ def test_pack_batches_respects_budget():
     assert batches[0] == (0, 2) and batches[-1][1] == len(lengths)
     assert all(lengths[a] * (b - a) <= 20 for a, b in batches)
     assert scoring.pack_batches([50, 3], 20) == [(0, 1), (1, 2)]  # a row over budget gets its own batch
+    # equal-length packing: one length per batch (no padding), budget kept, all rows covered in order
+    lengths = [9, 9, 9, 7, 7, 4, 4, 4, 4, 4, 1]
+    batches = scoring.pack_equal_batches(lengths, 20)
+    assert [i for a, b in batches for i in range(a, b)] == list(range(len(lengths)))
+    assert all(len(set(lengths[a:b])) == 1 and (b - a == 1 or lengths[a] * (b - a) <= 20) for a, b in batches)
+    assert batches == [(0, 2), (2, 3), (3, 5), (5, 10), (10, 11)]
 
 
 CASES = [("gpt2", "causal", "original", rule) for rule in ("2023", "2024", "2025")] + \
@@ -102,6 +108,8 @@ CASES = [("gpt2", "causal", "original", rule) for rule in ("2023", "2024", "2025
 def test_batched_equals_brute_force(built, items, kind, backend, variant, rule):
     model, tok = built[kind]
     MASK[0] = tok.mask_token_id
+    if backend != "causal":  # BERT and RoBERTa take the last-layer shortcut, DeBERTa the plain split
+        assert scoring._EncoderShortcut(scoring._SplitModel(model)).ok == (kind in ("bert", "roberta"))
     reqs = scoring.build_requests(tok, items, backend, rule)
     got = scoring.score_requests(model, reqs, backend, variant, token_budget=64, pad_id=scoring.pad_id_of(tok),
                                  mask_id=tok.mask_token_id)
@@ -188,3 +196,53 @@ def test_models_without_a_single_head_fall_back_to_full_logits(lines, items):
     reqs = scoring.build_requests(tok, items[:6], "mlm", "2025")
     got = scoring.score_requests(model, reqs, "mlm", token_budget=64, mask_id=tok.mask_token_id)
     np.testing.assert_allclose(got.logprob, [brute_force(model, r, "mlm") for r in reqs], atol=1e-4)
+
+
+def official_surprisal(model, tok, context: str, word: str, backend: str) -> float:
+    """The official reading recipe written out plainly: one forward per piece on the re-tokenised
+    text, softmax over the full vocabulary, probabilities multiplied (eval-formats.md 2.4)."""
+    def p_next(text: str, piece_text: str) -> float:
+        if backend == "causal":
+            enc, at = tok(text, return_tensors="pt"), -1
+        else:
+            enc = tok(text + tok.mask_token * 3, return_tensors="pt")
+            at = -3 if int(enc["input_ids"][0, -1]) == tok.mask_token_id else -4
+            at -= backend == "mntp"
+        with torch.no_grad():
+            logits = model(**enc).logits[0, at].float()
+        target = tok(piece_text, add_special_tokens=False)["input_ids"][0]
+        return float(torch.softmax(logits, -1)[target])
+
+    pieces = tok(word, add_special_tokens=False)["input_ids"]
+    p = p_next(context, word)
+    text = context + tok.decode(pieces[0])
+    for piece in pieces[1:]:
+        piece_text = tok.decode(piece)
+        p *= p_next(text, piece_text)
+        text += piece_text
+    return -float(np.log(p))
+
+
+@pytest.mark.parametrize("kind,backend", [("gpt2", "causal"), ("llama", "causal"), ("bert", "mlm"), ("roberta", "mntp")])
+def test_reading_surprisal_equals_official_recipe(built, shared, kind, backend):
+    from eval_export import tasks, zero_shot
+
+    model, tok = built[kind]
+    rows = tasks.reading_rows(shared / "data/eval/reading/reading_data.csv")
+
+    def retokenised(r) -> bool:  # several pieces, and the official steps differ from teacher forcing
+        pieces, ctx = tok(r.word, add_special_tokens=False)["input_ids"], tok(r.item)["input_ids"]
+        steps = zero_shot.reading_steps(tok, r.item, r.word)
+        return len(pieces) > 1 and any(tok(text)["input_ids"] != ctx + pieces[:k] or target != pieces[k]
+                                       for k, (text, target) in enumerate(steps))
+
+    multi = [r for r in rows if retokenised(r)][:3]
+    pick = rows[:2] + multi + [r for r in rows if r.index == 971]  # 971: no previous word (pandas NA)
+    data = tasks.TaskData("reading", "reading", "", "reading", "x", rows=pick)
+    result = zero_shot.score_task(model, tok, backend, data, zero_shot.ScoringOptions(token_budget=64))
+    want = [official_surprisal(model, tok, r.item, r.word, backend) for r in pick]
+    np.testing.assert_allclose(result.surprisal, want, rtol=1e-5, atol=1e-4)
+    want_prev = [official_surprisal(model, tok, r.prev_item, r.prev_word, backend) if r.prev_item else np.nan
+                 for r in pick]
+    np.testing.assert_allclose(result.prev_surprisal, want_prev, rtol=1e-5, atol=1e-4)
+    assert np.isnan(result.prev_surprisal[-1]) and len(multi) == 3

@@ -157,6 +157,13 @@ def test_spearman_and_reading_gain():
     assert metrics["rt"] > 0.9 and metrics["spr"] > 0.9
     noise = zero_shot.reading_metrics(rows, list(rng.normal(size=n)), list(rng.normal(size=n)))
     assert noise["rt"] < 0.1
+    # official spillover model: prev_pred is in the baseline, so reading times explained by the
+    # previous word's surprisal alone give no gain to the current word's surprisal
+    prev = rng.normal(size=n)
+    for i, r in enumerate(rows):
+        r.measures["self_paced_reading_time"] = 3.0 * prev[i] + 0.1 * rng.normal()
+    spill = zero_shot.reading_metrics(rows, list(rng.normal(size=n)), list(prev))
+    assert abs(spill["spr"]) < 0.05
 
 
 def test_comps_and_wug_past_when_present(tmp_path):
@@ -189,11 +196,41 @@ def test_reading_word_tokenised_without_space_by_default(shared):
     assert word != spaced
     row = tasks.ReadingRow(0, "Arthur placed", "the", "Arthur", "placed", {})
     data = tasks.TaskData("reading", "reading", "", "reading", "x", rows=[row])
-    quirk, fixed = (zero_shot.prepare_requests(tok, "causal", data, zero_shot.ScoringOptions(reading_space=s))[0]
+    quirk, fixed = (zero_shot.prepare_requests(tok, "causal", data, zero_shot.ScoringOptions(reading_space=s))
                     for s in (False, True))
-    assert list(quirk.ids[-len(word):]) == word and [quirk.ids[p] for p in quirk.scored] == word
-    assert [fixed.ids[p] for p in fixed.scored] == spaced
-    masked = zero_shot.prepare_requests(tok, "mlm", data, zero_shot.ScoringOptions())[0]
     ctx = tok("Arthur placed")["input_ids"]
+    # one request per piece (the row's word, then its previous word "placed" after "Arthur"); the
+    # first piece is predicted from the last context position
+    n_prev = len(tok("placed", add_special_tokens=False)["input_ids"])
+    assert len(quirk) == len(word) + n_prev and list(quirk[0].ids) == ctx + word[:1] and quirk[0].scored == (len(ctx),)
+    assert len(fixed) == len(spaced) + len(tok(" placed", add_special_tokens=False)["input_ids"]) and fixed[0].ids[-1] == spaced[0]
+    masked = zero_shot.prepare_requests(tok, "mlm", data, zero_shot.ScoringOptions())[0]
     assert list(masked.ids) == ctx + [tok.mask_token_id] * 3 and masked.scored == (len(ctx),)
     assert masked.targets == (word[0],) and masked.premasked
+
+
+def test_reading_rows_follow_the_pandas_reader(shared):
+    """Cells pandas reads as missing: an empty item becomes "None"; a prev_item of "None" (row 971)
+    means no previous word, so no previous-word surprisal, as in the official run."""
+    rows = tasks.reading_rows(shared / "data/eval/reading/reading_data.csv")
+    by_index = {r.index: r for r in rows}
+    assert by_index[320].item == "None" and by_index[320].prev_item is None
+    assert by_index[971].item == "None of" and by_index[971].prev_item is None and by_index[971].prev_word is None
+    assert by_index[1].prev_item == "Finally Maria sat down with" and by_index[1].prev_word == "a"
+    assert sum(r.prev_item is None for r in rows) == 206
+
+
+def test_reading_steps_retokenise_like_the_official_code(shared):
+    from tests import export_models as em
+
+    tok = em.byte_bpe(em.corpus_lines(shared, n_per_file=2), bos=False)
+    word = "grandmother's"
+    pieces = tok(word, add_special_tokens=False)["input_ids"]
+    assert len(pieces) > 2
+    steps = zero_shot.reading_steps(tok, "He met his", word)
+    assert steps[0][1] == pieces[0] and len(steps) == len(pieces)
+    text = "He met his"
+    for (ctx, target), piece in zip(steps, pieces):
+        assert ctx == text  # the decoded earlier pieces are appended as text
+        assert target == tok(tok.decode([piece]), add_special_tokens=False)["input_ids"][0]
+        text += tok.decode([piece])
