@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -33,7 +34,9 @@ TRAIN_INFO = "tokenizer_train_config.json"  # not tokenizer_config.json, which t
 @dataclasses.dataclass
 class TokenizerConfig(CorpusConfig):
     out_dir: str = option("outputs/tokenizer", "folder to write the tokenizer to (must not exist unless --overwrite)")
-    model: str = option("bpe", "tokenizer model: byte-level BPE, WordPiece or Unigram", choices=MODELS)
+    model: str = option("bpe", "tokenizer model: byte-level BPE, WordPiece or Unigram. Only BPE training is "
+                        "byte-reproducible: the tokenizers library's WordPiece and Unigram trainers depend on "
+                        "hash-map order and thread timing (huggingface/tokenizers#1794)", choices=MODELS)
     vocab_size: int = option(8192, "vocabulary size including the special tokens")
     min_frequency: int = option(2, "minimum count of a merge/piece (BPE, WordPiece)")
     target: str = option("causal", "architecture the tokenizer serves: causal (GPT-2/Llama style) or masked "
@@ -132,6 +135,11 @@ def train_tokenizer(cfg: TokenizerConfig, corpus=None) -> Path:
         raise InputError(f"--files: the selection {','.join(cfg.files)} holds no training files; "
                          f"the tokenizer is trained on training files only")
     add_bos, add_eos = cfg.resolved()
+    if cfg.model != "bpe":
+        # Upstream, not ours: ids of '##' pieces follow hash-map order and Unigram's EM sums follow
+        # thread timing, so two runs can differ (huggingface/tokenizers#1794). Say so once.
+        print(f"note: {cfg.model} training is not byte-reproducible across runs (tokenizers#1794); "
+              "keep the trained folder with your results, or use --model bpe", file=sys.stderr)
     from tqdm import tqdm
 
     words = sum(f.words for f in train_files)

@@ -118,6 +118,7 @@ def test_cli_trains_and_refuses_to_overwrite(corpus_dir, tmp_path):
     args = ["tokenizer", "--corpus", corpus_dir, "--model", "unigram", "--vocab_size", "60", "--out_dir", out]
     r = run_cli("babylm", *args)
     assert r.returncode == 0, r.stderr
+    assert "unigram training is not byte-reproducible" in r.stderr  # an upstream limit, said once
     assert (out / "tokenizer.json").is_file() and (out / TRAIN_INFO).is_file()
     r = run_cli("babylm", *args)
     assert r.returncode == 2 and "--overwrite true" in r.stderr
@@ -128,3 +129,17 @@ def test_load_tokenizer_errors(tmp_path):
         load_tokenizer(tmp_path)
     with pytest.raises(InputError, match="cannot load 'nobody/no-such-tokenizer'"):
         load_tokenizer("nobody/no-such-tokenizer")
+
+
+def test_bpe_training_is_byte_reproducible_across_processes(corpus_dir, tmp_path):
+    # Two fresh interpreters (different hash seeds, thread timing): the saved files must be identical.
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"bpe{i}"
+        r = run_cli("babylm", "tokenizer", "--corpus", corpus_dir, "--vocab_size", "300", "--min_frequency", "1",
+                    "--out_dir", out, env={"PYTHONHASHSEED": str(i + 1)})
+        assert r.returncode == 0, r.stderr
+        assert "not byte-reproducible" not in r.stderr
+        outs.append(out)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
