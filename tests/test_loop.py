@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,33 @@ def test_final_model_is_the_last_resume_checkpoint_with_its_own_metadata(tok, tm
     with torch.no_grad():
         assert torch.equal(loaded(ids).logits, model.eval()(ids).logits)
     assert set(checkpoint.load_state(final)) >= {"optimizer"}
+
+
+def _losses(run: Run) -> list[float]:
+    rows = [json.loads(line) for line in (run.run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [r["train/loss"] for r in rows if "train/loss" in r]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["gpt2", "roberta"])
+def test_gpu_code_paths_on_cpu_compile_and_bf16_follow_the_eager_fp32_run(tok, tmp_path, arch):
+    """The settings used on GPUs (torch.compile of model + loss, bf16 autocast), run on the CPU:
+    the compiled run gives the eager run's losses; bf16 stays within bf16 rounding of them."""
+    blocks = [make_blocks(tok, 32, 120)]
+    common = dict(arch=arch, epochs=1, eval_every=0, milestones=False, layers=2)
+    from torch._dynamo.utils import counters
+
+    runs = {}
+    for name, kw in (("eager", {}), ("compiled", {"compile": True}), ("bf16", {"precision": "bf16"})):
+        run = _run(tok, tmp_path / name, blocks, **common, **kw)
+        model, opt = build(run)
+        counters.clear()
+        fit(run, model, opt)
+        runs[name] = _losses(run)
+        assert (counters["stats"]["unique_graphs"] > 0) == (name == "compiled"), name  # compiled only when asked
+    eager = runs["eager"]
+    assert len(eager) >= 4 and all(math.isfinite(x) for x in eager)
+    assert eager[-1] < eager[0]  # it learns
+    assert runs["compiled"] == pytest.approx(eager, rel=1e-4)
+    assert runs["bf16"] == pytest.approx(eager, rel=3e-2)
+    assert runs["bf16"] != eager  # autocast really ran in bf16
