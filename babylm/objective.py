@@ -19,10 +19,12 @@ from torch import nn
 
 
 def body_and_head(model: nn.Module) -> tuple[str, str] | None:
-    """Names of the (body, head) children of a HF masked LM whose head maps hidden rows to logits.
+    """Names of the (body, head) children of a HF LM whose head maps hidden rows to logits.
 
-    ``None`` when the model is not made of exactly a base model plus one head, or when
-    ``head(body(ids)[0])`` does not reproduce ``model(ids).logits`` on a probe batch.
+    ``None`` when the model is not made of exactly a base model plus one head that together hold
+    every parameter, or when ``head(body(ids)[0])`` does not reproduce ``model(ids).logits`` on a
+    probe batch (one row padded). Used by training (masked rows only) and by the scorer (read
+    rows only).
     """
     prefix = getattr(model, "base_model_prefix", "")
     children = dict(model.named_children())
@@ -31,21 +33,24 @@ def body_and_head(model: nn.Module) -> tuple[str, str] | None:
         return None
     body, head = children[prefix], children[heads[0]]
     if {id(p) for p in model.parameters()} != {id(p) for m in (body, head) for p in m.parameters()}:
-        return None  # parameters held outside the two children would be left out of training
+        return None  # parameters held outside the two children would be left out
     device = next(model.parameters()).device
     vocab = model.get_input_embeddings().weight.shape[0]
     ids = torch.randint(0, vocab, (2, 7), generator=torch.Generator().manual_seed(0)).to(device)  # (2, 7)
+    mask = torch.ones_like(ids)
+    mask[1, 5:] = 0
     was_training = model.training
     model.eval()  # no dropout: both paths must see the same activations
     try:
         with torch.no_grad():
-            full = model(input_ids=ids).logits  # (2, 7, V)
-            split = head(body(input_ids=ids)[0])  # (2, 7, V)
+            full = model(input_ids=ids, attention_mask=mask).logits  # (2, 7, V)
+            split = head(body(input_ids=ids, attention_mask=mask)[0])  # (2, 7, V)
     except Exception:  # an architecture the split does not fit: use the plain forward
         return None
     finally:
         model.train(was_training)
-    same = full.shape == split.shape and torch.allclose(full.float(), split.float(), atol=1e-4, rtol=1e-4)
+    tol = 1e-4 if split.dtype == torch.float32 else 2e-2  # same kernels either way; looser for bf16/fp16 rounding
+    same = full.shape == split.shape and torch.allclose(full.float(), split.float(), atol=tol, rtol=tol)
     return (prefix, heads[0]) if same else None
 
 
