@@ -14,6 +14,7 @@ from babylm.config import option
 from babylm.corpus import CorpusConfig
 from babylm.data import PrepareConfig
 from babylm.download import DownloadConfig
+from babylm.publish import PublishConfig
 from babylm.report import ReportConfig  # light: matplotlib is imported only when plotting
 from babylm.synthetic import GenerateConfig
 from babylm.tokenizer import TokenizerConfig
@@ -156,10 +157,22 @@ def tensorboard(cfg: TensorboardConfig) -> None:
     subprocess.run(command, check=False)
 
 
+def publish(cfg) -> None:
+    from babylm.publish import publish as publish_run
+
+    repo, done = publish_run(cfg)
+    for item in done:
+        print(f"{item.branch:>10}  {item.commit[:12]}  {'written' if item.changed else 'unchanged'}")
+    print(f"repository: {repo}" + (f" (pushed to {cfg.remote})" if cfg.remote else ""))
+    print(f"score a revision: python -m eval_export score --model {repo} --revision {done[0].branch}")
+
+
 COMMANDS.update({
     "train": Command("train", TrainConfig, train,
                      "Train a model (gpt2, llama, bert, roberta, deberta-v2) with word-milestone checkpoints."),
     "test": Command("test", TestConfig, test, "Report loss and perplexity of a saved model on test files."),
+    "publish": Command("publish", PublishConfig, publish,
+                       "Write a run's milestones and final model as git branches (chck_1M ... main); optionally push."),
     "tensorboard": Command("tensorboard", TensorboardConfig, tensorboard,
                            "Show (or --launch) the TensorBoard command for a run's logs."),
 })

@@ -22,8 +22,8 @@ DEFAULT_EVAL_DATA = os.environ.get("BABYLM_EVAL_DATA", "evaluation_data")
 
 @dataclasses.dataclass
 class ScoreConfig:
-    model: str = option("", "model folder (may hold chck_* revision folders) or hub id")
-    revision: str = option("main", "revision: `main` or a milestone such as chck_10M (local: the sub-folder of that name)")
+    model: str = option("", "model folder (may hold chck_* revision folders), git repository written by `babylm publish`, or hub id")
+    revision: str = option("main", "revision: `main` or a milestone such as chck_10M (local: the sub-folder of that name, or the branch of a git repository)")
     backend: str = option("auto", "scoring backend; auto infers causal/mlm from the config (mntp must be forced)",
                           choices=("auto", "causal", "mlm", "mntp"))
     tasks: list[str] = option(["blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past", "comps", "reading"],

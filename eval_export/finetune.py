@@ -36,7 +36,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 @dataclasses.dataclass
 class FinetuneConfig:
     model: str = option("", "model folder (a kit run's final/ or a chck_* folder) or hub id")
-    revision: str = option("main", "revision: a hub branch, or a subfolder of a local model (chck_10M ...)")
+    revision: str = option("main", "revision: a hub branch, a subfolder of a local model (chck_10M ...) or a branch of a local git repository")
     tasks: list[str] = option(["boolq", "mnli", "mrpc", "multirc", "qqp", "rte", "wsc"],
                               "tasks to run, comma-separated", choices=tuple(glue.TASKS))
     data_dir: str = option("../shared/data/eval/glue_filtered",
@@ -101,18 +101,14 @@ def model_label(model: str, name: str = "") -> str:
 def resolve_model_path(model: str, revision: str) -> tuple[str, str | None]:
     """Where to load ``model`` at ``revision`` from: (path or hub id, hub revision or None).
 
-    Revision ``R`` of a local folder ``P`` is ``P/R`` when that folder exists (the kit's ``chck_*``
-    milestones), else ``P`` itself for ``main``. A hub id keeps the revision for the hub.
+    A local folder follows :func:`eval_export.loading.resolve_local` (``chck_*`` sub-folders, branches
+    of a published git repository, a run's ``final/``); a hub id keeps the revision for the hub.
     """
-    local = Path(model).expanduser()
-    if local.is_dir():
-        if (local / revision).is_dir():
-            return str(local / revision), None
-        if revision == "main":
-            return str(local), None
-        found = sorted(p.name for p in local.iterdir() if p.is_dir() and (p / "config.json").is_file())
-        raise InputError(f"--revision {revision}: no folder {local / revision}; revisions here: "
-                         f"{', '.join(['main', *found])}")
+    from eval_export.loading import resolve_local
+
+    local = resolve_local(Path(model).expanduser(), revision)
+    if local is not None:
+        return str(local), None
     if model.startswith((".", "/", "~")) or model.count("/") > 1:
         raise InputError(f"--model {model}: no such folder (give a local model folder or a hub id like org/name)")
     return model, revision

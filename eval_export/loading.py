@@ -37,8 +37,10 @@ class LoadedModel:
 
 
 def resolve_local(path: str | Path, revision: str) -> Path | None:
-    """Revision ``R`` of a local path ``P`` is ``P/R`` when that folder exists, else ``P`` for ``main``
-    (or ``P/final`` when ``P`` is a kit training run whose model lives in ``final/``).
+    """Revision ``R`` of a local path ``P`` is ``P/R`` when that folder exists, else branch (or tag)
+    ``R`` when ``P`` is a git repository (``python -m babylm publish`` writes one, as the hub holds
+    revisions), else ``P`` for ``main`` (or ``P/final`` when ``P`` is a kit training run whose model
+    lives in ``final/``).
 
     Returns None when ``path`` is not a local folder (then it is treated as a hub id).
     """
@@ -47,6 +49,9 @@ def resolve_local(path: str | Path, revision: str) -> Path | None:
         return None
     if (path / revision).is_dir():
         return path / revision
+    git_dir = _git_dir(path)
+    if git_dir is not None and (revision != "main" or not (path / "config.json").is_file()):
+        return _git_revision(git_dir, revision)
     if revision == "main":
         # A kit training run keeps its final model in final/ beside the chck_* milestones.
         if not (path / "config.json").is_file() and (path / "final" / "config.json").is_file():
@@ -55,6 +60,50 @@ def resolve_local(path: str | Path, revision: str) -> Path | None:
     found = sorted(p.name for p in path.iterdir() if p.is_dir() and p.name.startswith("chck_"))
     raise InputError(f"{path}: no revision folder {revision!r}; found {', '.join(found) or 'none'} "
                      f"(use --revision main for the folder itself)")
+
+
+def _git_dir(path: Path) -> Path | None:
+    """The git directory of a bare repository or of a clone's working tree, else None."""
+    if (path / "HEAD").is_file() and (path / "objects").is_dir() and (path / "refs").is_dir():
+        return path
+    dot = path / ".git"
+    return dot if dot.is_dir() else None
+
+
+_UNPACKED: dict[tuple[str, str], Path] = {}
+
+
+def _git_revision(git_dir: Path, revision: str) -> Path:
+    """The files of ``revision`` (branch, tag or commit) unpacked once per process into a temporary
+    folder that is removed at exit; the repository itself is only read."""
+    import atexit
+    import io
+    import shutil
+    import subprocess
+    import tarfile
+    import tempfile
+
+    key = (str(git_dir.resolve()), revision)
+    if key in _UNPACKED:
+        return _UNPACKED[key]
+    if shutil.which("git") is None:
+        raise InputError(f"{git_dir}: a git repository, but git is not installed; install git to read its revisions")
+    ref = subprocess.run(["git", "--git-dir", str(git_dir), "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"],
+                         capture_output=True, text=True)
+    if ref.returncode != 0:
+        heads = subprocess.run(["git", "--git-dir", str(git_dir), "for-each-ref", "--format=%(refname:short)",
+                                "refs/heads"], capture_output=True, text=True).stdout.split()
+        raise InputError(f"{git_dir}: no branch {revision!r}; branches: {', '.join(heads) or 'none'}")
+    tar = subprocess.run(["git", "--git-dir", str(git_dir), "archive", "--format=tar", ref.stdout.strip()],
+                         capture_output=True)
+    if tar.returncode != 0:
+        raise InputError(f"{git_dir}: cannot read revision {revision!r} ({tar.stderr.decode(errors='replace').strip()})")
+    out = Path(tempfile.mkdtemp(prefix=f"babylm-{revision}-"))
+    atexit.register(shutil.rmtree, out, True)
+    with tarfile.open(fileobj=io.BytesIO(tar.stdout)) as archive:
+        archive.extractall(out, filter="data")  # plain files only; no paths outside ``out``
+    _UNPACKED[key] = out
+    return out
 
 
 def model_name(path_or_id: str) -> str:

@@ -109,6 +109,7 @@ COVERAGE: dict[str, Covered] = {
     "python -m babylm train --corpus data/embedded --tokenizer outputs/tokenizer --arch gpt2 --size tiny "
     "--epochs 1 --save_dir runs --run_name demo": STEP_BY_STEP,
     "python -m babylm test --model runs/demo/final --corpus data/embedded": STEP_BY_STEP,
+    "python -m babylm publish --run runs/demo": STEP_BY_STEP,
     "python -m eval_export score --model runs/demo --tasks data/embedded/blimp --results results": STEP_BY_STEP,
     # docker/README.md
     'docker build -t babylm-kit --build-arg BABYLM_COMMIT="$(git rev-parse HEAD)" .': Covered(
@@ -280,5 +281,8 @@ def test_step_by_step_block_runs(tmp_path):
                               capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, f"{cmd}\n{proc.stderr[-2000:]}"
     assert (tmp_path / "runs/demo/final/model.safetensors").is_file()
+    branches = subprocess.run(["git", "--git-dir", str(tmp_path / "runs/demo/demo.git"), "branch", "--list"],
+                              capture_output=True, text=True, check=True).stdout.split()
+    assert "main" in branches
     summary = json.loads((tmp_path / "results/demo/main/summary.json").read_text())
     assert summary  # the scored synthetic pairs
