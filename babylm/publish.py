@@ -44,8 +44,10 @@ class PublishConfig:
     run: str = option("", "a training run folder (<save_dir>/<run_name>, holding final/ and chck_* folders)")
     repo: str = option("", "bare git repository to write the branches into; created when missing "
                            "(default <run>/<run name>.git: eval_export names results after it)")
-    remote: str = option("", "after writing, push every published branch to this git remote (a path, file:// "
-                             "or https URL; a Hugging Face model repo needs git-lfs for files over 10 MB)")
+    remote: str = option("", "after writing, push every published branch to this git remote (a path, file:// or "
+                             "https URL). Files go as plain git objects: the Hugging Face hub wants files over 10 MB "
+                             "in LFS, so push only small models there this way and upload larger ones per branch "
+                             "with huggingface_hub's upload_folder(revision=BRANCH)")
     force: bool = option(False, "let --remote replace remote branches whose history differs")
     main: str = option("final", "folder of the run that becomes the main branch ('' : no main branch)")
 
