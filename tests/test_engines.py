@@ -76,3 +76,48 @@ def test_torchrun_two_processes_match_one(tok_dir, tmp_path):  # noqa: F811
     wb = json.loads((tmp_path / "ddp" / "final" / "run_config.json").read_text())["progress"]
     assert wa == wb  # words counted across both ranks
     assert sorted(p.name for p in (tmp_path / "ddp").glob("chck_*")) == ["chck_1M", "chck_2M", "chck_3M"]
+
+
+@pytest.fixture(scope="module")
+def real_tok(tmp_path_factory, shared_module):
+    """A BPE trained by the kit on the real 2024 slice (switchboard, official layout)."""
+    from babylm.tokenizer import TokenizerConfig, train_tokenizer
+
+    out = tmp_path_factory.mktemp("real_tok") / "tok"
+    train_tokenizer(TokenizerConfig(corpus=str(shared_module / "data/babylm/2024"), out_dir=str(out), vocab_size=400))
+    return out
+
+
+@pytest.fixture(scope="module")
+def shared_module():
+    from tests.conftest import shared_dir
+
+    return shared_dir()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["torch", "hf"])
+@pytest.mark.parametrize("arch", ["gpt2", "llama", "bert", "roberta", "deberta-v2"])
+def test_every_arch_trains_with_both_engines_on_the_real_slice(arch, engine, real_tok, shared_module, tmp_path):
+    """The done-when of the training issue: five architectures x two engines on ../shared/data/babylm."""
+    import transformers as tf
+
+    from babylm.train import TrainConfig, train
+
+    corpus = shared_module / "data/babylm/2024"
+    cfg = TrainConfig(corpus=str(corpus), tokenizer=str(real_tok), arch=arch, engine=engine, hidden=32, heads=2,
+                      layers=2, block_size=32, batch_size=8, words=3000, milestone_unit_words=1000, lr=3e-3,
+                      warmup_steps=2, log_every=2, eval_every=0, val_files=["dev"], dropout=0.0, device="cpu",
+                      save_dir=str(tmp_path), run_name="r", progress=False, tensorboard=False)
+    run = train(cfg)
+    assert sorted(p.name for p in run.glob("chck_*")) == ["chck_1M", "chck_2M", "chck_3M"]  # 1,000 words per "M"
+    auto = tf.AutoModelForCausalLM if arch in ("gpt2", "llama") else tf.AutoModelForMaskedLM
+    model = auto.from_pretrained(run / "final")
+    assert model.config.model_type == arch
+    meta = json.loads((run / "final" / "run_config.json").read_text())
+    assert 3000 <= meta["progress"]["words_seen"] < 3000 + 8 * 32  # stops at the budget, within one batch
+    manifest = json.loads((run / "final" / "manifest.json").read_text())
+    train_files = {f["name"]: f["words"] for stage in manifest["stages"] for f in stage.get("files", [])}
+    assert train_files == {"train_10M/switchboard.train": len((corpus / "train_10M/switchboard.train").read_text().split())}
+    losses = list(_records(run, "train/loss").values())
+    assert losses[-1] < losses[0]  # it learns from the real text
