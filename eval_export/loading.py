@@ -77,7 +77,6 @@ def _git_revision(git_dir: Path, revision: str) -> Path:
     """The files of ``revision`` (branch, tag or commit) unpacked once per process into a temporary
     folder that is removed at exit; the repository itself is only read."""
     import atexit
-    import io
     import shutil
     import subprocess
     import tarfile
@@ -94,14 +93,20 @@ def _git_revision(git_dir: Path, revision: str) -> Path:
         heads = subprocess.run(["git", "--git-dir", str(git_dir), "for-each-ref", "--format=%(refname:short)",
                                 "refs/heads"], capture_output=True, text=True).stdout.split()
         raise InputError(f"{git_dir}: no branch {revision!r}; branches: {', '.join(heads) or 'none'}")
-    tar = subprocess.run(["git", "--git-dir", str(git_dir), "archive", "--format=tar", ref.stdout.strip()],
-                         capture_output=True)
-    if tar.returncode != 0:
-        raise InputError(f"{git_dir}: cannot read revision {revision!r} ({tar.stderr.decode(errors='replace').strip()})")
-    out = Path(tempfile.mkdtemp(prefix=f"babylm-{revision}-"))
+    out = Path(tempfile.mkdtemp(prefix="babylm-revision-"))
     atexit.register(shutil.rmtree, out, True)
-    with tarfile.open(fileobj=io.BytesIO(tar.stdout)) as archive:
-        archive.extractall(out, filter="data")  # plain files only; no paths outside ``out``
+    # streamed: the weights pass through a pipe, never whole in memory
+    proc = subprocess.Popen(["git", "--git-dir", str(git_dir), "archive", "--format=tar", ref.stdout.strip()],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    failed = ""
+    try:
+        with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
+            archive.extractall(out, filter="data")  # plain files only; no paths outside ``out``
+    except tarfile.TarError as exc:  # git's own message, read below, usually says why
+        failed = str(exc)
+    if proc.wait() != 0 or failed:
+        detail = "; ".join(proc.stderr.read().decode(errors="replace").split("\n")).strip("; ") or failed
+        raise InputError(f"{git_dir}: cannot read revision {revision!r} ({detail})")
     _UNPACKED[key] = out
     return out
 

@@ -83,6 +83,15 @@ def test_branches_load_like_the_folders_and_commits_are_reproducible(run, tmp_pa
     with pytest.raises(InputError, match="no branch 'chck_4M'; branches: chck_10M, chck_1M, chck_2M, chck_3M, main"):
         load_model(str(repo), "chck_4M")
 
+    # a repository with a lost object: one line naming the revision, no half-loaded model
+    broken = tmp_path / "broken.git"
+    _git("clone", "--quiet", "--bare", str(repo), str(broken))
+    blob = _git("--git-dir", str(broken), "rev-parse", "chck_1M:model.safetensors")
+    (broken / "objects" / blob[:2] / blob[2:]).unlink()
+    with pytest.raises(InputError, match=r"cannot read revision 'chck_1M' \(error: invalid object .* for 'model\.safetensors'") as err:
+        load_model(str(broken), "chck_1M")
+    assert "\n" not in str(err.value)
+
     # same files -> same commits: again in place (nothing rewritten) and in a fresh repository
     _, again = publish(PublishConfig(run=str(run_dir)))
     assert [p.commit for p in again] == [p.commit for p in done] and not any(p.changed for p in again)
