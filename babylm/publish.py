@@ -28,10 +28,6 @@ from pathlib import Path
 from babylm.config import option
 from babylm.errors import InputError
 
-# Files of a checkpoint folder that are not part of a published model: the optimizer and RNG
-# state of a resume checkpoint (``final/`` is hard-linked from one) is as large as the weights
-# again and only the kit's own --resume reads it.
-_NOT_PUBLISHED = ("train_state.pt",)
 _MILESTONE = re.compile(r"^chck_(\d+)M$")
 # Fixed identity and date: commit ids then depend only on the files and the branch order.
 _IDENTITY = {"GIT_AUTHOR_NAME": "babylm kit", "GIT_AUTHOR_EMAIL": "babylm-kit@localhost",
@@ -106,9 +102,7 @@ def publish(cfg: PublishConfig) -> tuple[Path, list[Published]]:
 
 def _ensure_bare(repo: Path) -> None:
     if repo.exists():
-        probe = subprocess.run(["git", "--git-dir", str(repo), "rev-parse", "--is-bare-repository"],
-                               capture_output=True, text=True)
-        if probe.returncode != 0 or probe.stdout.strip() != "true":
+        if _git(repo, "rev-parse", "--is-bare-repository", check=False) != "true":
             raise InputError(f"--repo {repo}: exists but is not a bare git repository; choose a new path")
         return
     repo.parent.mkdir(parents=True, exist_ok=True)
@@ -121,7 +115,12 @@ def _commit_folder(repo: Path, branch: str, folder: Path, parent: str | None) ->
     """Commit the files of ``folder`` as the tip of ``branch``; reuse the tip when nothing changed."""
     with tempfile.TemporaryDirectory(prefix="babylm-publish-") as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        excludes = [f":(exclude){name}" for name in _NOT_PUBLISHED]
+        # Not part of a published model: the optimizer and RNG state of a resume checkpoint
+        # (final/ is hard-linked from one) is as large as the weights again and only --resume reads it.
+        # (Imported here: babylm.checkpoint loads torch, which `python -m babylm --help` should not.)
+        from babylm.checkpoint import STATE_FILE
+
+        excludes = [f":(exclude){STATE_FILE}"]
         _git(repo, "--work-tree", str(folder.resolve()), "add", "--all", "--force", "--", ".", *excludes, env=env,
              cwd=folder.resolve(), what="add")
         tree = _git(repo, "write-tree", env=env)

@@ -79,32 +79,25 @@ def test_torchrun_two_processes_match_one(tok_dir, tmp_path):  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def real_tok(tmp_path_factory, shared_module):
+def real_tok(tmp_path_factory, shared):
     """A BPE trained by the kit on the real 2024 slice (switchboard, official layout)."""
     from babylm.tokenizer import TokenizerConfig, train_tokenizer
 
     out = tmp_path_factory.mktemp("real_tok") / "tok"
-    train_tokenizer(TokenizerConfig(corpus=str(shared_module / "data/babylm/2024"), out_dir=str(out), vocab_size=400))
+    train_tokenizer(TokenizerConfig(corpus=str(shared / "data/babylm/2024"), out_dir=str(out), vocab_size=400))
     return out
-
-
-@pytest.fixture(scope="module")
-def shared_module():
-    from tests.conftest import shared_dir
-
-    return shared_dir()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ["torch", "hf"])
 @pytest.mark.parametrize("arch", ["gpt2", "llama", "bert", "roberta", "deberta-v2"])
-def test_every_arch_trains_with_both_engines_on_the_real_slice(arch, engine, real_tok, shared_module, tmp_path):
+def test_every_arch_trains_with_both_engines_on_the_real_slice(arch, engine, real_tok, shared, tmp_path):
     """The done-when of the training issue: five architectures x two engines on ../shared/data/babylm."""
     import transformers as tf
 
     from babylm.train import TrainConfig, train
 
-    corpus = shared_module / "data/babylm/2024"
+    corpus = shared / "data/babylm/2024"
     cfg = TrainConfig(corpus=str(corpus), tokenizer=str(real_tok), arch=arch, engine=engine, hidden=32, heads=2,
                       layers=2, block_size=32, batch_size=8, words=3000, milestone_unit_words=1000, lr=3e-3,
                       warmup_steps=2, log_every=2, eval_every=0, val_files=["dev"], dropout=0.0, device="cpu",
