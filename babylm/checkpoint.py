@@ -33,19 +33,6 @@ STATE_FILE = "train_state.pt"
 LATEST = "latest"
 
 
-def milestone_words(track: str = "strict", unit: int = 1_000_000) -> list[tuple[str, int]]:
-    """Official milestone names and their word counts (eval-formats.md, "Intermediate checkpoints").
-
-    Every 1M words up to 10M, every 10M up to 100M and, except for strict-small, every 100M up
-    to 1000M. ``unit`` is the number of words one "M" stands for (1,000,000 for real runs; tests
-    scale it down, the names stay official).
-    """
-    millions = list(range(1, 11)) + list(range(20, 101, 10))
-    if track != "strict-small":
-        millions += list(range(200, 1001, 100))
-    return [(f"chck_{m}M", m * unit) for m in millions]
-
-
 def _make_legacy_readable(folder: Path) -> None:
     """Rewrite fields transformers 5 writes that transformers 4.51 (the official pipeline) cannot read.
 

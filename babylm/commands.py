@@ -18,7 +18,8 @@ from babylm.publish import PublishConfig
 from babylm.report import ReportConfig  # light: matplotlib is imported only when plotting
 from babylm.synthetic import GenerateConfig
 from babylm.tokenizer import TokenizerConfig
-from babylm.train import TestConfig, TrainConfig
+from babylm.perplexity import TestConfig
+from babylm.run import TrainConfig
 
 
 @dataclasses.dataclass
@@ -114,11 +115,32 @@ COMMANDS: dict[str, Command] = {
 }
 
 
-# ---- training (babylm.train) -----------------------------------------------------------------
+# ---- training ------------------------------------------------------------------------------
+
+def run_training(cfg: TrainConfig):
+    """Set up the run, build the model, and train it with the chosen engine; returns the run folder.
+
+    Both engines take the same :class:`babylm.run.Run`, model and optimizer and write the same run
+    layout: ``torch`` is the kit's loop (babylm/train.py), ``hf`` the transformers Trainer
+    (babylm/hf_engine.py).
+    """
+    from babylm import distributed
+    from babylm.run import build, setup
+
+    if cfg.engine == "hf":
+        from babylm.hf_engine import fit
+    else:
+        from babylm.train import fit
+    run = setup(cfg)
+    try:
+        model, optimizer = build(run)  # bad input fails here, before the run folder is touched
+        fit(run, model, optimizer)
+    finally:
+        distributed.shutdown(run.dist)
+    return run.run_dir
+
 
 def train(cfg: TrainConfig) -> None:
-    from babylm.train import train as run_training
-
     import os
 
     run_dir = run_training(cfg)
@@ -127,7 +149,7 @@ def train(cfg: TrainConfig) -> None:
 
 
 def test(cfg: TestConfig) -> None:
-    from babylm.train import test_model
+    from babylm.perplexity import test_model
 
     metrics = test_model(cfg)
     print(json.dumps(metrics))

@@ -28,12 +28,10 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from babylm.challenge import TRACKS, WORD_BUDGET
 from babylm.config import option
 from babylm.errors import InputError, UsageError
 
-# Word budgets of the tracks (BabyLM call for papers: strict-small 10M words, strict 100M words).
-TRACK_BUDGETS = {"strict-small": 10_000_000, "strict": 100_000_000}
-TRACKS = tuple(TRACK_BUDGETS)
 SPLITS = ("train", "dev", "test")
 
 # Official folder name -> (release, split, track of a training folder). Sources: the 2023 README
@@ -157,7 +155,7 @@ class Corpus:
         return h.hexdigest()[:20]
 
     def manifest(self) -> dict[str, Any]:
-        budget = TRACK_BUDGETS[self.track]
+        budget = WORD_BUDGET[self.track]
         return {
             "source": self.source,
             "layout": self.layout,
@@ -181,7 +179,7 @@ class Corpus:
             kind = "stream" if f.streamed else "lines"
             lines.append(f"{f.name.ljust(width)}  {f.split:<5}  {f.words:>12,}  {f.bytes:>13,}  {kind}")
         lines.append(f"{'total'.ljust(width)}  {'':<5}  {self.total_words:>12,}")
-        lines.append(f"track {self.track}: budget {TRACK_BUDGETS[self.track]:,} words, "
+        lines.append(f"track {self.track}: budget {WORD_BUDGET[self.track]:,} words, "
                      f"training words selected {self.train_words:,}")
         return "\n".join(lines)
 
@@ -413,7 +411,7 @@ def load_corpus(source: str | Path | Any = "embedded", files: list[str] | str | 
     Returns:
         A :class:`Corpus` with exact per-file word counts.
     """
-    if track not in TRACK_BUDGETS:
+    if track not in WORD_BUDGET:
         raise UsageError(f"--track: {track!r} is not one of {', '.join(TRACKS)}")
     if unit_words < 1:
         raise UsageError(f"unit_words must be >= 1, got {unit_words}")
@@ -456,7 +454,7 @@ def load_corpus(source: str | Path | Any = "embedded", files: list[str] | str | 
 
 def check_budget(corpus: Corpus, allow_over_budget: bool = False) -> None:
     """Raise InputError when the training files exceed the track's word budget (unless allowed)."""
-    budget = TRACK_BUDGETS[corpus.track]
+    budget = WORD_BUDGET[corpus.track]
     if corpus.train_words > budget and not allow_over_budget:
         raise InputError(f"--files: the selected training files hold {corpus.train_words:,} words, over the "
                          f"{corpus.track} budget of {budget:,}; select fewer files or pass --allow_over_budget true")

@@ -16,6 +16,10 @@ kept and training can count words seen exactly. The result lives under
 ``<cache_dir>/packed-<hash>/`` where the hash covers the tokenizer (its full ``tokenizer.json``
 and special tokens), the block size and the corpus selection (file names, sizes, modification
 times, word counts); a second call with the same inputs loads it without any work.
+
+The order in which training reads the blocks is here too (:class:`BatchPlan`): a deterministic
+sequence of global batches over the curriculum's stages, epoch after epoch, that both training
+engines follow, so a resumed run and the other engine see exactly the same batches.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -32,7 +37,7 @@ import numpy as np
 
 from babylm.config import option, to_dict
 from babylm.corpus import Corpus, CorpusConfig, load_corpus
-from babylm.errors import UsageError
+from babylm.errors import InputError, UsageError
 from babylm.files import atomic_dir, write_json
 
 log = logging.getLogger(__name__)
@@ -218,3 +223,116 @@ def prepare(cfg: PrepareConfig) -> Path:
     ds = pack_corpus(corpus, cfg.tokenizer, cfg.block_size, cache_dir=cfg.cache_dir or None, num_proc=cfg.num_proc,
                      extra_info={"command": "prepare", "config": to_dict(cfg)})
     return Path(ds.cache_files[0]["filename"]).parent
+
+
+# ----------------------------------------------------------------------------- data order
+
+@dataclasses.dataclass
+class Position:
+    """Where the data order stands: stage, epoch within the stage, global batches taken in the epoch."""
+
+    stage: int = 0
+    epoch: int = 0
+    cursor: int = 0
+
+
+class BatchPlan:
+    """Deterministic global batches over ordered stages (curriculum), epoch after epoch.
+
+    Each global batch holds ``batch`` block indices of one stage; an epoch's incomplete last
+    batch is dropped. With ``repeat`` the last stage is repeated until the caller stops (word
+    budgets); otherwise each stage runs ``epochs`` times (a fraction ends that epoch early).
+    The order of each (stage, epoch) is a permutation drawn from a generator seeded by
+    (seed, stage, epoch), independent of any global RNG, so any position can be resumed.
+    """
+
+    def __init__(self, stage_sizes: list[int], batch: int, seed: int, epochs: float, repeat: bool):
+        self.sizes, self.batch, self.seed, self.epochs, self.repeat = stage_sizes, batch, seed, epochs, repeat
+        for i, n in enumerate(stage_sizes):
+            if n < batch:
+                raise InputError(f"stage {i + 1} has {n} blocks, fewer than one global batch of {batch}; "
+                                 "lower --batch_size/--grad_accum/--block_size or add data")
+        self._perm_key: tuple[int, int] | None = None
+        self._perm = None
+
+    def batches_per_epoch(self, stage: int) -> int:
+        return self.sizes[stage] // self.batch
+
+    def _endless(self, stage: int) -> bool:
+        return self.repeat and stage == len(self.sizes) - 1
+
+    def _epoch_batches(self, stage: int, epoch: int) -> int:
+        full = self.batches_per_epoch(stage)
+        whole = int(self.epochs)
+        if epoch < whole or self._endless(stage):
+            return full
+        return int(round(full * (self.epochs - whole)))
+
+    def _epochs_of(self, stage: int) -> int:
+        return 1 << 30 if self._endless(stage) else math.ceil(self.epochs)
+
+    def total_batches(self) -> int:
+        """Global batches in the whole plan (the endless last stage of a word budget counted once)."""
+        return sum(self._epoch_batches(s, e) for s in range(len(self.sizes))
+                   for e in range(1 if self._endless(s) else self._epochs_of(s)))
+
+    def _order(self, stage: int, epoch: int):
+        import torch
+
+        if self._perm_key != (stage, epoch):
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + stage * 10_007 + epoch)
+            self._perm = torch.randperm(self.sizes[stage], generator=gen)
+            self._perm_key = (stage, epoch)
+        return self._perm
+
+    def next(self, pos: Position):
+        """The global batch at ``pos`` and the position after it: (stage, indices, new_pos, epoch_ended).
+
+        Returns None when the plan is exhausted.
+        """
+        stage, epoch, cursor = pos.stage, pos.epoch, pos.cursor
+        while True:
+            if stage >= len(self.sizes):
+                return None
+            if epoch >= self._epochs_of(stage):
+                stage, epoch, cursor = stage + 1, 0, 0
+                continue
+            if cursor >= self._epoch_batches(stage, epoch):
+                epoch, cursor = epoch + 1, 0
+                continue
+            break
+        idx = self._order(stage, epoch)[cursor * self.batch:(cursor + 1) * self.batch]
+        new = Position(stage, epoch, cursor + 1)
+        ended = new.cursor >= self._epoch_batches(stage, epoch)
+        return stage, idx, new, ended
+
+
+def flat_order(stages: list[Any], plan: BatchPlan, words_budget: int | None):
+    """The whole plan unrolled: (block indices into the stages concatenated, words seen after each
+    global batch, 1-based batch numbers that end an epoch). Stops once ``words_budget`` is reached.
+
+    For engines that read a dataset sequentially (the Trainer): the order is fixed up front, so
+    the words seen after each optimizer step are known exactly.
+    """
+    offsets = np.cumsum([0] + [len(s) for s in stages])
+    words = [column(s, "n_words").astype(np.int64) for s in stages]
+    order, step_words, epoch_ends, pos, total = [], [], set(), Position(), 0
+    while (nxt := plan.next(pos)) is not None:
+        stage, idx, pos, ended = nxt
+        idx = idx.numpy()
+        order.extend((idx + offsets[stage]).tolist())
+        total += int(words[stage][idx].sum())
+        step_words.append(total)
+        if ended:
+            epoch_ends.add(len(step_words))
+        if words_budget is not None and total >= words_budget:
+            break
+    return order, step_words, epoch_ends
+
+
+def column(ds, name: str) -> np.ndarray:
+    """One column of a datasets.Dataset as a numpy array ((N, T) for input_ids, (N,) for n_words)."""
+    col = ds.with_format("numpy")[name] if hasattr(ds, "with_format") else ds[name]
+    if isinstance(col, np.ndarray) and col.dtype != object:
+        return col
+    return np.stack([np.asarray(row) for row in col]) if len(col) else np.zeros((0,), dtype=np.int64)

@@ -19,7 +19,8 @@ import zipfile
 from pathlib import Path
 
 from babylm.config import option
-from babylm.corpus import LAYOUT_DIRS, TRACKS
+from babylm.challenge import TRACKS
+from babylm.corpus import LAYOUT_DIRS
 from babylm.errors import InputError, UsageError
 from babylm.files import write_json
 

@@ -1,7 +1,7 @@
-"""Atomic writes: every file and directory the kit produces appears whole or not at all.
-
-A crash (or SIGKILL) mid-write leaves at most a ``.tmp-*`` sibling, never a truncated file
-under the final name, so a re-run sees either the previous result or nothing.
+"""Files in and out. Writes are atomic: every file and directory the kit produces appears whole or
+not at all; a crash (or SIGKILL) mid-write leaves at most a ``.tmp-*`` sibling, never a truncated
+file under the final name, so a re-run sees either the previous result or nothing. Reads of JSON
+and JSON Lines fail with one line naming the file and line.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+from babylm.errors import InputError
 
 
 def write_bytes(path: str | Path, data: bytes) -> Path:
@@ -64,3 +66,48 @@ def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def read_json(path: str | Path) -> Any:
+    """Parse a JSON file; a missing, undecodable or malformed file raises InputError naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start}); write the file as UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+
+
+def read_jsonl(data: bytes | Path, name: str, allow_blank: bool = True) -> list[dict]:
+    """Parse JSON Lines; a bad line raises InputError naming the file and the line number.
+
+    Each row gets ``__line__`` (1-based). ``allow_blank=False`` makes an empty line an error too,
+    for files whose line index is an id (GLUE predictions are numbered by line).
+    """
+    raw = Path(data).read_bytes() if isinstance(data, (str, Path)) else data
+    lines = raw.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()  # the newline that ends the last line
+    rows = []
+    for n, line in enumerate(lines, start=1):
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{name}:{n}: not UTF-8 text (byte {exc.start} of the line); "
+                             "re-download the file or convert it to UTF-8") from None
+        if not text.strip():
+            if not allow_blank:
+                raise InputError(f"{name}:{n}: empty line; every line must hold one JSON object")
+            continue
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{name}:{n}: not valid JSON ({exc.msg}); fix or re-download the file") from None
+        if not isinstance(row, dict):
+            raise InputError(f"{name}:{n}: expected a JSON object per line")
+        row["__line__"] = n
+        rows.append(row)
+    return rows

@@ -11,6 +11,7 @@ The one exception, ``custom_head=True``, wraps any body in :mod:`babylm.custom_m
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from babylm.errors import InputError, UsageError
@@ -161,3 +162,29 @@ def check_fits(model, tokenizer, block_size: int) -> None:
     limit = usable_positions(model.config)
     if block_size > limit:
         raise UsageError(f"--block_size {block_size} is over the model's {limit} positions; lower it or raise --positions")
+
+
+def load_model(path: str | Path, trust_remote_code: bool = False):
+    """Load a saved model folder as CausalLM or MaskedLM, whichever its config declares.
+
+    The kit's own custom-head wrapper is loaded through the kit's classes (registered in-process),
+    so it needs no remote code; anything else goes through the Auto classes.
+    """
+    import transformers as tf
+
+    from babylm.challenge import model_kind
+    from babylm.files import read_json
+
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise InputError(f"{path} is not a model folder (no config.json)")
+    config = read_json(path / "config.json")
+    if config.get("model_type") == "babylm-head":
+        from babylm import custom_model
+
+        custom_model.register()
+        cls = custom_model.BabyLMForCausalLM if config.get("causal", True) else custom_model.BabyLMForMaskedLM
+        return cls.from_pretrained(path)
+    kind = model_kind(config)
+    auto = tf.AutoModelForMaskedLM if kind == "masked" else tf.AutoModelForCausalLM
+    return auto.from_pretrained(path, trust_remote_code=trust_remote_code)

@@ -9,6 +9,10 @@ For masked objectives only about 15% of positions carry a label, so the vocabula
 the whole batch, the LM head on the selected rows. The split into body and head is verified
 once against the model's own forward on a probe batch; a model it does not fit keeps the plain
 full-logits path. The loss is the same sum either way; only the work differs.
+
+The targets come from here too: :class:`Targets` turns a batch of ids into (inputs, labels) for
+the objective, with BERT-style masking (:func:`mask_tokens`) whose random draws come from a
+generator seeded per step, so a resumed run masks exactly as the uninterrupted one did.
 """
 
 from __future__ import annotations
@@ -103,3 +107,53 @@ class MaskedRowsLoss(nn.Module):
         logits = self.head(hidden[keep])  # (M, V): the projection only where a label is read
         return F.cross_entropy(logits.float(), labels[keep], reduction="sum")
 
+
+# ----------------------------------------------------------------------------- targets
+
+def mask_tokens(ids: torch.Tensor, gen: torch.Generator, vocab_size: int, mask_id: int, special_ids: list[int],
+                prob: float = 0.15, mask_prob: float = 0.8, random_prob: float = 0.1):
+    """BERT-style masking of a (B, T) id tensor with generator ``gen``.
+
+    ``prob`` of the non-special tokens are selected; of those, ``mask_prob`` become the mask
+    token, ``random_prob`` a random token and the rest stay unchanged (Devlin et al. 2019, 80/10/10).
+
+    Returns:
+        (inputs, labels): labels hold the original id at selected positions and -100 elsewhere.
+    """
+    special = torch.isin(ids, torch.tensor(special_ids, dtype=ids.dtype))  # (B, T)
+    draw = torch.rand(ids.shape, generator=gen)  # (B, T) one uniform draw decides select/replace
+    kind = torch.rand(ids.shape, generator=gen)  # (B, T) which replacement
+    rand_tok = torch.randint(vocab_size, ids.shape, generator=gen, dtype=ids.dtype)  # (B, T)
+    selected = (draw < prob) & ~special
+    labels = torch.where(selected, ids, torch.full_like(ids, -100))
+    inputs = ids.clone()
+    inputs[selected & (kind < mask_prob)] = mask_id
+    use_rand = selected & (kind >= mask_prob) & (kind < mask_prob + random_prob)
+    inputs[use_rand] = rand_tok[use_rand]
+    return inputs, labels
+
+
+class Targets:
+    """Turns a (G, T) id batch into model inputs, labels and the number of predicted positions."""
+
+    def __init__(self, tokenizer, objective: str, mlm_probability: float = 0.15, mask_replace_prob: float = 0.8,
+                 random_replace_prob: float = 0.1):
+        from babylm.errors import InputError
+
+        self.objective = objective
+        self.probs = (mlm_probability, mask_replace_prob, random_replace_prob)
+        self.vocab = len(tokenizer)
+        self.mask_id = tokenizer.mask_token_id
+        # Special tokens are never selected for prediction (unk is an ordinary token here).
+        unk = {tokenizer.unk_token_id} if tokenizer.unk_token_id is not None else set()
+        self.specials = sorted(set(tokenizer.all_special_ids) - unk)
+        if objective == "mlm" and self.mask_id is None:
+            raise InputError("the tokenizer has no mask token; the mlm objective needs one")
+
+    def make(self, ids: torch.Tensor, mask_seed: int):
+        """(inputs, labels, n_targets) for a global (G, T) id batch."""
+        if self.objective == "clm":
+            return ids, ids, ids.size(0) * (ids.size(1) - 1)
+        gen = torch.Generator().manual_seed(mask_seed)
+        inputs, labels = mask_tokens(ids, gen, self.vocab, self.mask_id, self.specials, *self.probs)
+        return inputs, labels, int((labels != -100).sum())

@@ -19,16 +19,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
+from babylm.challenge import MILESTONE
 from babylm.config import option
 from babylm.errors import InputError
 
-_MILESTONE = re.compile(r"^chck_(\d+)M$")
 # Fixed identity and date: commit ids then depend only on the files and the branch order.
 _IDENTITY = {"GIT_AUTHOR_NAME": "babylm kit", "GIT_AUTHOR_EMAIL": "babylm-kit@localhost",
              "GIT_COMMITTER_NAME": "babylm kit", "GIT_COMMITTER_EMAIL": "babylm-kit@localhost",
@@ -62,7 +61,7 @@ class Published:
 def revisions(run_dir: Path, main: str = "final") -> list[tuple[str, Path]]:
     """(branch, folder) pairs of a run in publishing order: milestones by word count, then main."""
     milestones = sorted((int(m.group(1)), p) for p in run_dir.iterdir()
-                        if p.is_dir() and (m := _MILESTONE.match(p.name)))
+                        if p.is_dir() and (m := MILESTONE.match(p.name)))
     out = [(p.name, p) for _, p in milestones]
     if main:
         out.append(("main", run_dir / main))

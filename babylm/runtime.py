@@ -52,6 +52,32 @@ def pick_device(requested: str = "auto") -> str:
     return "cpu"
 
 
+def resolve_precision(device: str, precision: str) -> str:
+    """``auto`` becomes bf16 on a GPU that has it, else fp32; other values pass through."""
+    import torch
+
+    if precision != "auto":
+        return precision
+    return "bf16" if device.startswith("cuda") and torch.cuda.is_bf16_supported() else "fp32"
+
+
+def autocast(device: str, precision: str):
+    """A fresh autocast context for ``precision`` (fp32: a no-op context; bf16/fp16: torch.autocast).
+
+    Only matrix products run in the low precision; losses and log-softmaxes stay float32 because
+    the kit computes them outside the model's own forward.
+    """
+    import contextlib
+
+    import torch
+
+    precision = resolve_precision(device, precision)
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device.split(":")[0], dtype=dtype)
+
+
 def environment_summary() -> dict:
     import torch
     import transformers

@@ -44,8 +44,9 @@ def one(arch: str, seq: int, batch: int, steps: int, engine: str, tok, work: Pat
     from datasets import Dataset
 
     from babylm import models
-    from babylm.hf_engine import fit_hf
-    from babylm.train import Dist, Run, TrainConfig, build, fit
+    from babylm import hf_engine, train
+    from babylm.distributed import Dist
+    from babylm.run import Run, TrainConfig, build
 
     vocab = 50257 if arch == "gpt2" else 50265
     shape = models.resolve_shape("tiny" if smoke else "base", positions=seq)
@@ -70,7 +71,7 @@ def one(arch: str, seq: int, batch: int, steps: int, engine: str, tok, work: Pat
     run = Run(cfg, work / cfg.run_name, tok, [data], None, "auto", device, Dist(), {})
     model, optimizer = build(run, model)
     start = time.perf_counter()
-    done = fit(run, model, optimizer).step if engine == "torch" else fit_hf(run, model)
+    done = (train if engine == "torch" else hf_engine).fit(run, model, optimizer).step
     if device == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start

@@ -33,9 +33,9 @@ def main() -> None:
 
     import torch
 
-    from babylm.hf_engine import fit_hf
+    from babylm import hf_engine, train
+    from babylm.run import TrainConfig, build, setup
     from babylm.tokenizer import TokenizerConfig, train_tokenizer
-    from babylm.train import TrainConfig, build, fit, setup
 
     work = Path(tempfile.mkdtemp(prefix="train-bench-"))
     tok_dir = work / "tok"
@@ -59,7 +59,7 @@ def main() -> None:
             run.stages = [run.stages[0].select(range(args.steps * args.batch))]
             model, optimizer = build(run)
             start, cpu_start = time.perf_counter(), time.process_time()
-            steps = fit(run, model, optimizer).step if engine == "torch" else fit_hf(run, model)
+            steps = (train if engine == "torch" else hf_engine).fit(run, model, optimizer).step
             if run.device.startswith("cuda"):
                 torch.cuda.synchronize()
             seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start

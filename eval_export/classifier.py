@@ -30,8 +30,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from babylm.challenge import model_kind
 from babylm.errors import InputError, UsageError
+from babylm.runtime import autocast
 from eval_export import glue
+from eval_export.loading import resolve_model_path
 
 # Models whose embeddings derive positions from the pad id themselves (position = padding_idx + 1 + k);
 # passing explicit position ids would shift them, so they are left alone.
@@ -42,20 +45,6 @@ _HEAD_LN_EPS = 1e-5
 
 
 # ----------------------------------------------------------------------------- loading
-
-
-def is_decoder(config: Any) -> bool:
-    """True for causal (decoder-only) language models, judged from the config."""
-    archs = getattr(config, "architectures", None) or []
-    if any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs):
-        return True
-    if any(a.endswith(("ForMaskedLM", "ForPreTraining", "ForSequenceClassification")) for a in archs):
-        return False
-    if getattr(config, "is_decoder", False):
-        return True
-    from transformers import MODEL_FOR_CAUSAL_LM_MAPPING, MODEL_FOR_MASKED_LM_MAPPING
-
-    return type(config) in MODEL_FOR_CAUSAL_LM_MAPPING and type(config) not in MODEL_FOR_MASKED_LM_MAPPING
 
 
 def load_tokenizer(path: str, revision: str | None, padding_side: str, trust_remote_code: bool):
@@ -214,8 +203,6 @@ def load_backbone(model: str, revision: str, padding_side: str, max_length: int,
     """Resolve the checkpoint, read its config and tokenizer, and fix the usable sequence length."""
     from transformers import AutoConfig
 
-    from eval_export.finetune import resolve_model_path
-
     path, hub_revision = resolve_model_path(model, revision)
     try:
         config = AutoConfig.from_pretrained(path, revision=hub_revision, trust_remote_code=trust_remote_code)
@@ -227,7 +214,7 @@ def load_backbone(model: str, revision: str, padding_side: str, max_length: int,
         raise InputError(f"--model {model}: the config has no hidden_size, which the classification head needs")
     tokenizer = load_tokenizer(path, hub_revision, padding_side, trust_remote_code)
     limit = _position_limit(config)
-    return Backbone(path, hub_revision, config, tokenizer, is_decoder(config),
+    return Backbone(path, hub_revision, config, tokenizer, model_kind(config) == "causal",
                     min(max_length, limit) if limit else max_length)
 
 
@@ -356,10 +343,6 @@ class FitResult:
     steps: int
 
 
-def _autocast(device: str, bf16: bool):
-    return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=bf16)
-
-
 @torch.no_grad()
 def predict_logits(model: nn.Module, encodings: list[dict[str, list[int]]], pad_id: int, left: bool,
                    batch_size: int, device: str, bf16: bool = False) -> torch.Tensor:
@@ -374,7 +357,7 @@ def predict_logits(model: nn.Module, encodings: list[dict[str, list[int]]], pad_
     for start in range(0, len(order), batch_size):
         batch = collate([encodings[i] for i in order[start:start + batch_size]], pad_id, left)
         batch = {k: v.to(device) for k, v in batch.items()}
-        with _autocast(device, bf16):
+        with autocast(device, "bf16" if bf16 else "fp32"):
             chunks.append(model(batch).float().cpu())  # (b, L)
     sorted_logits = torch.cat(chunks)  # (N, L) in length order
     logits = torch.empty_like(sorted_logits)
@@ -419,7 +402,7 @@ def fit(model: nn.Module, train: list[dict[str, list[int]]], train_labels: list[
             rows = perm[b * settings.batch_size:(b + 1) * settings.batch_size]
             batch = {k: v.to(device) for k, v in collate([train[i] for i in rows], pad_id, left).items()}
             target = labels_t[rows].to(device)  # (b,)
-            with _autocast(device, settings.bf16):
+            with autocast(device, "bf16" if settings.bf16 else "fp32"):
                 logits = model(batch)  # (b, L)
             loss = F.cross_entropy(logits.float(), target)
             optimizer.zero_grad(set_to_none=True)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from babylm.cli import Command
+from babylm.challenge import BACKENDS
 from babylm.config import option
 from babylm.errors import InputError, UsageError
 from eval_export.finetune import FinetuneConfig
@@ -25,7 +26,7 @@ class ScoreConfig:
     model: str = option("", "model folder (may hold chck_* revision folders), git repository written by `babylm publish`, or hub id")
     revision: str = option("main", "revision: `main` or a milestone such as chck_10M (local: the sub-folder of that name, or the branch of a git repository)")
     backend: str = option("auto", "scoring backend; auto infers causal/mlm from the config (mntp must be forced)",
-                          choices=("auto", "causal", "mlm", "mntp"))
+                          choices=("auto", *BACKENDS))
     tasks: list[str] = option(["blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past", "comps", "reading"],
                               "tasks to score (comma list); wug_past/comps are skipped when their files are absent, "
                               "ewok when neither its folder nor (fast) the encrypted zip + password is there; "
@@ -109,7 +110,7 @@ def score(cfg: ScoreConfig) -> None:
         with torch.inference_mode():
             result = zero_shot.score_task(model.model, model.tokenizer, model.backend, data, opts, requests)
         submission.write_task(result, out, meta, overwrite=True)
-        s = submission.task_summary(result)
+        s = zero_shot.task_summary(result)
         shown = f"acc {100 * s['accuracy']:.2f}% ties {s['ties']}" if "accuracy" in s else str(s.get("metrics"))
         print(f"{data.name:<17} {data.data_dir or 'reading':<24} {shown}  -> {out}")
     written = submission.write_summary(Path(cfg.results), model.name, model.revision, model.backend)
@@ -195,7 +196,8 @@ def summary(cfg: SummaryConfig) -> None:
 
 
 def finetune(cfg: FinetuneConfig) -> None:
-    from eval_export.finetune import load_data, resolve_model_path, run_finetune
+    from eval_export.finetune import load_data, run_finetune
+    from eval_export.loading import resolve_model_path
 
     resolve_model_path(cfg.model, cfg.revision)  # a missing local model or revision fails here,
     data = load_data(cfg)  # and every data file is checked, before torch and the model are loaded

@@ -98,22 +98,6 @@ def model_label(model: str, name: str = "") -> str:
     return Path(model.rstrip("/")).name or model
 
 
-def resolve_model_path(model: str, revision: str) -> tuple[str, str | None]:
-    """Where to load ``model`` at ``revision`` from: (path or hub id, hub revision or None).
-
-    A local folder follows :func:`eval_export.loading.resolve_local` (``chck_*`` sub-folders, branches
-    of a published git repository, a run's ``final/``); a hub id keeps the revision for the hub.
-    """
-    from eval_export.loading import resolve_local
-
-    local = resolve_local(Path(model).expanduser(), revision)
-    if local is not None:
-        return str(local), None
-    if model.startswith((".", "/", "~")) or model.count("/") > 1:
-        raise InputError(f"--model {model}: no such folder (give a local model folder or a hub id like org/name)")
-    return model, revision
-
-
 def task_dir(cfg: FinetuneConfig, task: str) -> Path:
     return Path(cfg.output_dir) / model_label(cfg.model, cfg.model_name) / cfg.revision / "finetune" / task
 

@@ -24,7 +24,7 @@ import random
 from pathlib import Path
 
 from babylm.errors import InputError
-from eval_export.tasks import read_jsonl
+from babylm.files import read_jsonl
 
 # Where the official data lives (the 2025/2026 OSF project, eval-formats.md section 6).
 OFFICIAL_DATA = "OSF osf.io/ryjfm, folder evaluation_data/full_eval/glue_filtered/"

@@ -13,16 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from babylm.challenge import BACKENDS, MASKED_BACKENDS, default_backend
 from babylm.errors import InputError, UsageError
-
-BACKENDS = ("causal", "mlm", "mntp")
-# Architectures whose class name says which head they carry.
-_CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
-_MASKED_SUFFIXES = ("ForMaskedLM",)
-# model_type values that are encoders (masked LMs) when the config names no architecture.
-_ENCODER_TYPES = {"bert", "roberta", "deberta", "deberta-v2", "distilbert", "electra", "albert",
-                  "xlm-roberta", "camembert", "modernbert", "ltg-bert", "ltgbert", "gpt-bert", "gptbert"}
-
 
 @dataclasses.dataclass
 class LoadedModel:
@@ -60,6 +52,20 @@ def resolve_local(path: str | Path, revision: str) -> Path | None:
     found = sorted(p.name for p in path.iterdir() if p.is_dir() and p.name.startswith("chck_"))
     raise InputError(f"{path}: no revision folder {revision!r}; found {', '.join(found) or 'none'} "
                      f"(use --revision main for the folder itself)")
+
+
+def resolve_model_path(model: str, revision: str) -> tuple[str, str | None]:
+    """Where to load ``model`` at ``revision`` from: (path or hub id, hub revision or None).
+
+    A local folder follows :func:`resolve_local` (``chck_*`` sub-folders, branches
+    of a published git repository, a run's ``final/``); a hub id keeps the revision for the hub.
+    """
+    local = resolve_local(Path(model).expanduser(), revision)
+    if local is not None:
+        return str(local), None
+    if model.startswith((".", "/", "~")) or model.count("/") > 1:
+        raise InputError(f"--model {model}: no such folder (give a local model folder or a hub id like org/name)")
+    return model, revision
 
 
 def _git_dir(path: Path) -> Path | None:
@@ -119,24 +125,6 @@ def model_name(path_or_id: str) -> str:
     return Path(str(path_or_id).rstrip("/")).stem
 
 
-def infer_backend(config: Any) -> str | None:
-    """``causal`` or ``mlm`` from a model config's architectures / model_type, None when unsure.
-
-    ``mntp`` (masked next-token prediction) cannot be told from a config: force it.
-    """
-    for arch in getattr(config, "architectures", None) or []:
-        if arch.endswith(_CAUSAL_SUFFIXES):
-            return "causal"
-        if arch.endswith(_MASKED_SUFFIXES):
-            return "mlm"
-    model_type = getattr(config, "model_type", "")
-    if model_type in _ENCODER_TYPES:
-        return "mlm"
-    if getattr(config, "is_decoder", False) or model_type in {"gpt2", "llama", "gpt_neox", "opt", "mistral", "qwen2"}:
-        return "causal"
-    return None
-
-
 def load_model(path_or_id: str, revision: str = "main", backend: str | None = None,
                trust_remote_code: bool = False, dtype: str = "float32", device: str = "cpu") -> LoadedModel:
     """Load model + tokenizer for scoring and check that they fit together.
@@ -171,7 +159,7 @@ def load_model(path_or_id: str, revision: str = "main", backend: str | None = No
         raise InputError(f"{source}: cannot read the model config ({_first_line(exc)})") from None
     except OSError as exc:
         raise InputError(f"{source}: cannot load the model ({_first_line(exc)})") from None
-    chosen = backend or infer_backend(config)
+    chosen = backend or default_backend(config)
     if chosen is None:
         raise UsageError(f"{source}: cannot tell causal from masked from the config; pass --backend causal|mlm|mntp")
     try:
@@ -181,7 +169,7 @@ def load_model(path_or_id: str, revision: str = "main", backend: str | None = No
     if not getattr(tokenizer, "is_fast", False):
         raise InputError(f"{source}: the tokenizer is a slow (Python) tokenizer; scoring needs a fast tokenizer "
                          "with offset mappings (save a tokenizer.json)")
-    if chosen in ("mlm", "mntp") and tokenizer.mask_token_id is None:
+    if chosen in MASKED_BACKENDS and tokenizer.mask_token_id is None:
         raise InputError(f"{source}: backend {chosen} needs a mask token but the tokenizer has none; "
                          "use --backend causal or add a mask token")
     auto = AutoModelForCausalLM if chosen == "causal" else AutoModelForMaskedLM

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from babylm import files
+from babylm.challenge import milestones
 from babylm.errors import InputError
 from eval_export import tasks as tasks_lib
 from eval_export import zero_shot
@@ -23,7 +24,6 @@ from eval_export import zero_shot
 COLLATED_KEYS = ("blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past", "comps", "reading", "aoa", "glue")
 FAST_KEYS = ("blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past", "reading")
 GLUE_TASKS = ("boolq", "mnli", "mrpc", "multirc", "qqp", "rte", "wsc")
-TRACKS = ("strict-small", "strict")
 # section of the collated file -> (--tasks name, task folder, full data folder, fast data folder)
 SECTIONS = {
     "blimp": ("blimp", "blimp", "blimp_filtered", "blimp_fast"),
@@ -35,14 +35,6 @@ SECTIONS = {
     "comps": ("comps", "comps", "comps", "comps"),
     "reading": ("reading", "reading", "", ""),
 }
-
-
-def checkpoint_names(track: str) -> list[str]:
-    """Milestone revisions the official collator expects, in its fixed order (eval-formats.md 4.3)."""
-    names = [f"chck_{n}M" for n in range(1, 10)] + [f"chck_{n}M" for n in range(10, 100, 10)]
-    if track == "strict-small":
-        return names + ["chck_100M"]  # 19
-    return names + [f"chck_{n}M" for n in range(100, 1001, 100)]  # 28
 
 
 def dumps(obj: Any) -> str:
@@ -82,28 +74,11 @@ def predictions_object(result: zero_shot.TaskResult) -> dict[str, Any]:
     return out
 
 
-def task_summary(result: zero_shot.TaskResult) -> dict[str, Any]:
-    """Metrics of one scored task (written as ``summary.json`` beside ``predictions.json``)."""
-    data = result.data
-    out: dict[str, Any] = {"task": data.name, "data_dir": data.data_dir, "source": data.source,
-                           "official_counts": data.official, "n_items": len(data.items) or len(data.rows)}
-    if data.kind == "reading":
-        out["metrics"] = zero_shot.reading_metrics(data.rows, result.surprisal, result.prev_surprisal)
-        return out
-    per_uid = zero_shot.accuracy_by_uid(result)
-    out["subtasks"] = per_uid
-    out["accuracy"] = zero_shot.task_score(data.name, {u: v["accuracy"] for u, v in per_uid.items()})
-    out["ties"] = sum(v["ties"] for v in per_uid.values())
-    if data.kind == "wug":
-        out["metrics"] = {data.name: zero_shot.wug_rho(result)}
-    return out
-
-
 def write_task(result: zero_shot.TaskResult, out_dir: Path, meta: dict[str, Any], overwrite: bool) -> Path:
     """Write ``predictions.json`` (official), ``scores.json`` and ``summary.json`` (ours) atomically."""
     with files.atomic_dir(out_dir, overwrite=overwrite) as tmp:
         files.write_text(tmp / "predictions.json", dumps(predictions_object(result)))
-        summary = {**task_summary(result), "run": meta}
+        summary = {**zero_shot.task_summary(result), "run": meta}
         files.write_json(tmp / "summary.json", _finite(summary))
         if result.scores:
             per_item = [{"uid": it.uid, "scores": s, "chosen": c, "tie": t}
@@ -121,13 +96,6 @@ def _finite(obj: Any) -> Any:
     if isinstance(obj, list):
         return [_finite(v) for v in obj]
     return obj
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,7 +122,7 @@ def collate(results: Path, model: str, backend: str, track: str, allow_partial: 
         if key == "aoa":
             path = base / "main" / "zero_shot" / backend / "AoA_word" / "surprisal.json"
             if path.is_file():
-                out["aoa"] = read_json(path)
+                out["aoa"] = files.read_json(path)
             else:
                 missing.append(f"aoa ({path})")
             continue
@@ -163,7 +131,7 @@ def collate(results: Path, model: str, backend: str, track: str, allow_partial: 
             for t in GLUE_TASKS:
                 path = base / "main" / "finetune" / t / "predictions.json"
                 if path.is_file():
-                    glue.update(read_json(path))
+                    glue.update(files.read_json(path))
                 else:
                     missing.append(f"glue.{t} ({path})")
             out["glue"] = glue
@@ -173,7 +141,7 @@ def collate(results: Path, model: str, backend: str, track: str, allow_partial: 
         if not path.is_file():
             missing.append(f"{key} ({path})")
             continue
-        obj = read_json(path)
+        obj = files.read_json(path)
         problem = _count_problem(obj, full_dir or "reading")
         if problem and not allow_partial:
             raise InputError(f"{path}: {problem}")
@@ -181,7 +149,7 @@ def collate(results: Path, model: str, backend: str, track: str, allow_partial: 
             missing.append(f"{key}: {problem} ({path})")
         out[key] = obj
     fast: dict[str, list] = {k: [] for k in FAST_KEYS}
-    for chck in checkpoint_names(track):
+    for chck in milestones(track):
         for key in FAST_KEYS:
             _, task, _, fast_dir = SECTIONS[key]
             folder = task_dir(results, model, chck, backend, task, fast_dir)
@@ -225,7 +193,7 @@ def _fast_metric(key: str, folder: Path) -> dict | None:
     path = folder / "summary.json"
     if not (path.is_file() and (folder / "predictions.json").is_file()):
         return None
-    summary = read_json(path)
+    summary = files.read_json(path)
     if key == "reading" or key.startswith("wug"):
         return summary.get("metrics")
     return {uid: v["accuracy"] for uid, v in summary.get("subtasks", {}).items()}
@@ -242,12 +210,12 @@ def _load_revision_sections(results: Path, model: str, revision: str, backend: s
         _, task, full_dir, _ = SECTIONS[key]
         path = task_dir(results, model, revision, backend, task, full_dir) / "predictions.json"
         if path.is_file():
-            sections[key] = read_json(path)
+            sections[key] = files.read_json(path)
     glue = {}
     for t in GLUE_TASKS:
         path = Path(results) / model / revision / "finetune" / t / "predictions.json"
         if path.is_file():
-            glue.update(read_json(path))
+            glue.update(files.read_json(path))
     sections["glue"] = glue
     return sections
 
@@ -302,7 +270,7 @@ def write_summary(results: Path, model: str, revision: str, backend: str) -> lis
         raise InputError(f"{root / 'zero_shot' / backend}: no scored tasks; run `python -m eval_export score` first")
     tasks_out = []
     for path in found:
-        s = read_json(path)
+        s = files.read_json(path)
         s.pop("run", None)
         s["path"] = str(path.parent.relative_to(root))
         tasks_out.append(s)

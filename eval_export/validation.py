@@ -19,6 +19,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from babylm import files
+from babylm.challenge import TRACKS, milestones
 from babylm.errors import InputError, KitError
 from eval_export import submission, tasks
 
@@ -58,7 +60,7 @@ class _Gold:
         path = folder / f"{task}.valid.jsonl" if folder else None
         if path is None or not path.is_file():
             return None, f"no glue_filtered/{task}.valid.jsonl"
-        return [int(r["label"]) for r in tasks.read_jsonl(path, str(path))], None
+        return [int(r["label"]) for r in files.read_jsonl(path, str(path))], None
 
 
 @functools.lru_cache(maxsize=16)
@@ -205,7 +207,7 @@ def _check_collated(obj: dict, gold: _Gold, report: Report, partial: bool = Fals
         for i, element in enumerate(fast[key]):
             if not isinstance(element, dict):
                 raise _Problem(f"fast_eval_results.{key}[{i}]", "expected an object of metrics")
-    valid = {len(submission.checkpoint_names(t)) for t in submission.TRACKS}
+    valid = {len(milestones(t)) for t in TRACKS}
     if partial:
         report.checked.append(f"fast_eval_results (shape; partial: {sorted(lengths)} checkpoint(s))")
         return

@@ -250,3 +250,20 @@ def reading_metrics(rows: list, surprisal: list[float], prev_surprisal: list[flo
     spill = with_interactions([col["Subtlex_log10"], col["length"], col["context_length"], col["prev_length"], ps])
     spr = _gain(spill, [s], col["self_paced_reading_time"])
     return {"spr": float(spr), "rt": float(np.nanmean(rt)) if np.isfinite(rt).any() else math.nan}
+
+
+def task_summary(result: TaskResult) -> dict[str, Any]:
+    """Metrics of one scored task (written as ``summary.json`` beside ``predictions.json``)."""
+    data = result.data
+    out: dict[str, Any] = {"task": data.name, "data_dir": data.data_dir, "source": data.source,
+                           "official_counts": data.official, "n_items": len(data.items) or len(data.rows)}
+    if data.kind == "reading":
+        out["metrics"] = reading_metrics(data.rows, result.surprisal, result.prev_surprisal)
+        return out
+    per_uid = accuracy_by_uid(result)
+    out["subtasks"] = per_uid
+    out["accuracy"] = task_score(data.name, {u: v["accuracy"] for u, v in per_uid.items()})
+    out["ties"] = sum(v["ties"] for v in per_uid.values())
+    if data.kind == "wug":
+        out["metrics"] = {data.name: wug_rho(result)}
+    return out

@@ -26,7 +26,8 @@ def test_small_gpt_learns_embedded_minimal_pairs(tmp_path):
 
     from babylm.synthetic import embedded_corpus_dir
     from babylm.tokenizer import TokenizerConfig, train_tokenizer
-    from babylm.train import TrainConfig, train
+    from babylm.commands import run_training
+    from babylm.run import TrainConfig
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -36,7 +37,7 @@ def test_small_gpt_learns_embedded_minimal_pairs(tmp_path):
                           batch_size=16, words=200_000, lr=5e-3, warmup_steps=20, dropout=0.0, val_fraction=0.01,
                           milestones=False, save_every=0, log_every=50, save_dir=str(tmp_path), run_name="proof",
                           device="cpu", progress=False, tensorboard=False)
-        run_dir = train(cfg)
+        run_dir = run_training(cfg)
     finally:
         torch.set_num_threads(threads)
     model = AutoModelForCausalLM.from_pretrained(run_dir / "final").eval()

@@ -92,17 +92,18 @@ def real_tok(tmp_path_factory, shared):
 @pytest.mark.parametrize("engine", ["torch", "hf"])
 @pytest.mark.parametrize("arch", ["gpt2", "llama", "bert", "roberta", "deberta-v2"])
 def test_every_arch_trains_with_both_engines_on_the_real_slice(arch, engine, real_tok, shared, tmp_path):
-    """The done-when of the training issue: five architectures x two engines on ../shared/data/babylm."""
+    """Five architectures x two engines on the real 2024 slice: milestones, word budget, manifest, Auto loading."""
     import transformers as tf
 
-    from babylm.train import TrainConfig, train
+    from babylm.commands import run_training
+    from babylm.run import TrainConfig
 
     corpus = shared / "data/babylm/2024"
     cfg = TrainConfig(corpus=str(corpus), tokenizer=str(real_tok), arch=arch, engine=engine, hidden=32, heads=2,
                       layers=2, block_size=32, batch_size=8, words=3000, milestone_unit_words=1000, lr=3e-3,
                       warmup_steps=2, log_every=2, eval_every=0, val_files=["dev"], dropout=0.0, device="cpu",
                       save_dir=str(tmp_path), run_name="r", progress=False, tensorboard=False)
-    run = train(cfg)
+    run = run_training(cfg)
     assert sorted(p.name for p in run.glob("chck_*")) == ["chck_1M", "chck_2M", "chck_3M"]  # 1,000 words per "M"
     auto = tf.AutoModelForCausalLM if arch in ("gpt2", "llama") else tf.AutoModelForMaskedLM
     model = auto.from_pretrained(run / "final")

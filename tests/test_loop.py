@@ -11,7 +11,9 @@ import torch
 
 from babylm import checkpoint, config
 from babylm.errors import InputError
-from babylm.train import Dist, Run, TrainConfig, build, fit
+from babylm.distributed import Dist
+from babylm.run import Run, TrainConfig, build
+from babylm.train import fit
 from tests.train_fixtures import make_blocks, make_tokenizer
 
 

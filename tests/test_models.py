@@ -12,7 +12,9 @@ import torch
 
 from babylm import checkpoint, models
 from babylm.errors import InputError, UsageError
-from babylm.train import BatchPlan, Position, lr_at, mask_tokens
+from babylm.data import BatchPlan, Position
+from babylm.objective import mask_tokens
+from babylm.train import lr_at
 from tests.train_fixtures import make_tokenizer
 
 
@@ -172,11 +174,3 @@ def test_batch_plan_is_deterministic_and_resumable():
     assert pos.epoch == 4
 
 
-def test_milestone_names_are_official():
-    names = [n for n, _ in checkpoint.milestone_words("strict-small")]
-    assert names[:3] == ["chck_1M", "chck_2M", "chck_3M"] and names[9:12] == ["chck_10M", "chck_20M", "chck_30M"]
-    assert names[-1] == "chck_100M" and len(names) == 19
-    strict = checkpoint.milestone_words("strict", unit=1000)
-    assert strict[-1] == ("chck_1000M", 1_000_000) and len(strict) == 28
-    assert dict(strict)["chck_20M"] == 20_000
-    assert math.isclose(dict(checkpoint.milestone_words())["chck_5M"], 5e6)

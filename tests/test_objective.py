@@ -7,7 +7,7 @@ import torch
 
 from babylm import models
 from babylm.objective import MaskedRowsLoss, loss_module
-from babylm.train import mask_tokens
+from babylm.objective import mask_tokens
 from tests.train_fixtures import make_tokenizer
 
 

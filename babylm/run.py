@@ -1,0 +1,303 @@
+"""The run set-up both training engines share: the ``train`` config, the run folder, the data and
+tokenizer, the model and its optimizer.
+
+:func:`setup` resolves everything that can be checked before a model exists (folder rules, the
+tokenizer, model/tokenizer/block fit, packed data); :func:`build` makes the model (new or
+``--init_from``) and AdamW. Both engines (``babylm.train`` and ``babylm.hf_engine``) then take
+the resulting :class:`Run` and model; ``python -m babylm train`` picks the engine
+(``babylm.commands``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from babylm import distributed
+from babylm.challenge import TRACKS, model_kind
+from babylm.config import option
+from babylm.distributed import Dist
+from babylm.errors import InputError, UsageError
+from babylm.files import read_json
+
+# Fields that may change between a run and its resumption without changing the result.
+RESUME_FREE = {"resume", "overwrite", "log_every", "progress", "tensorboard", "device", "compile"}
+# Positions a new model gets by default: the longest official evaluation item (entity tracking,
+# about 315 tokens under an 8k-16k BPE) fits with room to spare, whatever the training block size.
+OFFICIAL_POSITIONS = 512
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    # data
+    corpus: str = option("embedded", "corpus: a folder, 'embedded' (the synthetic corpus shipped with the kit) or hf:<id>")
+    files: list[str] = option([], "files of the corpus to train on: names, globs or groups (train, easy, hard ...); empty = train files")
+    curriculum: list[str] = option([], "ordered stages, each a file selection (join several with '+'), e.g. easy,hard; overrides --files")
+    val_files: list[str] = option([], "files for validation (e.g. dev); empty = hold out --val_fraction of the training blocks")
+    val_fraction: float = option(0.02, "share of training blocks held out for validation when --val_files is empty (0 = none)")
+    tokenizer: str | None = option(None, "tokenizer folder (python -m babylm tokenizer); default: --init_from's tokenizer")
+    block_size: int = option(128, "tokens per training sequence")
+    # model
+    arch: str = option("gpt2", "architecture", choices=("gpt2", "llama", "bert", "roberta", "deberta-v2"))
+    size: str = option("tiny", "size preset (layers, hidden, heads, intermediate)", choices=("tiny", "small", "medium", "base"))
+    layers: int | None = option(None, "number of layers (overrides the preset)")
+    hidden: int | None = option(None, "hidden size (overrides the preset)")
+    heads: int | None = option(None, "attention heads (overrides the preset)")
+    intermediate: int | None = option(None, "feed-forward size (default: the preset's, or 4 x hidden)")
+    positions: int | None = option(None, f"position slots of the model (default: the larger of --block_size and "
+                                         f"{OFFICIAL_POSITIONS}, which every official evaluation item fits)")
+    dropout: float = option(0.1, "dropout probability inside the model")
+    custom_head: bool = option(False, "use the architecture's body with the kit's own LM head (loading needs trust_remote_code)")
+    init_from: str | None = option(None, "continue training this saved model folder instead of building a new one")
+    init_optimizer: bool = option(False, "with --init_from: also restore its optimizer state (train_state.pt)")
+    # objective
+    objective: str = option("auto", "clm (causal), mlm (masked) or auto (the architecture's own)", choices=("auto", "clm", "mlm"))
+    mlm_probability: float = option(0.15, "mlm: share of tokens selected for prediction")
+    mask_replace_prob: float = option(0.8, "mlm: share of selected tokens replaced by the mask token")
+    random_replace_prob: float = option(0.1, "mlm: share of selected tokens replaced by a random token (rest unchanged)")
+    # length
+    words: int | None = option(None, "stop after this many words seen (e.g. 100_000_000 = 10 epochs of 10M); overrides --epochs")
+    epochs: float = option(1.0, "passes over each stage's data when --words is not given")
+    track: str = option("strict-small", "milestone set: strict-small (1M..100M) or strict (also 200M..1000M)", choices=TRACKS)
+    milestone_unit_words: int = option(1_000_000, "words one 'M' of a milestone name stands for; only tests lower it (names stay official)")
+    milestones: bool = option(True, "write chck_<N>M checkpoints at the official word milestones")
+    # optimisation
+    batch_size: int = option(32, "sequences per micro-batch per process")
+    grad_accum: int = option(1, "micro-batches per optimizer step")
+    lr: float = option(1e-3, "peak learning rate")
+    min_lr_ratio: float = option(0.1, "final learning rate as a share of --lr")
+    warmup_steps: int = option(100, "linear warm-up steps")
+    schedule: str = option("cosine", "decay after warm-up", choices=("cosine", "linear", "constant"))
+    weight_decay: float = option(0.1, "AdamW weight decay (not applied to biases and norms)")
+    beta1: float = option(0.9, "AdamW beta1")
+    beta2: float = option(0.98, "AdamW beta2")
+    grad_clip: float = option(1.0, "clip the gradient norm to this value (0 = off)")
+    precision: str = option("auto", "auto (bf16 on capable GPUs, else fp32), fp32, bf16 or fp16", choices=("auto", "fp32", "bf16", "fp16"))
+    compile: bool = option(False, "torch.compile the model (slow start, faster steps on GPU)")
+    seed: int = option(42, "seed for initial weights, data order and masks")
+    # evaluation / checkpoints / logs
+    eval_every: int = option(0, "evaluate every N steps (0 = only at epoch ends and at the end)")
+    eval_batches: int = option(0, "cap on validation batches per evaluation (0 = all)")
+    patience: int = option(0, "stop after this many evaluations without a better validation loss (0 = never)")
+    save_every: int = option(500, "write a resume checkpoint every N steps (0 = only at the end)")
+    log_every: int = option(10, "steps between console/metrics lines")
+    save_dir: str = option("runs", "folder holding the runs")
+    run_name: str | None = option(None, "run folder name under --save_dir (default: <arch>_<size>)")
+    resume: bool = option(False, "continue the run in <save_dir>/<run_name> from its latest checkpoint")
+    overwrite: bool = option(False, "replace an existing run folder")
+    engine: str = option("torch", "torch (the kit's loop) or hf (transformers Trainer)", choices=("torch", "hf"))
+    device: str = option("auto", "auto, cpu, cuda or cuda:N")
+    tensorboard: bool = option(True, "write TensorBoard scalars under <run>/tb")
+    progress: bool = option(True, "show a progress bar")
+
+    def validate(self) -> None:
+        from babylm.models import objective_of
+
+        if self.init_from is None:
+            kind = objective_of(self.arch)
+            if self.objective == "mlm" and kind == "clm":
+                raise UsageError(f"--objective mlm needs a masked architecture (bert, roberta, deberta-v2); {self.arch} is causal")
+            if self.objective == "clm" and kind == "mlm":
+                raise UsageError(f"--objective clm needs a causal architecture (gpt2, llama); {self.arch} is masked")
+        for name in ("block_size", "batch_size", "grad_accum", "milestone_unit_words"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 < self.mlm_probability < 1:
+            raise UsageError(f"--mlm_probability must be between 0 and 1, got {self.mlm_probability}")
+        if self.mask_replace_prob + self.random_replace_prob > 1:
+            raise UsageError("--mask_replace_prob + --random_replace_prob must not exceed 1")
+        if not 0 <= self.val_fraction < 1:
+            raise UsageError(f"--val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.words is not None and self.words < 1:
+            raise UsageError(f"--words must be positive, got {self.words}")
+        if self.words is None and self.epochs <= 0:
+            raise UsageError(f"--epochs must be positive, got {self.epochs}")
+        if self.resume and self.overwrite:
+            raise UsageError("--resume and --overwrite exclude each other")
+        if self.init_optimizer and not self.init_from:
+            raise UsageError("--init_optimizer needs --init_from")
+        if self.positions is not None and self.positions < self.block_size:
+            raise UsageError(f"--block_size {self.block_size} is over the model's {self.positions} positions; "
+                             "lower it or raise --positions")
+
+    @property
+    def name(self) -> str:
+        return self.run_name or f"{self.arch}_{self.size}"
+
+    @property
+    def model_positions(self) -> int:
+        """Position slots of a new model: --positions, else room for every official evaluation item."""
+        return self.positions or max(self.block_size, OFFICIAL_POSITIONS)
+
+
+@dataclasses.dataclass
+class Run:
+    """Everything an engine needs besides the model: config, folder, data, tokenizer, device."""
+
+    cfg: TrainConfig
+    run_dir: Path
+    tokenizer: Any
+    stages: list[Any]  # one datasets.Dataset of blocks per curriculum stage
+    val: Any | None
+    objective: str
+    device: str
+    dist: Dist
+    manifest: dict[str, Any]
+
+
+def load_blocks(cfg: TrainConfig, tokenizer, files: list[str]):
+    """Load and pack one file selection of ``cfg.corpus`` (babylm.corpus + babylm.data)."""
+    from babylm.corpus import load_corpus
+    from babylm.data import pack_corpus
+
+    corpus = load_corpus(cfg.corpus, files=files or None, track=cfg.track)
+    return corpus, pack_corpus(corpus, tokenizer, cfg.block_size)
+
+
+def resolve_tokenizer(cfg: TrainConfig):
+    path = cfg.tokenizer or cfg.init_from
+    if path is None:
+        raise UsageError("--tokenizer is required (a folder made by `python -m babylm tokenizer`)")
+    from babylm.tokenizer import load_tokenizer
+
+    return load_tokenizer(path)
+
+
+def setup(cfg: TrainConfig) -> Run:
+    """Resolve the run folder, distributed context, tokenizer and packed data for ``cfg``."""
+    from babylm.runtime import pick_device
+
+    device = pick_device(cfg.device)
+    dist = distributed.init(device)
+    if dist.world > 1 and device == "cuda":
+        device = f"cuda:{dist.local_rank}"
+    run_dir = Path(cfg.save_dir) / cfg.name
+    check_run_dir(cfg, run_dir)
+    tokenizer = resolve_tokenizer(cfg)
+    precheck(cfg, tokenizer)  # fail on a bad model/tokenizer/block combination before packing any data
+    stage_files = [s.split("+") for s in cfg.curriculum] or [cfg.files]
+    stages, manifests = [], []
+    for files in stage_files:
+        corpus, blocks = load_blocks(cfg, tokenizer, files)
+        stages.append(blocks)
+        manifests.append(corpus.manifest())
+    val = None
+    if cfg.val_files:
+        corpus, val = load_blocks(cfg, tokenizer, cfg.val_files)
+        manifests.append({"validation": corpus.manifest()})
+    elif cfg.val_fraction > 0:
+        stages, val = hold_out(stages, cfg.val_fraction)
+    objective = cfg.objective
+    manifest = {"stages": manifests, "train_blocks": [len(s) for s in stages], "val_blocks": len(val) if val is not None else 0}
+    return Run(cfg, run_dir, tokenizer, stages, val, objective, device, dist, manifest)
+
+
+def precheck(cfg: TrainConfig, tokenizer) -> None:
+    """Cheap checks of the model against the tokenizer and block size, from configs only."""
+    from babylm import models
+
+    if cfg.init_from:
+        path = Path(cfg.init_from) / "config.json"
+        if not path.is_file():
+            raise InputError(f"--init_from: {cfg.init_from} is not a model folder (no config.json)")
+        import transformers as tf
+
+        config = tf.AutoConfig.from_pretrained(cfg.init_from, trust_remote_code=False) \
+            if read_json(path).get("model_type") != "babylm-head" else None
+        if config is not None:
+            if config.vocab_size < len(tokenizer):
+                raise InputError(f"--init_from: {cfg.init_from} has a vocabulary of {config.vocab_size} but the tokenizer "
+                                 f"has {len(tokenizer)} tokens; use the model's own tokenizer")
+            limit = models.usable_positions(config)
+            if cfg.block_size > limit:
+                raise UsageError(f"--block_size {cfg.block_size} is over the model's {limit} positions; lower it")
+            warn_short_positions(limit, "the --init_from model has")
+        return
+    models.resolve_shape(cfg.size, cfg.layers, cfg.hidden, cfg.heads, cfg.intermediate, cfg.model_positions,
+                         cfg.dropout)  # checks the sizes fit together
+    warn_short_positions(cfg.model_positions, "--positions gives the model")
+
+
+def warn_short_positions(positions: int, what: str) -> None:
+    """Say so at the start when a model will be too short for some official evaluation items."""
+    import os
+    import sys
+
+    if positions < OFFICIAL_POSITIONS and os.environ.get("RANK", "0") == "0":
+        print(f"warning: {what} {positions} positions; official evaluation items reach about 315 tokens "
+              f"(entity tracking), which such a model cannot score. Use {OFFICIAL_POSITIONS} positions "
+              "(the default) for a submission.", file=sys.stderr)
+
+
+def hold_out(stages: list[Any], fraction: float):
+    """Move the last ``fraction`` of each stage's blocks into one validation set (deterministic)."""
+    from datasets import concatenate_datasets
+
+    kept, held = [], []
+    for blocks in stages:
+        n_val = max(1, int(len(blocks) * fraction))
+        if len(blocks) - n_val < 1:
+            raise InputError(f"only {len(blocks)} blocks: too few to hold out --val_fraction {fraction}; add data or give --val_files")
+        kept.append(blocks.select(range(len(blocks) - n_val)))
+        held.append(blocks.select(range(len(blocks) - n_val, len(blocks))))
+    return kept, concatenate_datasets(held)
+
+
+def check_run_dir(cfg: TrainConfig, run_dir: Path) -> None:
+    """Refuse to overwrite a run by accident and to resume a run made with another config."""
+    from babylm import checkpoint
+
+    if cfg.resume:
+        folder = checkpoint.latest(run_dir) if run_dir.is_dir() else None
+        if folder is None:
+            raise UsageError(f"--resume: {run_dir} has no checkpoint to resume (no 'latest' pointer)")
+        saved = read_json(folder / "run_config.json").get("config", {})
+        now = dataclasses.asdict(cfg)
+        diff = [k for k in now if k not in RESUME_FREE and k in saved and saved[k] != now[k]]
+        if diff:
+            k = diff[0]
+            raise UsageError(f"--resume: {run_dir} was trained with --{k} {saved[k]!r}, not {now[k]!r}; "
+                             "resume with the same config or choose another --run_name")
+    elif run_dir.exists() and any(run_dir.iterdir()) and not cfg.overwrite:
+        raise UsageError(f"{run_dir} already exists; pass --resume to continue it, --overwrite to replace it, or another --run_name")
+
+
+# --------------------------------------------------------------------------- build
+
+def build(run: Run, model=None):
+    """Make the model (new, --init_from, or the one given) and its AdamW optimizer; checks model/tokenizer/block fit."""
+    import torch
+    from babylm import models
+
+    cfg = run.cfg
+    if model is not None:
+        arch = model.config.model_type
+    elif cfg.init_from:
+        model = models.load_model(cfg.init_from)
+        arch = model.config.model_type
+    else:
+        shape = models.resolve_shape(cfg.size, cfg.layers, cfg.hidden, cfg.heads, cfg.intermediate,
+                                     cfg.model_positions, cfg.dropout)
+        model = models.build_model(cfg.arch, shape, run.tokenizer, custom_head=cfg.custom_head, seed=cfg.seed)
+        arch = cfg.arch
+    kind = model_kind(model)
+    if run.objective == "auto":
+        run.objective = "clm" if kind == "causal" else "mlm"
+    elif (run.objective == "mlm") != (kind == "masked"):
+        raise UsageError(f"--objective {run.objective} does not fit the {arch} model in --init_from ({kind})")
+    models.check_fits(model, run.tokenizer, cfg.block_size)
+    model.to(run.device)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    # The fused kernel exists for CUDA and CPU (about 3x faster than the per-tensor loop on CPU).
+    fused = run.device.startswith("cuda") or run.device == "cpu"
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=1e-8, fused=fused or None)
+    if cfg.init_from and cfg.init_optimizer:
+        from babylm import checkpoint
+
+        if not (Path(cfg.init_from) / checkpoint.STATE_FILE).is_file():
+            raise InputError(f"--init_optimizer: {cfg.init_from} has no {checkpoint.STATE_FILE}")
+        optimizer.load_state_dict(checkpoint.load_state(cfg.init_from)["optimizer"])
+    return model, optimizer
