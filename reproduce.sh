@@ -160,7 +160,7 @@ cmd_collate()   { local partial=(); [ "$PRESET" != smoke ] || partial=(--allow_p
 cmd_validate()  { kit eval_export validate "$SUBMISSION" --eval_data "$EVAL_DATA"; }
 cmd_report()    { local data=(); [ -z "$EVAL_DATA" ] || data+=(--eval_data "$EVAL_DATA"); \
                   [ -z "${GLUE_DATA:-}" ] || data+=(--glue_data "$GLUE_DATA"); \
-                  kit babylm report --run "$RUN" --track "$TRACK" "${data[@]}" --out "$1"; }
+                  kit eval_export report --run "$RUN" --track "$TRACK" "${data[@]}" --out "$1"; }
 # =============================================================================================
 
 die() { echo "error: $*" >&2; exit 2; }

@@ -15,7 +15,6 @@ from babylm.corpus import CorpusConfig
 from babylm.data import PrepareConfig
 from babylm.download import DownloadConfig
 from babylm.publish import PublishConfig
-from babylm.report import ReportConfig  # light: matplotlib is imported only when plotting
 from babylm.synthetic import GenerateConfig
 from babylm.tokenizer import TokenizerConfig
 from babylm.perplexity import TestConfig
@@ -92,12 +91,6 @@ def download(cfg: DownloadConfig) -> None:
     print(f"use it with --corpus {cfg.out_dir}")
 
 
-def report(cfg: ReportConfig) -> None:
-    from babylm.report import write_report
-
-    print(f"wrote {write_report(cfg)}")
-
-
 COMMANDS: dict[str, Command] = {
     "env": Command("env", EnvConfig, env, "Print the environment summary (kit commit, lock hash, torch, GPUs)."),
     "generate": Command("generate", GenerateConfig, generate,
@@ -110,8 +103,6 @@ COMMANDS: dict[str, Command] = {
                         "Download, verify and unpack the official BabyLM text archives (resumable)."),
     "prepare": Command("prepare", PrepareConfig, prepare,
                        "Tokenize and pack the selected files into fixed-size blocks (cached on disk)."),
-    "report": Command("report", ReportConfig, report,
-                      "Write a run's Markdown report with PNG plots (loss, BLiMP, fine-tuning, baselines)."),
 }
 
 

@@ -2,7 +2,8 @@
 
 ``score`` writes the per-task prediction files of one model revision, ``collate`` builds the
 leaderboard file (or the 2024/2023 formats), ``validate`` checks any of them against the gold
-data, ``summary`` writes the human summary. (``finetune`` lives in ``eval_export/finetune.py``.)
+data, ``summary`` writes the human summary of a revision and ``report`` the report of a whole run.
+(``finetune`` lives in ``eval_export/finetune.py``, ``report`` in ``eval_export/report.py``.)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from babylm.challenge import BACKENDS
 from babylm.config import option
 from babylm.errors import InputError, UsageError
 from eval_export.finetune import FinetuneConfig
+from eval_export.report import ReportConfig  # light: matplotlib is imported only when plotting
 
 DEFAULT_EVAL_DATA = os.environ.get("BABYLM_EVAL_DATA", "evaluation_data")
 
@@ -215,6 +217,12 @@ def finetune(cfg: FinetuneConfig) -> None:
               f"{m.get('mcc', float('nan')):>8.4f}  {res.get('best_epoch', '?')}")
 
 
+def report(cfg: ReportConfig) -> None:
+    from eval_export.report import write_report
+
+    print(f"wrote {write_report(cfg)}")
+
+
 COMMANDS: dict[str, Command] = {
     "score": Command("score", ScoreConfig, score,
                      "Score a model revision on the zero-shot tasks and write the official per-task predictions.\n\n"
@@ -230,4 +238,6 @@ COMMANDS: dict[str, Command] = {
                        "Write summary.md, summary.json and blimp_accuracy.png for a scored revision."),
     "finetune": Command("finetune", FinetuneConfig, finetune,
                         "Fine-tune a checkpoint on the BabyLM GLUE tasks and write official predictions.json files."),
+    "report": Command("report", ReportConfig, report,
+                      "Write a run's Markdown report with PNG plots (loss, BLiMP, fine-tuning, baselines)."),
 }

@@ -18,7 +18,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from babylm import files
+from babylm.files import read_jsonl
 from babylm.errors import InputError, UsageError
 
 # --tasks names, in the order of the collated file (eval-formats.md 4.3).
@@ -136,7 +136,7 @@ def minimal_pair_items(files: Iterable[tuple[str, bytes | Path]], uid_from_field
     items = []
     for name, data in files:
         stem = Path(name).stem
-        for row in files.read_jsonl(data, name):
+        for row in read_jsonl(data, name):
             good, bad = _text(row, "sentence_good", name), _text(row, "sentence_bad", name)
             uid = str(row.get("UID") or stem) if uid_from_field else stem
             items.append(Item(uid, [("", good), ("", bad)], [good, bad],
@@ -148,7 +148,7 @@ def ewok_items(files: Iterable[tuple[str, bytes | Path]]) -> list[Item]:
     """EWoK: ``Context1 + " " + Target{1,2}``; only ``" " + Target`` is scored; key = Domain."""
     items = []
     for name, data in files:
-        for row in files.read_jsonl(data, name):
+        for row in read_jsonl(data, name):
             context = _text(row, "Context1", name)
             t1, t2 = " " + _text(row, "Target1", name), " " + _text(row, "Target2", name)
             items.append(Item(str(_field(row, "Domain", name)), [(context, t1), (context, t2)], [t1, t2]))
@@ -160,7 +160,7 @@ def entity_tracking_items(files: Iterable[tuple[str, bytes | Path]]) -> list[Ite
     items = []
     for name, data in files:
         stem = Path(name).stem
-        for row in files.read_jsonl(data, name):
+        for row in read_jsonl(data, name):
             prefix = _field(row, "input_prefix", name)
             options = _field(row, "options", name)
             if not isinstance(options, list) or len(options) < 2 or not all(isinstance(o, str) and o.strip() for o in options):
@@ -174,7 +174,7 @@ def wug_items(files: Iterable[tuple[str, bytes | Path]], key: str) -> list[Item]
     """WUG: the tab-separated ``sentences`` are the two candidates (whole strings scored)."""
     items = []
     for name, data in files:
-        for row in files.read_jsonl(data, name):
+        for row in read_jsonl(data, name):
             parts = _text(row, "sentences", name).split("\t")
             if len(parts) != 2 or not all(p.strip() for p in parts):
                 raise InputError(f"{name}:{row['__line__']}: 'sentences' must hold two candidates separated by a tab")
@@ -192,7 +192,7 @@ def comps_items(files: Iterable[tuple[str, bytes | Path]]) -> list[Item]:
     items = []
     for name, data in files:
         key = comps_key(Path(name).stem)
-        for row in files.read_jsonl(data, name):
+        for row in read_jsonl(data, name):
             good, bad = _text(row, "prefix_acceptable", name), _text(row, "prefix_unacceptable", name)
             prop = " " + _text(row, "property_phrase", name)
             items.append(Item(key, [(good, prop), (bad, prop)], [good + prop, bad + prop]))

@@ -175,6 +175,26 @@ def accuracy_by_uid(result: TaskResult) -> dict[str, dict[str, float]]:
     return {uid: {"accuracy": r["correct"] / r["n"], "n": r["n"], "ties": r["ties"]} for uid, r in out.items()}
 
 
+def score_predictions(predictions: dict, data: TaskData) -> dict[str, tuple[int, int]]:
+    """(correct, total) per UID of an official predictions object against the gold items.
+
+    A prediction is right when its stripped ``pred`` is the stripped gold candidate (candidate 0),
+    as the official collator decides; predictions are matched to gold items by position.
+    """
+    gold: dict[str, list[str]] = {}
+    for it in data.items:
+        gold.setdefault(it.uid, []).append(it.preds[0].strip())
+    scores = {}
+    for uid, entry in predictions.items():
+        rows = gold.get(uid)
+        preds = entry.get("predictions", []) if isinstance(entry, dict) else []
+        if not rows or not preds:
+            continue
+        correct = sum(str(p.get("pred", "")).strip() == g for p, g in zip(preds, rows) if isinstance(p, dict))
+        scores[uid] = (correct, min(len(preds), len(rows)))
+    return scores
+
+
 def task_score(name: str, per_uid: dict[str, float]) -> float:
     """Task aggregate as the official scorer does: mean over subtasks; entity tracking averages
     over numops inside each split first, then over the splits."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from babylm.report import ReportConfig, write_report
+from eval_export.report import ReportConfig, write_report
 from tests.conftest import run_cli
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -124,7 +124,7 @@ def test_report_from_synthetic_run(run_folder):
 def test_report_cli_in_fresh_process(run_folder, tmp_path):
     run, eval_data, glue = run_folder
     out = tmp_path / "elsewhere"
-    proc = run_cli("babylm", "report", "--run", run, "--eval_data", eval_data, "--track", "strict",
+    proc = run_cli("eval_export", "report", "--run", run, "--eval_data", eval_data, "--track", "strict",
                    "--out", out)
     assert proc.returncode == 0, proc.stderr
     md = (out / "report.md").read_text()
@@ -156,13 +156,13 @@ def test_report_curve_from_collated_submission(tmp_path):
 
 
 def test_report_bad_run_folder(tmp_path):
-    proc = run_cli("babylm", "report", "--run", tmp_path / "missing")
+    proc = run_cli("eval_export", "report", "--run", tmp_path / "missing")
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and "missing" in proc.stderr
 
 
 def test_synthetic_scores_are_not_put_beside_the_official_baselines():
-    from babylm.report import comparison_section
+    from eval_export.report import comparison_section
 
     text = "\n".join(comparison_section({"m": {"blimp_filtered": 88.4}}, "strict-small", synthetic=True).lines)
     assert "88.40 (synthetic pairs: not comparable)" in text and "published" in text

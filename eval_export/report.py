@@ -7,8 +7,9 @@ the file it would have needed. The inputs are the kit's and the challenge's own 
   ``train/loss`` and/or ``val/loss`` (loss curves); ``test_results.json`` beside it (test loss,
   perplexity).
 - ``<run>/results/<model>/<revision>/zero_shot/<backend>/<task>/<data_dir>/predictions.json``:
-  the official prediction files, scored here against the gold files in ``eval_data/<data_dir>/``
-  the way the official collator does (stripped ``pred`` equals stripped ``sentence_good``).
+  the official prediction files, scored against the gold items of ``eval_data/<data_dir>/`` as
+  :mod:`eval_export.tasks` reads them, the way the official collator does (a prediction is
+  right when its stripped ``pred`` is the stripped gold candidate; :func:`eval_export.zero_shot.score_predictions`).
   Revisions ``chck_<N>M`` give BLiMP-fast accuracy against words seen.
 - ``<run>/results/<model>/all_full_preds_and_fast_scores_<backend>.json``: the collated
   submission; its ``fast_eval_results`` is used for the words-seen curve when the per-checkpoint
@@ -23,19 +24,21 @@ import dataclasses
 import io
 import json
 import math
-import re
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
+from babylm import files
+from babylm.challenge import TRACKS, milestones, words_of_milestone
 from babylm.config import option
-from babylm.errors import InputError, UsageError
+from babylm.errors import InputError, KitError, UsageError
 from babylm.files import write_bytes, write_text
+from eval_export.zero_shot import score_predictions
 
-# Published scores of the official baselines, copied from ../shared/docs/anchors.md (which cites
-# babylm-org/babylm-eval README @ 45fe2c1 for 2026 and babylm/evaluation-pipeline-2025 @ 19993f9,
-# a draft table, for 2025). They are the organisers' numbers, not measured by this kit.
+# Published scores of the official baselines: babylm-org/babylm-eval README @ 45fe2c1 (2026) and
+# the draft results table of babylm/evaluation-pipeline-2025 README @ 19993f9 (2025). They are
+# the organisers' numbers, not measured by this kit.
 # (track, model, year, BLiMP, supplement, source)
 OFFICIAL_BASELINES: list[tuple[str, str, str, float, float, str]] = [
     ("strict-small", "GPT-2 (official 2026 baseline)", "2026", 65.08, 57.25, "babylm-org/babylm-eval README @ 45fe2c1"),
@@ -50,15 +53,6 @@ OFFICIAL_BASELINES: list[tuple[str, str, str, float, float, str]] = [
      "babylm/evaluation-pipeline-2025 README draft @ 19993f9"),
 ]
 
-# The official checkpoint order of fast_eval_results (eval-formats.md, collation section).
-_SMALL = [f"chck_{n}M" for n in range(1, 10)] + [f"chck_{n}M" for n in range(10, 101, 10)]
-_LARGE = ([f"chck_{n}M" for n in range(1, 10)] + [f"chck_{n}M" for n in range(10, 100, 10)]
-          + [f"chck_{n}M" for n in range(100, 1001, 100)])
-CHECKPOINT_ORDER = {"strict-small": _SMALL, "strict": _LARGE}
-
-_CHECKPOINT = re.compile(r"^chck_(\d+)M$")
-
-
 @dataclasses.dataclass
 class ReportConfig:
     run: str = option("", "the run folder reproduce.sh wrote (holding models/ and results/)")
@@ -66,8 +60,7 @@ class ReportConfig:
     eval_data: str | None = option(None, "evaluation_data folder holding the gold files "
                                           "(blimp_fast/, blimp_filtered/, supplement_*/ ...)")
     glue_data: str | None = option(None, "folder with <task>.valid.jsonl gold files for fine-tuning")
-    track: str = option("strict-small", "track, for the official checkpoint order",
-                        choices=("strict-small", "strict"))
+    track: str = option("strict-small", "track, for the official checkpoint order", choices=TRACKS)
 
     def validate(self) -> None:
         if not self.run:
@@ -86,38 +79,33 @@ class Section:
 
 
 def read_jsonl(path: Path, notes: list[str]) -> list[dict]:
-    """Rows of a JSON-lines file; malformed lines are skipped and counted in ``notes``."""
+    """Rows of a JSON-lines file (the kit's ``metrics.jsonl``); a run killed mid-write may leave a
+    torn last line, so malformed lines are skipped and counted in ``notes``, never fatal."""
     rows, bad = [], 0
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                bad += 1
-                continue
-            if isinstance(row, dict):
-                rows.append(row)
-            else:
-                bad += 1
+    for line in path.read_bytes().splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            bad += 1
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+        else:
+            bad += 1
     if bad:
         notes.append(f"{path}: skipped {bad} malformed line(s)")
     return rows
 
 
 def read_json(path: Path, notes: list[str]) -> Any:
+    """A JSON file, or None with a note when it cannot be read."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        notes.append(f"{path}: unreadable ({type(exc).__name__})")
+        return files.read_json(path)
+    except (OSError, KitError) as exc:
+        notes.append(str(exc))
         return None
-
-
-def words_of_revision(revision: str) -> int | None:
-    """Words seen at a milestone checkpoint, from its official name (``chck_20M`` -> 20,000,000)."""
-    m = _CHECKPOINT.match(revision)
-    return int(m.group(1)) * 1_000_000 if m else None
 
 
 def words_of_checkpoint(models: Path, model: str, revision: str) -> int | None:
@@ -132,7 +120,7 @@ def words_of_checkpoint(models: Path, model: str, revision: str) -> int | None:
             words = None
         if isinstance(words, int) and words > 0:
             return words
-    return words_of_revision(revision)
+    return words_of_milestone(revision)
 
 
 def words_of_record(record: dict) -> float | None:
@@ -155,37 +143,34 @@ def find_prediction_files(results: Path) -> list[tuple[str, str, str, str, Path]
     return found
 
 
-def load_gold(eval_data: Path | None, data_dir: str, cache: dict) -> dict[str, list[dict]] | None:
-    """Gold rows per UID of an evaluation folder (BLiMP: the ``UID`` field, else the file stem)."""
+def load_gold(eval_data: Path | None, data_dir: str, cache: dict):
+    """The gold items of one evaluation folder (:class:`eval_export.tasks.TaskData`), or None.
+
+    Official folders are read as their task (``blimp_fast`` -> BLiMP fast); any other folder of
+    BLiMP-format files (a custom set) as a custom minimal-pair task.
+    """
+    from eval_export import tasks
+
     if eval_data is None:
         return None
     if data_dir not in cache:
-        folder = eval_data / data_dir
-        gold: dict[str, list[dict]] | None = None
-        if folder.is_dir():
-            gold = {}
-            for file in sorted(folder.glob("*.jsonl")):
-                for row in read_jsonl(file, []):
-                    gold.setdefault(str(row.get("UID", file.stem)), []).append(row)
-        cache[data_dir] = gold
-    return cache[data_dir]
-
-
-def score_pairs(predictions: dict, gold: dict[str, list[dict]]) -> dict[str, tuple[int, int]]:
-    """(correct, total) per UID: the prediction is the chosen sentence, gold is ``sentence_good``.
-
-    Predictions are matched to gold rows by position, as the official scorers do.
-    """
-    scores = {}
-    for uid, entry in predictions.items():
-        rows = gold.get(uid)
-        preds = entry.get("predictions", []) if isinstance(entry, dict) else []
-        if not rows or not preds:
-            continue
-        correct = sum(str(p.get("pred", "")).strip() == str(g.get("sentence_good", "")).strip()
-                      for p, g in zip(preds, rows))
-        scores[uid] = (correct, min(len(preds), len(rows)))
-    return scores
+        official = next(((name, eval_set) for (name, eval_set), (_, folder) in tasks.DATA_DIRS.items()
+                         if folder == data_dir and name != "reading"), None)
+        data = None
+        if official is not None:
+            try:
+                data = tasks.load_task(official[0], official[1], eval_data)
+            except KitError:  # not the official set (e.g. a subset): read what is there as custom pairs
+                data = None
+        folder = tasks.find_folder(eval_data, data_dir)
+        if data is None and folder is not None:
+            try:
+                data = tasks.load_task(str(folder), "full", eval_data)
+            except KitError:
+                data = None
+        cache[data_dir] = data
+    data = cache[data_dir]
+    return data if data is not None and data.kind == "ranking" else None  # WUG and reading have no gold candidate
 
 
 def mean_accuracy(scores: dict[str, tuple[int, int]]) -> float | None:
@@ -309,7 +294,7 @@ def zero_shot_sections(run: Path, cfg: ReportConfig, out: Path, final_words: dic
     gold_cache: dict = {}
     curve: dict[str, list[tuple[int, float]]] = defaultdict(list)
     final: dict[str, dict[str, float]] = defaultdict(dict)  # model -> task/data_dir -> accuracy
-    final_blimp: dict[str, tuple[dict, dict]] = {}  # model -> (scores, gold) of its final BLiMP
+    final_blimp: dict[str, tuple[dict, Any]] = {}  # model -> (scores, gold task) of its final BLiMP
     unscored = set()
     milestone: dict[tuple[str, int], dict[bool, float]] = defaultdict(dict)
     for model, revision, task, data_dir, path in find_prediction_files(results) if results.is_dir() else []:
@@ -320,11 +305,11 @@ def zero_shot_sections(run: Path, cfg: ReportConfig, out: Path, final_words: dic
         preds = read_json(path, notes)
         if not isinstance(preds, dict):
             continue
-        scores = score_pairs(preds, gold)
+        scores = score_predictions(preds, gold)
         acc = mean_accuracy(scores)
         if acc is None:
             continue
-        words = words_of_checkpoint(run / "models", model, revision) if _CHECKPOINT.match(revision) else None
+        words = words_of_checkpoint(run / "models", model, revision) if words_of_milestone(revision) else None
         if words is not None and task in ("blimp", "custom"):
             # the fast set where a checkpoint has it (the official milestone evaluation), else its one
             # set; the supplement (same task folder) and a custom set of pairs (the smoke run's
@@ -354,10 +339,10 @@ def zero_shot_sections(run: Path, cfg: ReportConfig, out: Path, final_words: dic
             fast = data.get("fast_eval_results", {}).get("blimp") if isinstance(data, dict) else None
             if not isinstance(fast, list):
                 continue
-            for name, per_uid in zip(CHECKPOINT_ORDER[cfg.track], fast):
+            for name, per_uid in zip(milestones(cfg.track), fast):
                 vals = [v for v in per_uid.values() if _number(v) is not None] if isinstance(per_uid, dict) else []
                 if vals:
-                    curve[sub.parent.name].append((words_of_revision(name), 100.0 * sum(vals) / len(vals)))
+                    curve[sub.parent.name].append((words_of_milestone(name), 100.0 * sum(vals) / len(vals)))
 
     sections = []
     if curve:
@@ -370,8 +355,9 @@ def zero_shot_sections(run: Path, cfg: ReportConfig, out: Path, final_words: dic
         sections.append(Section("BLiMP across the milestone checkpoints", lines))
     for model, (scores, gold) in sorted(final_blimp.items()):
         by_term: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        terms = {it.uid: it.extra.get("term") for it in gold.items}
         for uid, (correct, total) in scores.items():
-            term = str(gold[uid][0].get("linguistics_term") or uid)
+            term = str(terms.get(uid) or uid)
             by_term[term][0] += correct
             by_term[term][1] += total
         accs = {t: 100.0 * c / n for t, (c, n) in by_term.items() if n}
@@ -473,7 +459,7 @@ def comparison_section(final: dict[str, dict[str, float]], track: str, synthetic
         ours.append((f"**{model}** (this run)", "this kit", blimp, supp, source))
     theirs = [(m, y, b, s, f"published: {src}") for t, m, y, b, s, src in OFFICIAL_BASELINES if t == track]
     lines = [f"Track `{track}`. Rows marked *published* are the organisers' own numbers for their "
-             "baselines, copied from their READMEs (see `babylm/report.py`); they were not measured by "
+             "baselines, copied from their READMEs (see `eval_export/report.py`); they were not measured by "
              "this kit, and their models trained far longer than a smoke run. Ours is the mean over "
              "BLiMP paradigms (UIDs) on the data set scored (filtered if present, else fast).", ""]
     if tiny:
