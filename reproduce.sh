@@ -33,10 +33,10 @@ KIT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # ---------------------------------------------------------------------------------------------
 PRESETS=(smoke strict-small strict seed)
 declare -A PRESET_INFO=(
-    [smoke]="embedded synthetic corpus on CPU: every stage in a few minutes (configs/smoke.yaml)"
-    [strict-small]="official 10M-word data, the strict-small track (configs/strict_small.yaml)"
-    [strict]="official 100M-word data, the strict track (configs/strict.yaml)"
-    [seed]="the seed project's experiments on the 10M-word data (configs/small_*.yaml, configs/scaled_gpt.yaml)"
+    [smoke]="embedded synthetic corpus on CPU: every stage in a few minutes (babylm/presets/smoke.yaml)"
+    [strict-small]="official 10M-word data, the strict-small track (babylm/presets/strict_small.yaml)"
+    [strict]="official 100M-word data, the strict track (babylm/presets/strict.yaml)"
+    [seed]="small-model experiments on the 10M-word data: tokenizer, small GPT and BERT with their curricula, a scaled-up GPT (babylm/presets/small_*.yaml, scaled_gpt.yaml)"
 )
 PIPELINE="corpus tokenizer train test export finetune collate validate report"
 declare -A PRESET_STEPS=(
@@ -115,7 +115,7 @@ set_preset() {
         SCORE_TASKS="" MILESTONE_TASKS=""  # every task of the track
         MILESTONE_SET=fast MAIN_FAST_TASKS="" SCORE_LIMIT=0
         OFFICIAL_EVAL=$EVAL_DATA
-        CONFIG=${PRESET/-/_}  # configs/strict_small.yaml, configs/strict.yaml
+        CONFIG=${PRESET/-/_}  # babylm/presets/strict_small.yaml, babylm/presets/strict.yaml
         MODEL=$PRESET-model
         if [ "$PRESET" = seed ]; then CONFIG=scaled_gpt; MODEL=scaled_gpt; fi
         ;;
@@ -131,7 +131,7 @@ set_preset() {
 # =============================================================================================
 # STAGE COMMANDS: the only place that names the kit's CLI options. Each function runs one
 # command; `kit` runs `python -m ...`, `launch` the same through torchrun on several GPUs.
-# Presets choose hyperparameters through their config file (configs/<name>.yaml), so the flags
+# Presets choose hyperparameters through their config file (babylm/presets/<name>.yaml), so the flags
 # here are only paths. A config file must hold one section per command it is given to
 # (generate for smoke, tokenizer, train, test, finetune): without a section named after the
 # command, the whole file is read as that command's options.

@@ -14,11 +14,11 @@ from babylm.config import option
 from babylm.corpus import CorpusConfig
 from babylm.data import PrepareConfig
 from babylm.download import DownloadConfig
+from babylm.perplexity import TestConfig
 from babylm.publish import PublishConfig
+from babylm.run import TrainConfig
 from babylm.synthetic import GenerateConfig
 from babylm.tokenizer import TokenizerConfig
-from babylm.perplexity import TestConfig
-from babylm.run import TrainConfig
 
 
 @dataclasses.dataclass

@@ -24,8 +24,9 @@ import yaml
 
 from babylm.errors import UsageError
 
-# Where named presets live (``--config small_gpt`` finds ``configs/small_gpt.yaml``).
-PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
+# Where named presets live (``--config small_gpt`` finds ``presets/small_gpt.yaml`` inside the
+# package, so a wheel install has them too).
+PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
 
 def option(default: Any, help: str, choices: tuple | None = None) -> Any:
@@ -119,7 +120,7 @@ def _field_types(cls: type) -> dict[str, Any]:
 
 
 def load_file(path: str | Path, section: str | None = None) -> dict[str, Any]:
-    """Read a YAML or JSON config file; a name without suffix is looked up in ``configs/``.
+    """Read a YAML or JSON config file; a name without suffix is looked up among the presets.
 
     A file may hold one section per command (``tokenizer:``, ``train:`` ...); when ``section``
     is one of its top-level keys only that part is used, and a file made only of sections that

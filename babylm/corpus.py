@@ -35,7 +35,7 @@ from babylm.errors import InputError, UsageError
 SPLITS = ("train", "dev", "test")
 
 # Official folder name -> (release, split, track of a training folder). Sources: the 2023 README
-# (babylm_data.zip) and the 2024/2025 OSF text_data zips; see ../shared/data/babylm/SOURCES.md.
+# (babylm_data.zip) and the 2024/2025 OSF text_data zips (osf.io/ad7qg).
 LAYOUT_DIRS: dict[str, tuple[str, str, str | None]] = {
     "babylm_10M": ("2023", "train", "strict-small"),
     "babylm_100M": ("2023", "train", "strict"),
@@ -55,7 +55,7 @@ SUBCORPORA = {
 }
 
 # Named groups of sub-corpora, so a curriculum is one flag (``--files easy,hard``: easy files
-# first, then hard ones). As in the seed project: "easy" is child-directed or spoken language
+# first, then hard ones). "easy" is child-directed or spoken language
 # (transcribed speech, subtitles), "hard" is written text (books, encyclopedia, lecture captions).
 GROUPS: dict[str, tuple[str, ...]] = {
     "easy": ("aochildes", "childes", "bnc_spoken", "switchboard", "open_subtitles"),

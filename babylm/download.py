@@ -18,8 +18,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from babylm.config import option
 from babylm.challenge import TRACKS
+from babylm.config import option
 from babylm.corpus import LAYOUT_DIRS
 from babylm.errors import InputError, UsageError
 from babylm.files import write_json
@@ -41,7 +41,7 @@ _OSF_2025 = "OSF project ryjfm (text_data/), BabyLM 2025"
 _GH_2023 = "babylm/babylm.github.io repository, 2023 README"
 
 # (year, track) -> archives. Checksums only where published: the 2024 train_10M.zip md5 and size
-# are listed in a public README next to the OSF direct-download id (../shared/data/babylm/SOURCES.md).
+# are listed in a public README next to the OSF direct-download id.
 # Other entries are verified by size/checksum only when given with --md5/--size.
 REGISTRY: dict[tuple[str, str], list[Archive]] = {
     ("2023", "strict-small"): [Archive("babylm_data", "https://github.com/babylm/babylm.github.io/raw/main/babylm_data.zip",

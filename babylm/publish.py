@@ -1,7 +1,7 @@
 """Publish a run's models as revisions: one git branch per milestone, the way the hub holds them.
 
 The official 2025/2026 pipeline loads a submission's intermediate checkpoints as hub revisions
-named ``chck_1M`` ... (``--revision_name``; eval-formats.md, "Intermediate checkpoints"). A hub
+named ``chck_1M`` ... (``--revision_name`` of babylm-org/babylm-eval, strict/scripts/eval_zero_shot_fast_all_revisions.sh). A hub
 model repository is a git repository whose branches are those revisions, so the kit writes the
 same thing locally: a bare repository with a branch per ``chck_*`` folder of the run (in word
 order, each branch's parent the previous milestone, so unchanged files are stored once) and

@@ -268,6 +268,7 @@ def check_run_dir(cfg: TrainConfig, run_dir: Path) -> None:
 def build(run: Run, model=None):
     """Make the model (new, --init_from, or the one given) and its AdamW optimizer; checks model/tokenizer/block fit."""
     import torch
+
     from babylm import models
 
     cfg = run.cfg

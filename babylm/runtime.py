@@ -25,7 +25,9 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         # No git checkout (the container image): the commit comes from the image's build argument.
         commit = os.environ.get("BABYLM_COMMIT", "")
-        return f"{__version__}+g{commit[:12]}{'-dirty' if commit.endswith('-dirty') else ''}" if commit not in ("", "unknown") else __version__
+        if commit in ("", "unknown"):
+            return __version__
+        return f"{__version__}+g{commit[:12]}{'-dirty' if commit.endswith('-dirty') else ''}"
 
 
 def lock_hash() -> str | None:

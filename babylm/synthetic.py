@@ -250,7 +250,7 @@ def vocabulary() -> set[str]:
 
 
 # --------------------------------------------------------------------------- minimal pairs
-# Field and linguistics_term values follow BLiMP's conventions (eval-formats.md §2.5).
+# Field and linguistics_term values follow BLiMP's conventions (Warstadt et al. 2020, github.com/alexwarstadt/blimp).
 PHENOMENA = {
     "subject_verb_agreement": ("morphology", "subject_verb_agreement"),
     "determiner_noun_agreement": ("morphology", "determiner_noun_agreement"),

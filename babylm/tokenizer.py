@@ -6,8 +6,9 @@ the same five special tokens with fixed ids (``<pad>`` 0, ``<unk>`` 1, ``<s>`` 2
 as in RoBERTa. Whether ``<s>`` is prepended is the explicit option ``add_bos``: the official 2025
 scorer tokenises sentences with the tokenizer's default special tokens and never prepends
 anything itself, so without a BOS the first token of a BLiMP sentence is never scored
-(eval-formats.md §2.4). The result is saved with ``save_pretrained`` as a fast tokenizer that
-``AutoTokenizer.from_pretrained(dir)`` loads offline, with offsets (special tokens get (0, 0)).
+(babylm-org/babylm-eval, strict/evaluation_pipeline/sentence_zero_shot/dataset.py). The result is
+saved with ``save_pretrained`` as a fast tokenizer that ``AutoTokenizer.from_pretrained(dir)``
+loads offline, with offsets (special tokens get (0, 0)).
 """
 
 from __future__ import annotations

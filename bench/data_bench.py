@@ -10,7 +10,7 @@ Both run in this process on the same files with the same tokenizer:
 
 Usage::
 
-    .venv/bin/python bench/data_bench.py [--corpus ../shared/data/babylm/2023] [--files train]
+    .venv/bin/python bench/data_bench.py [--corpus <an official BabyLM text folder>] [--files train]
         [--block_size 128] [--num_proc 2] [--vocab_size 8192] [--tokenizer DIR]
 """
 

@@ -1,6 +1,6 @@
 """GPU training throughput and MFU: GPT-2 124M and RoBERTa 125M, kit loop vs transformers Trainer.
 
-Run by bench/gpu_train.sh on a lent GPU. Random token blocks (throughput does not depend on the
+Run by bench/gpu_train.sh on a GPU. Random token blocks (throughput does not depend on the
 text), vocabulary 50,257 (GPT-2) / 50,265 (RoBERTa) so the parameter counts match the published
 models. MFU = achieved model FLOP/s / measured dense bf16 matmul FLOP/s of this card, with model
 FLOPs per token = 6 N + 12 L H T (PaLM appendix B; N = non-embedding-free parameter count).
@@ -43,8 +43,7 @@ def one(arch: str, seq: int, batch: int, steps: int, engine: str, tok, work: Pat
     import torch
     from datasets import Dataset
 
-    from babylm import models
-    from babylm import hf_engine, train
+    from babylm import hf_engine, models, train
     from babylm.distributed import Dist
     from babylm.run import Run, TrainConfig, build
 
@@ -96,8 +95,8 @@ def main() -> None:
 
     import torch
 
-    from babylm.tokenizer import TokenizerConfig, train_tokenizer
     from babylm.runtime import environment_summary
+    from babylm.tokenizer import TokenizerConfig, train_tokenizer
 
     work = Path(tempfile.mkdtemp(prefix="gpu-bench-"))
     train_tokenizer(TokenizerConfig(out_dir=str(work / "tok"), vocab_size=512 if args.smoke else 2048))

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU scoring benchmark for a lent H100 (or any CUDA card): full filtered BLiMP + the BLiMP
+# GPU scoring benchmark for an H100/H200 (or any CUDA card): full filtered BLiMP + the BLiMP
 # supplement (65,093 pairs, 130,186 sentences) with a 124M causal model (GPT-2 small shape) and a
 # 125M masked model (BERT/RoBERTa-base shape), seeded random weights (no network needed).
 #
@@ -10,10 +10,11 @@
 #   3. the full run of each backend stays under its target (causal < 10 s, masked < 60 s).
 #
 # Usage: bash bench/gpu_score.sh [--dtype bfloat16] [--token_budget 262144]
-# Environment: EVAL_DATA (default ../shared/data/eval), PY (default .venv/bin/python, else python).
+# Environment: EVAL_DATA (default $BABYLM_EVAL_DATA), CORPUS (a text folder for the tokenizer, default
+# $BABYLM_DATA; empty: BLiMP sentences), PY (default .venv/bin/python, else python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EVAL_DATA="${EVAL_DATA:-../shared/data/eval}"
+EVAL_DATA="${EVAL_DATA:-${BABYLM_EVAL_DATA:-evaluation_data}}"
 PY="${PY:-.venv/bin/python}"; [ -x "$PY" ] || PY=python
 DTYPE="bfloat16"; BUDGET=262144
 while [ $# -gt 0 ]; do
@@ -27,7 +28,7 @@ done
 "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" \
   || { echo "error: CUDA is not available" >&2; exit 1; }
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-CORPUS=""; [ -d ../shared/data/babylm/2024/train_10M ] && CORPUS=../shared/data/babylm/2024/train_10M
+CORPUS="${CORPUS:-${BABYLM_DATA:-}}"
 COMMON=(--eval_data "$EVAL_DATA" --device cuda --corpus "$CORPUS" --token_budget "$BUDGET")
 CAUSAL=(--backend causal --hidden 768 --layers 12 --model_vocab 50257)
 MASKED=(--backend mlm --hidden 768 --layers 12 --model_vocab 50265)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# GPU training benchmark for a lent H100/H200: GPT-2 124M and RoBERTa 125M at sequence 128 and 512,
+# GPU training benchmark for an H100/H200: GPT-2 124M and RoBERTa 125M at sequence 128 and 512,
 # bf16, kit loop (torch.compile) vs transformers Trainer; tokens/s and MFU against the card's
 # measured bf16 matmul rate. Writes bench/results/gpu_train.json and prints a summary.
-# Targets (issue 3): GPT-2 seq 512 MFU >= 45 %, kit >= 1.5x the Trainer engine.
+# Targets: GPT-2 seq 512 MFU >= 45 %, kit >= 1.5x the Trainer engine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PY:-.venv/bin/python}"

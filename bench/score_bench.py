@@ -14,6 +14,7 @@ Wall and process CPU time are both printed: on a shared machine the CPU-time rat
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -56,7 +57,8 @@ def tiny_model(backend: str, eval_root: Path, hidden: int, layers: int, vocab: i
         tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
         tok.normalizer = normalizers.BertNormalizer(lowercase=True)
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        tok.train_from_iterator(text, trainers.WordPieceTrainer(vocab_size=vocab, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
+        specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        tok.train_from_iterator(text, trainers.WordPieceTrainer(vocab_size=vocab, special_tokens=specials))
         tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
         fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
                                        sep_token="[SEP]", mask_token="[MASK]")
@@ -159,7 +161,8 @@ def run(backend: str, args) -> None:
     real = flips & ((np.abs(m_o) > NEAR_TIE) | (np.abs(m_b) > NEAR_TIE))
     print(f"  straightforward: {t_base:.2f} s (cpu {c_base:.2f} s) = {n_sent / t_base:.0f} sent/s, "
           f"accuracy {100 * acc_b:.2f}%\n"
-          f"  speed-up {t_base / t_ours:.2f}x (cpu time {c_base / c_ours:.2f}x); max |score difference| {np.abs(ours_all - base_all).max():.2e}; "
+          f"  speed-up {t_base / t_ours:.2f}x (cpu time {c_base / c_ours:.2f}x); "
+          f"max |score difference| {np.abs(ours_all - base_all).max():.2e}; "
           f"accuracies {'EQUAL' if acc_o == acc_b else 'DIFFER'}; items decided differently: {int(flips.sum())} "
           f"(near ties, both margins within {NEAR_TIE:g} nats: {int((flips & ~real).sum())}; others: {int(real.sum())})",
           flush=True)
@@ -170,14 +173,16 @@ def run(backend: str, args) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backend", choices=("causal", "mlm", "mntp", "both"), default="both")
-    ap.add_argument("--eval_data", default="../shared/data/eval")
+    ap.add_argument("--eval_data", default=os.environ.get("BABYLM_EVAL_DATA", "evaluation_data"),
+                    help="the official evaluation_data folder (default: $BABYLM_EVAL_DATA)")
     ap.add_argument("--limit", type=int, default=0, help="first N pairs per file (0: the full sets)")
     ap.add_argument("--model", default="", help="a checkpoint instead of the tiny seeded model")
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--vocab", type=int, default=16384)
-    ap.add_argument("--corpus", default="../shared/data/babylm/2024/train_10M",
-                    help="text folder to train the tokenizer on ('' : BLiMP sentences)")
+    ap.add_argument("--corpus", default=os.environ.get("BABYLM_DATA", ""),
+                    help="text folder to train the tokenizer on, e.g. the official train_10M ('' : BLiMP sentences; "
+                         "default: $BABYLM_DATA)")
     ap.add_argument("--model_vocab", type=int, default=0, help="embedding rows of the model (>= the tokenizer's; "
                     "e.g. 50257 for GPT-2 size heads)")
     ap.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"),

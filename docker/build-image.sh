@@ -5,8 +5,8 @@
 #   docker/build-image.sh [CHECK ...]        CHECK: env | tests | smoke   (default: env tests smoke)
 #
 #   env    the image's entrypoint summary + `python -m babylm env`
-#   tests  the unit tests inside the image (the shared reference data bind-mounted read-only)
-#   smoke  `reproduce.sh smoke` inside the image (with ../shared/data/eval mounted as
+#   tests  the unit tests inside the image (the reference data bind-mounted read-only)
+#   smoke  `reproduce.sh smoke` inside the image (with the reference data's data/eval mounted as
 #          BABYLM_EVAL_DATA when it is there; BABYLM_EWOK_PASSWORD passed on), outputs on a bind
 #          mount, then the validate step again from a fresh container
 #
@@ -15,7 +15,8 @@
 #   BABYLM_CI_CACHE   cache outside the checkout (base image tarball, its .debs, the wheelhouse)
 #                                                                       (default: /var/cache/babylm-ci)
 #   BABYLM_IMAGE      tag of the built image                            (default: localhost/babylm-kit:ci)
-#   BABYLM_SHARED     reference data for the tests                      (default: ../shared)
+#   BABYLM_SHARED     reference data for the tests and the smoke run   (default: where
+#                     `python -m tests.reference` finds it; none: the smoke run uses no official data)
 #   BABYLM_CI_OUT     where the smoke run's outputs land                (default: $BABYLM_CI_CACHE/outputs)
 #   TORCH_WHEEL       the local CPU torch wheel                (default: /opt/wheels/torch-2.13.0+cpu-*.whl)
 #   DEBIAN_MIRROR     mirror for debootstrap                            (default: http://deb.debian.org/debian)
@@ -32,7 +33,7 @@ done
 cache=${BABYLM_CI_CACHE:-/var/cache/babylm-ci}
 image=${BABYLM_IMAGE:-localhost/babylm-kit:ci}
 base=localhost/bookworm-py311:local
-shared=${BABYLM_SHARED:-$repo/../shared}
+shared=${BABYLM_SHARED:-}
 out=${BABYLM_CI_OUT:-$cache/outputs}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 image_uid=1000  # the Dockerfile's default UID: the user that writes into the bind-mounted outputs
@@ -63,6 +64,7 @@ host_python=python3
 # The wheels must suit the image's Python 3.11 (the version the lock was compiled for).
 "$host_python" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' 2>/dev/null \
     || { echo "error: $host_python is not Python 3.11 (the image's); run docker/install.sh first" >&2; exit 1; }
+[ -n "$shared" ] || shared=$("$host_python" -m tests.reference 2>/dev/null) || shared=""
 wheelhouse=$cache/wheelhouse
 wheelhouse_stamp=$wheelhouse/.requirements.lock.sha256
 lock_sha=$(sha256sum requirements.lock | cut -d' ' -f1)
@@ -141,7 +143,8 @@ for c in "${checks[@]}"; do
         ;;
     tests)
         phase "check tests: pytest inside the image"
-        [ -d "$shared/data" ] || { echo "error: shared data not found at $shared (set BABYLM_SHARED)" >&2; exit 1; }
+        [ -n "$shared" ] && [ -d "$shared/data" ] \
+            || { echo "error: reference data not found (set BABYLM_SHARED; see tests/reference.py)" >&2; exit 1; }
         "${run[@]}" -e BABYLM_QUIET=1 -e BABYLM_SHARED=/shared -v "$(cd "$shared" && pwd):/shared:ro" \
             "$image" python -m pytest -q -p no:cacheprovider -x
         ;;
@@ -152,7 +155,7 @@ for c in "${checks[@]}"; do
         chown "$image_uid:$image_uid" "$out"
         # The official evaluation data (read-only) adds the fine-tuning step (RTE) to the smoke run.
         eval_mount=()
-        if [ -d "$shared/data/eval/glue_filtered" ]; then
+        if [ -n "$shared" ] && [ -d "$shared/data/eval/glue_filtered" ]; then
             eval_mount=(-v "$(cd "$shared/data/eval" && pwd):/data/eval:ro" -e BABYLM_EVAL_DATA=/data/eval)
         fi
         # EWoK-fast is scored when its password is given (passed by name: it stays out of the logs)

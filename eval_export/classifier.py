@@ -3,7 +3,7 @@
 Two heads:
 
 * ``official``: the 2025/2026 BabyLM head on ``AutoModel`` hidden states (``finetune/classifier_model.py``
-  of babylm/evaluation-pipeline-2025, eval-formats.md 3.3): LayerNorm without affine -> Linear(h, h)
+  of babylm-org/babylm-eval, strict/evaluation_pipeline/finetune/classifier_model.py): LayerNorm without affine -> Linear(h, h)
   -> GELU -> LayerNorm without affine -> Dropout -> Linear(h, num_labels), layer-norm eps 1e-5.
 * ``stock``: the architecture's own ``AutoModelForSequenceClassification`` (BERT pooler, GPT-2's
   last-non-pad score, ...), as the 2023/2024 pipelines used.

@@ -9,24 +9,23 @@ data, ``summary`` writes the human summary of a revision and ``report`` the repo
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 from pathlib import Path
 
-from babylm.cli import Command
 from babylm.challenge import BACKENDS
+from babylm.cli import Command
 from babylm.config import option
 from babylm.errors import InputError, UsageError
 from eval_export.finetune import FinetuneConfig
 from eval_export.report import ReportConfig  # light: matplotlib is imported only when plotting
-
-DEFAULT_EVAL_DATA = os.environ.get("BABYLM_EVAL_DATA", "evaluation_data")
+from eval_export.tasks import DEFAULT_EVAL_DATA
 
 
 @dataclasses.dataclass
 class ScoreConfig:
     model: str = option("", "model folder (may hold chck_* revision folders), git repository written by `babylm publish`, or hub id")
-    revision: str = option("main", "revision: `main` or a milestone such as chck_10M (local: the sub-folder of that name, or the branch of a git repository)")
+    revision: str = option("main", "revision: `main` or a milestone such as chck_10M (local: the sub-folder of that name, "
+                                   "or the branch of a git repository)")
     backend: str = option("auto", "scoring backend; auto infers causal/mlm from the config (mntp must be forced)",
                           choices=("auto", *BACKENDS))
     tasks: list[str] = option(["blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past", "comps", "reading"],
@@ -162,7 +161,8 @@ def collate(cfg: CollateConfig) -> None:
 
 @dataclasses.dataclass
 class ValidateConfig:
-    file: str = option("", "the file to check: a per-task predictions.json, the collated file, a 2024 .json.gz or a 2023 all_predictions.json")
+    file: str = option("", "the file to check: a per-task predictions.json, the collated file, a 2024 .json.gz "
+                           "or a 2023 all_predictions.json")
     eval_data: str = option(DEFAULT_EVAL_DATA, "evaluation_data folder holding the gold files")
     ewok_password: str = option("", "password of ewok_fast.zip to check EWoK fast predictions (or env BABYLM_EWOK_PASSWORD)")
 

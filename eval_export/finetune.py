@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from babylm.config import option, save
-from babylm.errors import InputError, UsageError
+from babylm.errors import UsageError
 from eval_export import glue
+from eval_export.tasks import DEFAULT_EVAL_DATA
 
 HEADS = ("official", "stock")
 POOLINGS = ("auto", "first", "last")
@@ -36,11 +37,13 @@ PRECISIONS = ("auto", "fp32", "bf16")
 @dataclasses.dataclass
 class FinetuneConfig:
     model: str = option("", "model folder (a kit run's final/ or a chck_* folder) or hub id")
-    revision: str = option("main", "revision: a hub branch, a subfolder of a local model (chck_10M ...) or a branch of a local git repository")
+    revision: str = option("main", "revision: a hub branch, a subfolder of a local model (chck_10M ...) or a branch "
+                                   "of a local git repository")
     tasks: list[str] = option(["boolq", "mnli", "mrpc", "multirc", "qqp", "rte", "wsc"],
                               "tasks to run, comma-separated", choices=tuple(glue.TASKS))
-    data_dir: str = option("../shared/data/eval/glue_filtered",
-                           "folder of <task>.train.jsonl / <task>.valid.jsonl (official glue_filtered)")
+    data_dir: str = option(f"{DEFAULT_EVAL_DATA}/glue_filtered",
+                           "folder of <task>.train.jsonl / <task>.valid.jsonl (the official glue_filtered; "
+                           "default: under $BABYLM_EVAL_DATA)")
     output_dir: str = option("results", "results root; files go to <output_dir>/<model>/<revision>/finetune/<task>/")
     model_name: str = option("", "name used in the results path (default: the model folder's or hub id's last part)")
     head: str = option("official", "classification head: the official 2025 head on AutoModel, or the "

@@ -2,7 +2,7 @@
 
 Facts below follow the official 2025 pipeline (babylm/evaluation-pipeline-2025, commit bf55c11;
 ``eval_finetuning.sh``, ``finetune/dataset.py``, ``finetune/run.py``), as summarised in
-``shared/docs/eval-formats.md`` sections 2.5 and 3.3:
+babylm-org/babylm-eval, ``strict/evaluation_pipeline/finetune/`` (dataset.py, run.py) and ``strict/scripts/eval_finetuning.sh``:
 
 * inputs are text pairs; MultiRC is ``Question: {question} Answer: {answer}`` paired with the
   paragraph, WSC is ``Does "{span2_text}" refer to "{span1_text}" in this passage?`` paired with
@@ -26,7 +26,7 @@ from pathlib import Path
 from babylm.errors import InputError
 from babylm.files import read_jsonl
 
-# Where the official data lives (the 2025/2026 OSF project, eval-formats.md section 6).
+# Where the official data lives (the 2025/2026 OSF project linked from the babylm-org/babylm-eval README).
 OFFICIAL_DATA = "OSF osf.io/ryjfm, folder evaluation_data/full_eval/glue_filtered/"
 
 SUBSAMPLE_SIZE = 10_000  # MNLI and QQP training rows (official)

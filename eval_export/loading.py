@@ -16,6 +16,7 @@ from typing import Any
 from babylm.challenge import BACKENDS, MASKED_BACKENDS, default_backend
 from babylm.errors import InputError, UsageError
 
+
 @dataclasses.dataclass
 class LoadedModel:
     """A model ready for scoring, plus what the writers need to name its outputs."""
@@ -23,7 +24,7 @@ class LoadedModel:
     model: Any
     tokenizer: Any
     backend: str
-    name: str  # ``Path(model).stem`` as the official result tree uses (see eval-formats.md 4.3)
+    name: str  # ``Path(model).stem``, as the official result tree (strict/evaluation_pipeline/sentence_zero_shot/run.py)
     revision: str
     source: str  # the folder or hub id the weights came from
 

@@ -428,16 +428,18 @@ def finetune_section(run: Path, cfg: ReportConfig, notes: list[str]) -> Section 
                 metrics["accuracy"] = sum(e.get("pred") == g.get("label") for e, g in zip(entries, gold)) / n
                 metrics["n"] = n
         if metrics:
-            def pct(key):
-                v = metrics.get(key)
-                return None if v is None else (100 * v if v <= 1 else v)
             rows.append((model, task, int(metrics["n"]) if "n" in metrics else None,
-                         pct("accuracy"), pct("f1"), pct("mcc")))
+                         *(_percent(metrics.get(key)) for key in ("accuracy", "f1", "mcc"))))
     if not rows:
         return None
     lines = ["Validation sets; accuracy, F1 and MCC in percent (MCC ×100)."]
     lines += [""] + _table(["model", "task", "examples", "accuracy", "F1", "MCC"], rows)
     return Section("Fine-tuning", lines)
+
+
+def _percent(value: float | None) -> float | None:
+    """Fractions as percentages; values already above 1 are taken as percentages."""
+    return None if value is None else (100 * value if value <= 1 else value)
 
 
 def comparison_section(final: dict[str, dict[str, float]], track: str, synthetic: bool = False) -> Section:

@@ -3,7 +3,8 @@ file, the 2024 and 2023 formats, and a human summary (Markdown, JSON, PNG).
 
 Every file goes through :mod:`babylm.files` (temp file + rename). JSON meant for the organisers is
 written like Python's ``json.dump`` defaults, as the official code does: separators ", " and ": ",
-ASCII escapes, no indent, bare ``NaN`` allowed, no trailing newline (eval-formats.md 4.3).
+ASCII escapes, no indent, bare ``NaN`` allowed, no trailing newline (babylm-org/babylm-eval,
+``strict/evaluation_pipeline/collate_preds.py``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from babylm.errors import InputError
 from eval_export import tasks as tasks_lib
 from eval_export import zero_shot
 
-# Top-level keys of the collated file, in the official order (eval-formats.md 4.3).
+# Top-level keys of the collated file, in the official order (babylm-org/babylm-eval, strict/evaluation_pipeline/collate_preds.py).
 COLLATED_KEYS = ("blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past", "comps", "reading", "aoa", "glue")
 FAST_KEYS = ("blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past", "reading")
 GLUE_TASKS = ("boolq", "mnli", "mrpc", "multirc", "qqp", "rte", "wsc")

@@ -1,33 +1,33 @@
 """Zero-shot tasks: read the official evaluation files into uniform items, check their counts.
 
 Each ranking item lists its candidates as ``(context, completion)`` pairs, gold first (label 0
-everywhere, eval-formats.md 2.1), the ``pred`` string the official output uses for each candidate,
-and its subtask key (UID). Keys, the scored span and the pred strings follow the 2025 pipeline
-(eval-formats.md 2.4 and 4.3). Everything is read and checked before any model runs, so bad input
-never leaves partial results behind.
+everywhere, as in the official sentence_zero_shot code), the ``pred`` string the official output
+uses for each candidate, and its subtask key (UID). Keys, the scored span and the pred strings
+follow the 2025/2026 pipeline (babylm-org/babylm-eval, strict/evaluation_pipeline/sentence_zero_shot/
+dataset.py and collate_preds.py). Everything is read and checked before any model runs, so bad
+input never leaves partial results behind.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import math
 import os
 import zipfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from babylm.files import read_jsonl
 from babylm.errors import InputError, UsageError
+from babylm.files import read_jsonl
 
-# --tasks names, in the order of the collated file (eval-formats.md 4.3).
+# --tasks names, in the order of the collated file (strict/evaluation_pipeline/collate_preds.py).
 TASKS = ("blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past", "comps", "reading")
 # Hidden 2025 tasks: scored when their files are present, skipped (with a note) otherwise.
 OPTIONAL_TASKS = ("wug_past", "comps")
 EVAL_SETS = ("full", "fast")
 
-# (task folder in the result tree, data folder) per --tasks name and eval set (eval-formats.md 4.3).
+# (task folder in the result tree, data folder) per --tasks name and eval set (strict/scripts/eval_zero_shot*.sh).
 DATA_DIRS = {
     ("blimp", "full"): ("blimp", "blimp_filtered"), ("blimp", "fast"): ("blimp", "blimp_fast"),
     ("blimp_supplement", "full"): ("blimp", "supplement_filtered"), ("blimp_supplement", "fast"): ("blimp", "supplement_fast"),
@@ -40,7 +40,7 @@ DATA_DIRS = {
     ("reading", "full"): ("reading", ""), ("reading", "fast"): ("reading", ""),
 }
 
-# Sizes hard-coded in the official 2025 collator (eval-formats.md 2.5): per-UID counts where the
+# Sizes hard-coded in the official collator (strict/evaluation_pipeline/collate_preds.py): per-UID counts where the
 # document lists them, otherwise the number of UIDs and the total.
 SUPPLEMENT_COUNTS = {"hypernym": 842, "qa_congruence_easy": 64, "qa_congruence_tricky": 165,
                      "subject_aux_inversion": 3867, "turn_taking": 280}
@@ -59,6 +59,9 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "reading": {"counts": {"reading": 1726}},
 }
 EWOK_PASSWORD_ENV = "BABYLM_EWOK_PASSWORD"
+# The official evaluation_data folder: $BABYLM_EVAL_DATA, else ./evaluation_data (where the
+# official README has it unpacked).
+DEFAULT_EVAL_DATA = os.environ.get("BABYLM_EVAL_DATA", "evaluation_data")
 
 
 @dataclasses.dataclass
@@ -301,7 +304,8 @@ def load_task(name: str, eval_set: str, root: Path, ewok_password: str | None = 
             files, source = open_ewok_zip(zipped, ewok_password or os.environ.get(EWOK_PASSWORD_ENV)), f"{zipped} (encrypted)"
         data = TaskData(name, task, data_dir, "ranking", source, ewok_items(files))
     elif name == "entity_tracking" and folder is None and eval_set == "fast":
-        # The official fast set is the `regular` file only, byte-identical to the full one (SOURCES.md).
+        # The official fast set is the `regular` file only, byte-identical to the full one
+        # (evaluation_data/fast_eval/entity_tracking_fast of the official OSF release).
         full = find_folder(root, "entity_tracking")
         if full is None or not (full / "regular.jsonl").is_file():
             raise InputError(f"{root}: no entity_tracking_fast/ or entity_tracking/regular.jsonl")

@@ -212,7 +212,8 @@ def _check_collated(obj: dict, gold: _Gold, report: Report, partial: bool = Fals
         report.checked.append(f"fast_eval_results (shape; partial: {sorted(lengths)} checkpoint(s))")
         return
     if len(lengths) != 1 or not lengths <= valid:
-        raise _Problem("fast_eval_results", f"lists must all hold one entry per checkpoint ({' or '.join(map(str, sorted(valid)))}), got {sorted(lengths)}")
+        raise _Problem("fast_eval_results", "lists must all hold one entry per checkpoint "
+                                            f"({' or '.join(map(str, sorted(valid)))}), got {sorted(lengths)}")
     report.checked.append("fast_eval_results (shape)")
 
 
@@ -321,7 +322,8 @@ def _check_glue(obj: Any, gold: _Gold, report: Report, where: str) -> None:
             if isinstance(pred, str) and pred.strip().lstrip("-").isdigit():
                 pred = int(pred)  # the 2023 format stores labels as text
             if not isinstance(pred, int) or (allowed is not None and pred not in allowed):
-                raise _Problem(f"{at}.pred", f"expected an integer label{' in ' + str(sorted(allowed)) if allowed else ''}, got {p.get('pred')!r}")
+                within = f" in {sorted(allowed)}" if allowed else ""
+                raise _Problem(f"{at}.pred", f"expected an integer label{within}, got {p.get('pred')!r}")
         if labels is None:
             report.unchecked.append(f"{where}.{task}: {reason}")
         else:

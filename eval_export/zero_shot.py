@@ -2,7 +2,8 @@
 
 All candidates of a task go to the scorer in one call, so the length sort and packing see the whole
 task. The ranking rule is the official one: the first index of the maximum wins, so a tie counts
-as correct (eval-formats.md 2.4 and pain point 1); ties are counted so they can be reported.
+as correct (babylm-org/babylm-eval, strict/evaluation_pipeline/sentence_zero_shot/compute_results.py);
+ties are counted so they can be reported.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ READING_MASKS = 3  # mask tokens appended for mlm/mntp (official --number_of_mas
 
 def reading_steps(tokenizer: Any, context: str, word: str, space: bool = False) -> list[tuple[str, int]]:
     """(text before the piece, id to predict) for each piece of ``word``, as the official pipeline
-    re-tokenises (evaluation_pipeline/reading/evaluation_functions.py, ``get_p2*``; eval-formats.md 2.4).
+    re-tokenises (babylm-org/babylm-eval, strict/evaluation_pipeline/reading/evaluation_functions.py, ``get_p2*``).
 
     The word is tokenised on its own without special tokens (so, by default, without its leading
     space). The first piece is predicted after ``context``. Each later piece is decoded to text on

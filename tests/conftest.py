@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import reference
+
 REPO = Path(__file__).resolve().parent.parent
 
 # Set before any test module imports huggingface_hub / transformers / datasets: they read these at
@@ -25,14 +27,16 @@ os.environ["BABYLM_CACHE"] = str(_SCRATCH / "babylm_cache")
 
 
 def shared_dir() -> Path:
-    """The reference material beside the checkout: $BABYLM_SHARED, default ../shared.
+    """The reference data (real corpus slices, official evaluation data); see tests/reference.py.
 
-    In CI the folder is always there, so a test that needs it fails (not skips) without it.
+    Missing: the calling test is skipped with one reason, or fails under ``CI=true``.
     """
-    path = Path(os.environ.get("BABYLM_SHARED", REPO.parent / "shared"))
-    if not (path / "data").is_dir():
-        pytest.fail(f"shared data not found at {path}; set BABYLM_SHARED to the folder holding data/ and docs/")
-    return path
+    found = reference.reference_dir()
+    if found is None:
+        if reference.required():
+            pytest.fail(f"{reference.MISSING} (CI=true requires it)")
+        pytest.skip(reference.MISSING)
+    return found
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +49,14 @@ def run_cli(module: str, *args: str, cwd: Path | None = None, timeout: int = 600
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=cwd or REPO,
                           capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Close the run by saying how many tests were skipped for want of the reference data, and why."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if reference.MISSING in str(r.longrepr)]
+    if skipped:
+        terminalreporter.write_line(f"{len(skipped)} tests skipped: {reference.MISSING} "
+                                    "(the folder is not part of the repository; CI=true makes them required)")
 
 
 def pytest_unconfigure(config):

@@ -1,4 +1,4 @@
-"""Corpus discovery, selection, exact word counts and bad input, on the real files in ../shared."""
+"""Corpus discovery, selection, exact word counts and bad input, on the real corpus slices of the reference data."""
 
 from __future__ import annotations
 

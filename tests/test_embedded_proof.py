@@ -24,10 +24,10 @@ def _sentence_logprob(model, tok, text: str) -> float:
 def test_small_gpt_learns_embedded_minimal_pairs(tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from babylm.synthetic import embedded_corpus_dir
-    from babylm.tokenizer import TokenizerConfig, train_tokenizer
     from babylm.commands import run_training
     from babylm.run import TrainConfig
+    from babylm.synthetic import embedded_corpus_dir
+    from babylm.tokenizer import TokenizerConfig, train_tokenizer
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -51,8 +51,8 @@ def test_hf_engine_matches_layout_and_loss(arch, tok_dir, tmp_path):  # noqa: F8
 
 @pytest.mark.slow
 def test_torchrun_two_processes_match_one(tok_dir, tmp_path):  # noqa: F811
-    import subprocess
     import os
+    import subprocess
 
     common = ("--words", "1500", "--milestone_unit_words", "500", "--log_every", "1", "--eval_every", "10",
               "--save_every", "10", "--dropout", "0", "--warmup_steps", "5")

@@ -29,7 +29,7 @@ def items(shared):
     out = []
     for name in ("adjunct_island", "determiner_noun_agreement_1", "principle_A_case_1"):
         with open(shared / "data/eval/blimp_fast" / f"{name}.jsonl") as fh:
-            for k, line in zip(range(2), fh):
+            for _, line in zip(range(2), fh):
                 row = json.loads(line)
                 out += [("", row["sentence_good"]), ("", row["sentence_bad"])]
     with open(shared / "data/eval/supplement_fast/turn_taking.jsonl") as fh:
@@ -200,7 +200,7 @@ def test_models_without_a_single_head_fall_back_to_full_logits(lines, items):
 
 def official_surprisal(model, tok, context: str, word: str, backend: str) -> float:
     """The official reading recipe written out plainly: one forward per piece on the re-tokenised
-    text, softmax over the full vocabulary, probabilities multiplied (eval-formats.md 2.4)."""
+    text, softmax over the full vocabulary, probabilities multiplied (strict/evaluation_pipeline/reading/evaluation_functions.py)."""
     def p_next(text: str, piece_text: str) -> float:
         if backend == "causal":
             enc, at = tok(text, return_tensors="pt"), -1

@@ -127,7 +127,8 @@ def test_collate_and_old_formats(root, full_tree, tmp_path):
     glue_dir = results / "m/main/finetune/rte"
     glue_dir.mkdir(parents=True)
     labels = [json.loads(x)["label"] for x in (root / "glue_filtered/rte.valid.jsonl").read_text().splitlines()]
-    (glue_dir / "predictions.json").write_text(json.dumps({"rte": {"predictions": [{"id": f"rte_{i}", "pred": y} for i, y in enumerate(labels)]}}))
+    preds = [{"id": f"rte_{i}", "pred": y} for i, y in enumerate(labels)]
+    (glue_dir / "predictions.json").write_text(json.dumps({"rte": {"predictions": preds}}))
     path, missing = submission.collate(results, "m", "causal", "strict-small", allow_partial=True)
     assert path.name == "all_full_preds_and_fast_scores_causal_partial.json"
     assert any(m.startswith("ewok") for m in missing) and any(m.startswith("aoa") for m in missing)

@@ -13,6 +13,7 @@ import pytest
 
 from babylm.errors import InputError, UsageError
 from eval_export import tasks, zero_shot
+from tests import reference
 
 EWOK_DOMAINS = ["agent-properties", "material-dynamics", "material-properties", "physical-dynamics",
                 "physical-interactions", "physical-relations", "quantitative-properties", "social-interactions",
@@ -104,8 +105,10 @@ def _make_ewok_zip(tmp_path, password: str, n: int = 100):
     out.parent.mkdir(parents=True)
     if shutil.which("zip"):
         subprocess.run(["zip", "-q", "-r", "-e", "-P", password, str(out), "evaluation_data"], cwd=tmp_path / "src", check=True)
-    else:  # pragma: no cover - the CI image has zip
+    elif reference.required():  # CI installs it (.ci/run)
         pytest.fail("the zip CLI is needed to build an encrypted test archive: apt-get install zip")
+    else:
+        pytest.skip("the zip CLI (Debian package zip) is needed to build an encrypted test archive")
     shutil.rmtree(tmp_path / "src")
     with zipfile.ZipFile(out) as zf:
         assert all(i.flag_bits & 0x1 for i in zf.infolist() if not i.is_dir())  # really encrypted

@@ -45,7 +45,7 @@ def glue_dir(shared) -> Path:
 @pytest.fixture(scope="module")
 def tokenizer_dir(tmp_path_factory, glue_dir) -> Path:
     """A BPE tokenizer (vocab 600) with BERT-style pair template, trained on RTE sentences + WORDS."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers, decoders
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     texts = [" ".join(WORDS)] * 20

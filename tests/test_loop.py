@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
 from babylm import checkpoint, config
-from babylm.errors import InputError
 from babylm.distributed import Dist
+from babylm.errors import InputError
 from babylm.run import Run, TrainConfig, build
 from babylm.train import fit
 from tests.train_fixtures import make_blocks, make_tokenizer
@@ -112,7 +111,7 @@ def test_crash_while_saving_keeps_previous_checkpoint(tok, tmp_path):
     assert "optimizer" in state and json.loads(state["loop"])["step"] > 0
 
 
-PRESETS = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
+PRESETS = sorted(config.PRESET_DIR.glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", PRESETS, ids=[p.stem for p in PRESETS])
@@ -125,8 +124,10 @@ def test_presets_build(path):
     raw = config.load_file(path)
     assert raw and set(raw) <= set(commands), f"{path.name}: sections must be command names"
     # `model` is what the run supplies (reproduce.sh passes it), never the preset
-    needs = lambda name: ({"model": "runs/x/final"}
-                          if getattr(commands[name].config.__dataclass_fields__.get("model"), "default", None) == "" else {})
+    def needs(name):
+        field = commands[name].config.__dataclass_fields__.get("model")
+        return {"model": "runs/x/final"} if getattr(field, "default", None) == "" else {}
+
     built = {name: config.build(commands[name].config, {"config": path.stem, **needs(name)}, command=name) for name in raw}
     if "train" in built:
         assert built["train"].arch in ("gpt2", "bert")

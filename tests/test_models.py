@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 
@@ -11,8 +10,8 @@ import pytest
 import torch
 
 from babylm import checkpoint, models
-from babylm.errors import InputError, UsageError
 from babylm.data import BatchPlan, Position
+from babylm.errors import InputError, UsageError
 from babylm.objective import mask_tokens
 from babylm.train import lr_at
 from tests.train_fixtures import make_tokenizer
@@ -115,7 +114,8 @@ def test_custom_head_loads_in_fresh_process(tok, tmp_path):
     out = subprocess.run([sys.executable, "-c", _LOAD, *argv], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "loaded without trust_remote_code" not in out.stdout
-    assert [w for w in out.stdout.split() if w.startswith("BabyLMFor")] == ["BabyLMForCausalLM", "BabyLMForCausalLM", "BabyLMForMaskedLM", "BabyLMForMaskedLM"]
+    classes = [w for w in out.stdout.split() if w.startswith("BabyLMFor")]
+    assert classes == ["BabyLMForCausalLM", "BabyLMForCausalLM", "BabyLMForMaskedLM", "BabyLMForMaskedLM"]
     for arch, logits in expected.items():
         assert torch.equal(torch.load(tmp_path / arch / "logits.pt", weights_only=True), logits), arch
 

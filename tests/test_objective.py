@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from babylm import models
-from babylm.objective import MaskedRowsLoss, loss_module
-from babylm.objective import mask_tokens
+from babylm.objective import MaskedRowsLoss, loss_module, mask_tokens
 from tests.train_fixtures import make_tokenizer
 
 

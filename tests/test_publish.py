@@ -104,7 +104,9 @@ def test_changed_milestone_rewrites_it_and_later_branches_and_push_needs_force(r
     remote = tmp_path / "remote.git"
     _git("init", "--quiet", "--bare", str(remote))
     repo, first = publish(PublishConfig(run=str(run_dir), remote=str(remote)))
-    heads = lambda r: dict(line.split()[::-1] for line in _git("--git-dir", str(r), "show-ref", "--heads").splitlines())
+    def heads(r):
+        return dict(line.split()[::-1] for line in _git("--git-dir", str(r), "show-ref", "--heads").splitlines())
+
     assert heads(remote) == heads(repo) == {f"refs/heads/{p.branch}": p.commit for p in first}
 
     tok = make_tokenizer(tmp_path / "tok2")

@@ -1,0 +1,39 @@
+"""Where the external reference data lives: the one place that knows.
+
+Some tests read real BabyLM corpus slices and the official evaluation data, which are not part of
+the repository. They are looked up in ``$BABYLM_SHARED`` (a folder holding ``data/``), else in a
+``shared/`` folder beside the checkout. On a machine without them those tests are skipped with one
+stated reason; under ``CI=true`` they are required and fail instead.
+
+``python -m tests.reference`` prints the folder (exit 1 when it is missing), for scripts that
+mount it (docker/build-image.sh).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ENV = "BABYLM_SHARED"
+REPO = Path(__file__).resolve().parent.parent
+MISSING = f"reference data not found: set {ENV} to a folder holding data/babylm and data/eval"
+
+
+def reference_dir() -> Path | None:
+    """The reference folder, or None when it is not there."""
+    path = Path(os.environ.get(ENV) or REPO.parent / "shared")
+    return path if (path / "data").is_dir() else None
+
+
+def required() -> bool:
+    """True under CI (``CI=true``): missing reference data is then a failure, not a skip."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+if __name__ == "__main__":
+    found = reference_dir()
+    if found is None:
+        print(MISSING, file=sys.stderr)
+        sys.exit(1)
+    print(found.resolve())
