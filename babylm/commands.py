@@ -172,12 +172,13 @@ def tensorboard(cfg: TensorboardConfig) -> None:
 
 def publish(cfg) -> None:
     from babylm.publish import publish as publish_run
+    from babylm.publish import redact
 
-    repo, done = publish_run(cfg)
-    for item in done:
-        print(f"{item.branch:>10}  {item.commit[:12]}  {'written' if item.changed else 'unchanged'}")
-    print(f"repository: {repo}" + (f" (pushed to {cfg.remote})" if cfg.remote else ""))
-    print(f"score a revision: python -m eval_export score --model {repo} --revision {done[0].branch}")
+    out = publish_run(cfg, say=lambda line: print(line, flush=True))  # one line per branch as it is done
+    print(f"repository: {out.repo}" + (f" (pushed to {redact(cfg.remote)})" if cfg.remote else ""))
+    print(f"score a revision: python -m eval_export score --model {out.repo} --revision {out.branches[0].branch}")
+    if out.hub:
+        print(f"from the hub: python -m eval_export score --model {cfg.hub_repo} --revision {out.hub[0].branch}")
 
 
 COMMANDS.update({
@@ -185,7 +186,8 @@ COMMANDS.update({
                      "Train a model (gpt2, llama, bert, roberta, deberta-v2) with word-milestone checkpoints."),
     "test": Command("test", TestConfig, test, "Report loss and perplexity of a saved model on test files."),
     "publish": Command("publish", PublishConfig, publish,
-                       "Write a run's milestones and final model as git branches (chck_1M ... main); optionally push."),
+                       "Write a run's milestones and final model as git branches (chck_1M ... main); optionally push "
+                       "them or upload them to the Hugging Face hub."),
     "tensorboard": Command("tensorboard", TensorboardConfig, tensorboard,
                            "Show (or --launch) the TensorBoard command for a run's logs."),
 })

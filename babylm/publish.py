@@ -1,33 +1,57 @@
-"""Publish a run's models as revisions: one git branch per milestone, the way the hub holds them.
+"""Publish a run's models as revisions: one branch per milestone, the way the hub holds them.
 
 The official 2025/2026 pipeline loads a submission's intermediate checkpoints as hub revisions
-named ``chck_1M`` ... (``--revision_name`` of babylm-org/babylm-eval, strict/scripts/eval_zero_shot_fast_all_revisions.sh). A hub
-model repository is a git repository whose branches are those revisions, so the kit writes the
+named ``chck_1M`` ... (``--revision_name``, babylm-org/babylm-eval
+strict/scripts/eval_zero_shot_fast_all_revisions.sh). A hub model repository is a git repository whose branches are those revisions, so the kit writes the
 same thing locally: a bare repository with a branch per ``chck_*`` folder of the run (in word
 order, each branch's parent the previous milestone, so unchanged files are stored once) and
 ``main`` for the final model. ``python -m eval_export score --model REPO.git --revision chck_3M``
-reads a branch back, and ``--remote`` pushes the branches to any git remote.
+reads a branch back, and ``--remote`` pushes the branches to a plain git remote.
 
 Commits are made with git plumbing from the checkpoint folders (no working tree, nothing copied)
 under a fixed author and date, so the same checkpoint files give the same commit ids on any
 machine. Each branch update is one atomic ref write: an interrupted publish leaves every branch
 either at its old or at its new commit.
+
+``--hub_repo namespace/name`` then uploads the same folders to a Hugging Face hub model repository
+through ``huggingface_hub``, because the hub keeps weights in its large-file storage (xet, or git
+LFS) and refuses them as plain git objects. The repository is created when asked (the hub starts
+it with a ``main`` holding only ``.gitattributes``); each milestone branch is created from the
+commit just uploaded to the previous one (the first from ``main``) and receives its folder in one
+``upload_folder`` commit (the optimizer state left out, as above; files the folder no longer has
+deleted, except a model card written on the hub); ``main`` receives the final model last. The
+library sends only what the hub does not hold yet, and a branch that already holds the folder's
+files gets no commit and is reported unchanged, so an interrupted upload is resumed by running the
+command again. The token comes from the library's usual places (``HF_TOKEN``, ``hf auth login``),
+never from the command line, and is never printed; neither is a password in a ``--remote`` URL,
+nor in git's messages about it (``https://user:TOKEN@host/...`` is shown as
+``https://user:***@host/...``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import glob
+import importlib
 import json
+import logging
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from babylm.challenge import MILESTONE
 from babylm.config import option
 from babylm.errors import InputError
 
+# The hub's repository ids: a namespace and a name of letters, digits and - _ . (huggingface_hub's
+# validate_repo_id allows the same characters; a namespace is required so the target is never guessed).
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# scheme://userinfo@ in any text: a URL's credentials (greedy up to the host: a password may hold '@')
+_URL_CREDENTIALS = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)([^\s/?#'\"]+)@")
 # Fixed identity and date: commit ids then depend only on the files and the branch order.
 _IDENTITY = {"GIT_AUTHOR_NAME": "babylm kit", "GIT_AUTHOR_EMAIL": "babylm-kit@localhost",
              "GIT_COMMITTER_NAME": "babylm kit", "GIT_COMMITTER_EMAIL": "babylm-kit@localhost",
@@ -39,16 +63,30 @@ class PublishConfig:
     run: str = option("", "a training run folder (<save_dir>/<run_name>, holding final/ and chck_* folders)")
     repo: str = option("", "bare git repository to write the branches into; created when missing "
                            "(default <run>/<run name>.git: eval_export names results after it)")
-    remote: str = option("", "after writing, push every published branch to this git remote (a path, file:// or "
-                             "https URL). Files go as plain git objects: the Hugging Face hub wants files over 10 MB "
-                             "in LFS, so push only small models there this way and upload larger ones per branch "
-                             "with huggingface_hub's upload_folder(revision=BRANCH)")
+    remote: str = option("", "after writing, push every branch to this plain git remote (a path, file:// or https "
+                             "URL; credentials in the URL, never printed, or from a git credential helper; no "
+                             "prompt). Files go as plain git objects, which the Hugging Face hub refuses for "
+                             "weights: use --hub_repo there")
     force: bool = option(False, "let --remote replace remote branches whose history differs")
     main: str = option("final", "folder of the run that becomes the main branch ('' : no main branch)")
+    hub_repo: str = option("", "also upload every branch to this Hugging Face hub model repository (namespace/name) "
+                               "through huggingface_hub, weights in the hub's large-file storage; milestones first, "
+                               "main last; a branch already holding its folder's files gets no commit. Token: HF_TOKEN "
+                               "or `hf auth login` (write access)")
+    hub_endpoint: str = option("", "hub URL for --hub_repo (default: HF_ENDPOINT, else huggingface_hub's default, "
+                                   "https://huggingface.co)")
+    private: bool = option(False, "create the --hub_repo repository private (an existing one keeps its visibility)")
+    create: bool = option(True, "create the --hub_repo repository when it does not exist (false: it must exist)")
 
     def validate(self) -> None:
         if not self.run:
             raise InputError("--run is required: the run folder to publish (<save_dir>/<run_name>)")
+        if self.hub_repo and not _REPO_ID.match(self.hub_repo):
+            raise InputError(f"--hub_repo {self.hub_repo!r}: give a hub model repository as namespace/name "
+                             "(e.g. my-user/babylm-gpt2), not a URL")
+        if self.hub_endpoint and not re.match(r"^https?://[^/\s]+", self.hub_endpoint):
+            raise InputError(f"--hub_endpoint {redact(self.hub_endpoint)!r}: give an http(s) URL, "
+                             "e.g. https://huggingface.co")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +94,13 @@ class Published:
     branch: str
     commit: str
     changed: bool  # False when the branch already held exactly these files
+
+
+@dataclasses.dataclass(frozen=True)
+class Publication:
+    repo: Path  # the local bare repository
+    branches: list[Published]  # its branches, in publishing order
+    hub: list[Published]  # the same branches on the hub, with the hub's commit ids ([] without --hub_repo)
 
 
 def revisions(run_dir: Path, main: str = "final") -> list[tuple[str, Path]]:
@@ -68,8 +113,13 @@ def revisions(run_dir: Path, main: str = "final") -> list[tuple[str, Path]]:
     return out
 
 
-def publish(cfg: PublishConfig) -> tuple[Path, list[Published]]:
-    """Write every revision of ``cfg.run`` as a branch of ``cfg.repo`` (then push to ``cfg.remote``)."""
+def _silent(line: str) -> None:
+    pass
+
+
+def publish(cfg: PublishConfig, say: Callable[[str], None] = _silent) -> Publication:
+    """Write every revision of ``cfg.run`` as a branch of ``cfg.repo``, then push them to ``cfg.remote``
+    and upload them to ``cfg.hub_repo``; ``say`` receives the progress, one line at a time."""
     run_dir = Path(cfg.run)
     if not run_dir.is_dir():
         raise InputError(f"--run {run_dir}: no such folder; give a training run (<save_dir>/<run_name>)")
@@ -84,19 +134,185 @@ def publish(cfg: PublishConfig) -> tuple[Path, list[Published]]:
             raise InputError(f"{folder}: not a saved model (needs config.json and *.safetensors)")
     if shutil.which("git") is None:
         raise InputError("git is not installed; install git to publish revisions")
+    hub = _Hub(cfg) if cfg.hub_repo else None  # no token: stop before anything is written
     # absolute: git runs with the checkpoint folder as its working directory while it adds files
     repo = (Path(cfg.repo) if cfg.repo else run_dir / f"{run_dir.resolve().name}.git").resolve()
     _ensure_bare(repo)
     done, parent = [], None
     for branch, folder in pairs:
         item = _commit_folder(repo, branch, folder, parent)
+        say(f"{branch:>10}  {item.commit[:12]}  {'written' if item.changed else 'unchanged'}")
         done.append(item)
         parent = item.commit
     _git(repo, "symbolic-ref", "HEAD", f"refs/heads/{'main' if cfg.main else pairs[-1][0]}")
     if cfg.remote:
         refspecs = [f"{'+' if cfg.force else ''}refs/heads/{p.branch}:refs/heads/{p.branch}" for p in done]
-        _git(repo, "push", "--quiet", cfg.remote, *refspecs, what=f"push to {cfg.remote}")
-    return repo, done
+        # no password prompt: a publish often runs unattended, and a prompt would wait forever
+        _git(repo, "push", "--quiet", cfg.remote, *refspecs, env={"GIT_TERMINAL_PROMPT": "0"},
+             what=f"push to {cfg.remote}")
+    return Publication(repo, done, hub.upload(pairs, say) if hub else [])
+
+
+def redact(text: str, *secrets: str) -> str:
+    """``text`` with the password of every URL in it (``https://user:TOKEN@host`` -> ``https://user:***@host``),
+    the user name of http(s) URLs that have no password (git hosts take a token alone as the user
+    name) and every one of ``secrets`` replaced by ``***``."""
+    def hide(m: re.Match) -> str:
+        scheme, userinfo = m.group(1), m.group(2)
+        user, has_password, _ = userinfo.partition(":")
+        if has_password:
+            return f"{scheme}{user}:***@"
+        return f"{scheme}***@" if scheme.lower() in ("http://", "https://") else m.group(0)
+
+    text = _URL_CREDENTIALS.sub(hide, text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+class _Hub:
+    """One hub repository reached through huggingface_hub with the user's token."""
+
+    def __init__(self, cfg: PublishConfig):
+        # Imported here: the local branches (and `--help`) do not need huggingface_hub.
+        import huggingface_hub
+        from huggingface_hub import constants
+
+        self.repo_id = cfg.hub_repo
+        self.create, self.private = cfg.create, cfg.private
+        if constants.HF_HUB_OFFLINE:
+            raise InputError(f"--hub_repo {self.repo_id}: HF_HUB_OFFLINE is set, so huggingface_hub sends no requests; "
+                             "unset it to upload")
+        try:
+            # HF_TOKEN, then the token `hf auth login` saved (or a CI's OIDC exchange when HF_OIDC_RESOURCE is set)
+            self.token = huggingface_hub.get_token()
+        except Exception as exc:  # only the OIDC exchange raises
+            raise InputError(f"--hub_repo {self.repo_id}: could not get a hub token: {_one_line(exc)}") from None
+        if not self.token:
+            raise InputError(f"--hub_repo {self.repo_id}: no hub token; set HF_TOKEN to a token with write access "
+                             "or run `hf auth login`")
+        self.api = huggingface_hub.HfApi(endpoint=cfg.hub_endpoint or None, token=self.token)
+        self.endpoint = redact(self.api.endpoint.rstrip("/"))
+
+    def upload(self, pairs: list[tuple[str, Path]], say: Callable[[str], None]) -> list[Published]:
+        where = "creating the repository"
+        say(f"hub: {self.endpoint}/{self.repo_id}")
+        try:
+            if self.create:
+                self.api.create_repo(self.repo_id, private=self.private, exist_ok=True)
+            where = "reading its branches"
+            heads = self._heads()
+            # a new repository's main holds the hub's .gitattributes (which routes weights to large-file storage)
+            start = heads.get("main")
+            done = []
+            for branch, folder in pairs:
+                where = f"branch {branch}"
+                if branch not in heads:
+                    # from the previous milestone, like the local branches: its unchanged files are not sent again
+                    self.api.create_branch(self.repo_id, branch=branch, revision=start, exist_ok=True)
+                    heads = self._heads() if start is None else {**heads, branch: start}
+                item = self._upload_folder(branch, folder, heads[branch], say)
+                heads[branch] = item.commit
+                if branch != "main":
+                    start = item.commit
+                done.append(item)
+            return done
+        except Exception as exc:
+            message = self._failure(exc, where)
+            if message is None:
+                raise
+            raise InputError(redact(message, self.token)) from None
+
+    def _heads(self) -> dict[str, str]:
+        return {ref.name: ref.target_commit for ref in self.api.list_repo_refs(self.repo_id).branches}
+
+    def _upload_folder(self, branch: str, folder: Path, head: str, say: Callable[[str], None]) -> Published:
+        from babylm.checkpoint import STATE_FILE
+
+        files = {p.relative_to(folder).as_posix(): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
+        files.pop(STATE_FILE, None)
+        say(f"{branch:>10}  {folder.name}/: {len(files)} files, {sum(files.values()) / 1e6:.1f} MB ...")
+        # The branch mirrors the folder: what it holds beyond the folder's files goes, except the hub's
+        # .gitattributes (upload_folder would keep it anyway) and a model card written on the hub.
+        extra = [name for name in self.api.list_repo_files(self.repo_id, revision=branch)
+                 if name not in files and name not in (".gitattributes", "README.md")]
+        with _NoEmptyCommitWarning():
+            info = self.api.upload_folder(
+                repo_id=self.repo_id, folder_path=folder, revision=branch, commit_message=_message(branch, folder),
+                ignore_patterns=[STATE_FILE], delete_patterns=[glob.escape(name) for name in extra] or None,
+                parent_commit=head)  # refused if the branch moved meanwhile, instead of overwriting someone's commit
+        changed = info.oid != head  # no commit: the hub held these files already
+        say(f"{branch:>10}  {info.oid[:12]}  {'uploaded' if changed else 'unchanged'}")
+        return Published(branch, info.oid, changed)
+
+    def _failure(self, exc: BaseException, where: str) -> str | None:
+        """One line saying what failed and what to do, or None for an unexpected error (a bug: keep its traceback)."""
+        from huggingface_hub.errors import HfHubHTTPError, RevisionNotFoundError
+
+        if isinstance(exc, RuntimeError) and exc.__cause__ is not None:
+            exc = exc.__cause__  # the LFS transfer wraps the failure of each file in a RuntimeError
+        at = f"hub {self.endpoint}/{self.repo_id}, {where}"
+        again = "then run the command again (branches already uploaded are skipped)"
+        if isinstance(exc, HfHubHTTPError):
+            status = exc.response.status_code if exc.response is not None else None
+            said = f": {_one_line(exc.server_message)}" if exc.server_message else ""
+            if status == 401:
+                return (f"{at}: the token was refused (401{said}); set HF_TOKEN to a valid token or run "
+                        "`hf auth login`")
+            if status == 403:
+                return (f"{at}: the token may not write to {self.repo_id} (403{said}); use a token with write access "
+                        f"to {self.repo_id.split('/')[0]}")
+            if status == 404 and isinstance(exc, RevisionNotFoundError):
+                return f"{at}: the branch is gone from the hub (404{said}); {again}"
+            if status == 404:
+                return (f"{at}: no such repository (404{said}); create it on the hub or pass --create true, and "
+                        "check --hub_repo")
+            if status == 412:
+                return f"{at}: the branch changed on the hub during the upload (412{said}); {again}"
+            return f"{at}: the hub answered {status}{said}; {again}"
+        if isinstance(exc, _network_errors()):
+            # hf_xet (installed with huggingface_hub) sends large files to the hub's xet storage servers
+            xet = (", on the way to the hub's xet storage (HF_HUB_DISABLE_XET=1 sends files through git LFS instead)"
+                   if "xet" in str(exc).lower() else "")
+            return f"{at}: network error{xet}: {_one_line(exc)}; check the network and --hub_endpoint, {again}"
+        if isinstance(exc, (OSError, ValueError)):  # a local file that vanished; a response the library refused
+            return f"{at}: {_one_line(exc)}; {again}"
+        return None
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """Connection failures as huggingface_hub raises them: its HTTP client's transport errors (httpx2 from
+    huggingface_hub 2, httpx before), and hf_xet's ConnectionError."""
+    errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    for name in ("httpx2", "httpx"):
+        try:
+            errors.append(importlib.import_module(name).TransportError)
+        except (ImportError, AttributeError):
+            pass
+    return tuple(errors)
+
+
+class _NoEmptyCommitWarning(logging.Filter):
+    """Drop huggingface_hub's warning about a skipped empty commit while uploading: the kit says 'unchanged'."""
+
+    _LOGGERS = ("huggingface_hub.hf_api", "huggingface_hub._upload_pipeline")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No files have been modified since last commit")
+
+    def __enter__(self) -> None:
+        for name in self._LOGGERS:
+            logging.getLogger(name).addFilter(self)
+
+    def __exit__(self, *exc) -> None:
+        for name in self._LOGGERS:
+            logging.getLogger(name).removeFilter(self)
+
+
+def _one_line(value: object) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _ensure_bare(repo: Path) -> None:
@@ -153,6 +369,16 @@ def _git(repo: Path, *args: str, env: dict[str, str] | None = None, check: bool 
     res = subprocess.run([*cmd, *args], capture_output=True, text=True, cwd=cwd,
                          env={**os.environ, **(env or {})})
     if res.returncode != 0 and check:
-        detail = (res.stderr.strip().splitlines() or ["no message"])[-1]
-        raise InputError(f"git {what or args[0]} failed for {repo}: {detail}")
+        # git's own messages may repeat a remote URL with its password (a dumb-http push does): redacted too
+        raise InputError(redact(f"git {what or args[0]} failed for {repo}: {_git_failure(res.stderr)}"))
     return res.stdout.strip() if res.returncode == 0 else ""
+
+
+def _git_failure(stderr: str) -> str:
+    """git's error lines (fatal:, error:, a push's '! [rejected]' lines) on one line; hints and progress left out."""
+    lines = [" ".join(line.split()) for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith(("fatal:", "error:", "! "))]
+    detail = "; ".join(errors[:4]) + ("; ..." if len(errors) > 4 else "") if errors else (lines or ["no message"])[-1]
+    if any("[rejected]" in line for line in errors):
+        detail += " (the remote branches hold another history: --force true replaces them)"
+    return detail
