@@ -122,8 +122,14 @@ def model_name(path_or_id: str) -> str:
 def infer_backend(config: Any) -> str | None:
     """``causal`` or ``mlm`` from a model config's architectures / model_type, None when unsure.
 
-    ``mntp`` (masked next-token prediction) cannot be told from a config: force it.
+    ``mntp`` (masked next-token prediction) cannot be told from a config in general: force it.
+    The kit's own GPT-BERT is the exception: trained mostly on MNTP, it is scored with ``mntp``
+    unless ``--backend causal`` is asked for.
     """
+    from babylm.gpt_bert import MODEL_TYPE
+
+    if getattr(config, "model_type", "") == MODEL_TYPE:
+        return "mntp"
     for arch in getattr(config, "architectures", None) or []:
         if arch.endswith(_CAUSAL_SUFFIXES):
             return "causal"
@@ -156,6 +162,9 @@ def load_model(path_or_id: str, revision: str = "main", backend: str | None = No
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
+    from babylm.models import register_kit_models
+
+    register_kit_models()  # the kit's own architectures load from the installed package, not remote code
     if backend is not None and backend not in BACKENDS:
         raise UsageError(f"--backend: {backend!r} is not one of {', '.join(BACKENDS)}")
     local = resolve_local(path_or_id, revision)
