@@ -372,6 +372,28 @@ def test_scores_match_one_sentence_references(saved):
         sentence_scores(loaded["causal"], tk, items[:1], "causal")[0], abs=1e-3)
 
 
+def test_resume_weights_and_finetune_backbone(saved):
+    """Resume loading keeps the head tied; fine-tuning gets the bidirectional body through AutoModel."""
+    from eval_export import classifier as clf
+
+    folder, model, tk = saved
+    fresh = models.build_model("gpt-bert", models.resolve_shape("tiny", hidden=32, heads=2, positions=64,
+                                                                arch="gpt-bert"), tk, seed=9)
+    checkpoint.load_weights(fresh, folder)
+    assert fresh.head.decoder.weight is fresh.model.embedding.word.weight
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values()))
+
+    backbone = clf.load_backbone(str(folder), "main", "right", 512)
+    assert not backbone.decoder and backbone.max_length == 512  # first-token pooling, official input length
+    classifier = clf.build_classifier(backbone, 2, "official", "auto", 0.1, official=False).eval()
+    assert type(classifier.backbone).__name__ == "GPTBertModel"
+    enc = tk(TEXTS[:2], padding=True, return_tensors="pt")
+    batch = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+    with torch.no_grad():
+        want = model.model(enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state[:, 0]
+        torch.testing.assert_close(classifier.pooled(batch), want, rtol=0, atol=1e-6)
+
+
 # --------------------------------------------------------------------------- loading elsewhere
 
 
