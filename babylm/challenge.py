@@ -128,6 +128,14 @@ def model_kind(config: Any) -> str | None:
 
 
 def default_backend(config: Any) -> str | None:
-    """The backend the official code would be told for this model: causal or mlm (mntp must be asked for)."""
+    """The backend to score a model with when none is asked for: causal or mlm by its kind, except
+    the kit's own GPT-BERT, trained mostly by masked next-token prediction and so scored with mntp
+    (``--backend causal`` scores it causally). Other mntp models must ask for it."""
+    from babylm.gpt_bert import MODEL_TYPE as GPT_BERT_TYPE  # imported here: the module needs torch
+
+    config = getattr(config, "config", config)
+    model_type = config.get("model_type") if isinstance(config, dict) else getattr(config, "model_type", None)
+    if model_type == GPT_BERT_TYPE:
+        return Backend.MNTP
     kind = model_kind(config)
     return None if kind is None else (Backend.CAUSAL if kind == "causal" else Backend.MLM)

@@ -4,8 +4,10 @@ A model is built from a size preset (or explicit sizes) and the tokenizer: the v
 and the special-token ids come from the tokenizer, so the saved ``config.json`` agrees with the
 saved tokenizer. Everything here is a plain ``transformers`` class, so the official evaluation
 pipeline loads it with ``AutoModelForCausalLM`` / ``AutoModelForMaskedLM`` and no custom code.
-The one exception, ``custom_head=True``, wraps any body in :mod:`babylm.custom_model` and needs
-``trust_remote_code``.
+The exceptions ship their own code in the checkpoint (``auto_map``) and need ``trust_remote_code``
+outside the kit: ``custom_head=True`` wraps any body in :mod:`babylm.custom_model`, and ``gpt-bert``
+is the causal/masked hybrid of :mod:`babylm.gpt_bert` (one model, scored causally or with masked
+next-token prediction).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from babylm.errors import InputError, UsageError
 
 # Architecture name -> objective family. The names are the transformers ``model_type``s.
 ARCHS: dict[str, str] = {"gpt2": "causal", "llama": "causal", "bert": "masked", "roberta": "masked", "deberta-v2": "masked"}
+# The kit's own hybrid (babylm/gpt_bert.py), trained with the causal and the MNTP objective.
+GPT_BERT = "gpt-bert"
 
 # Size presets: (layers, hidden, heads, intermediate). "small" is the seed's small GPT
 # (4 layers, 256 hidden, 4 heads); "base" is GPT-2 124M / BERT-base / RoBERTa-base.
@@ -26,6 +30,15 @@ SIZES: dict[str, tuple[int, int, int, int]] = {
     "small": (4, 256, 4, 1024),
     "medium": (8, 512, 8, 2048),
     "base": (12, 768, 12, 3072),
+}
+
+# GPT-BERT presets: "small" and "base" are the published strict-small and strict models
+# (ltgoslo/gpt-bert configs/small.json, configs/base.json); the feed-forward width is the
+# width after the GEGLU gate, 10/3 of the hidden size in both.
+GPT_BERT_SIZES: dict[str, tuple[int, int, int, int]] = {
+    "tiny": (2, 64, 2, 192),
+    "small": (12, 384, 6, 1280),
+    "base": (12, 768, 12, 2560),
 }
 
 # Architectures whose transformers implementation has a PyTorch SDPA attention path.
@@ -45,13 +58,19 @@ class ModelShape:
 
 
 def resolve_shape(size: str = "tiny", layers: int | None = None, hidden: int | None = None, heads: int | None = None,
-                  intermediate: int | None = None, positions: int = 512, dropout: float = 0.0) -> ModelShape:
-    """Apply explicit sizes over a preset and check they fit together."""
-    if size not in SIZES:
-        raise UsageError(f"--size: {size!r} is not one of {', '.join(SIZES)}")
-    p_layers, p_hidden, p_heads, p_inter = SIZES[size]
+                  intermediate: int | None = None, positions: int = 512, dropout: float = 0.0,
+                  arch: str | None = None) -> ModelShape:
+    """Apply explicit sizes over a preset and check they fit together.
+
+    ``arch`` picks the preset table: :data:`GPT_BERT_SIZES` for ``gpt-bert``, else :data:`SIZES`.
+    """
+    presets = GPT_BERT_SIZES if arch == GPT_BERT else SIZES
+    if size not in presets:
+        raise UsageError(f"--size: {size!r} is not one of {', '.join(presets)}" + (f" for {arch}" if arch else ""))
+    p_layers, p_hidden, p_heads, p_inter = presets[size]
     hidden = hidden or p_hidden
-    shape = ModelShape(layers or p_layers, hidden, heads or p_heads, intermediate or (p_inter if hidden == p_hidden else 4 * hidden),
+    wide = hidden * 10 // 3 if arch == GPT_BERT else 4 * hidden  # the preset's width ratio for other hidden sizes
+    shape = ModelShape(layers or p_layers, hidden, heads or p_heads, intermediate or (p_inter if hidden == p_hidden else wide),
                        positions, dropout)
     if shape.hidden % shape.heads:
         raise UsageError(f"--hidden {shape.hidden} is not divisible by --heads {shape.heads}")
@@ -59,9 +78,11 @@ def resolve_shape(size: str = "tiny", layers: int | None = None, hidden: int | N
 
 
 def objective_of(arch: str) -> str:
-    """``clm`` for causal architectures, ``mlm`` for masked ones."""
+    """``clm`` for causal architectures, ``mlm`` for masked ones, ``hybrid`` for gpt-bert."""
+    if arch == GPT_BERT:
+        return "hybrid"
     if arch not in ARCHS:
-        raise UsageError(f"--arch: unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
+        raise UsageError(f"--arch: unknown architecture {arch!r}; choose one of {', '.join([*ARCHS, GPT_BERT])}")
     return "clm" if ARCHS[arch] == "causal" else "mlm"
 
 
@@ -82,6 +103,17 @@ def build_config(arch: str, shape: ModelShape, vocab_size: int, ids: dict[str, i
 
     objective_of(arch)  # validates the name
     common = dict(vocab_size=vocab_size, **{k: v for k, v in ids.items() if v is not None})
+    if arch == GPT_BERT:
+        from babylm import gpt_bert
+
+        # Relative positions only: max_position_embeddings sets where the log-spaced distance
+        # buckets end, not a length limit. At least the published 512, so the kit's fine-tuning
+        # (which caps inputs there) keeps the official 512-token inputs whole.
+        return gpt_bert.GPTBertConfig(num_hidden_layers=shape.layers, hidden_size=shape.hidden,
+                                      num_attention_heads=shape.heads, intermediate_size=shape.intermediate,
+                                      max_position_embeddings=max(shape.positions, 512),
+                                      hidden_dropout_prob=shape.dropout, attention_probs_dropout_prob=shape.dropout,
+                                      **common)
     if arch == "gpt2":
         return tf.GPT2Config(n_layer=shape.layers, n_embd=shape.hidden, n_head=shape.heads, n_inner=shape.intermediate,
                              n_positions=shape.positions, resid_pdrop=shape.dropout, embd_pdrop=shape.dropout,
@@ -132,13 +164,21 @@ def build_model(arch: str, shape: ModelShape, tokenizer, custom_head: bool = Fal
         seed: torch seed for the initial weights.
 
     Returns:
-        A ``PreTrainedModel`` (``*ForCausalLM`` or ``*ForMaskedLM``) in float32.
+        A ``PreTrainedModel`` (``*ForCausalLM`` or ``*ForMaskedLM``) in float32. For ``gpt-bert`` the
+        masked LM (bidirectional attention; the same weights load as ``GPTBertForCausalLM``).
     """
     import torch
     import transformers as tf
 
     config = build_config(arch, shape, len(tokenizer), special_ids(tokenizer))
     torch.manual_seed(seed)
+    if arch == GPT_BERT:
+        if custom_head:
+            raise UsageError("--custom_head: gpt-bert already has its own head")
+        register_kit_models()
+        from babylm import gpt_bert
+
+        return gpt_bert.GPTBertForMaskedLM(config)
     if custom_head:
         from babylm import custom_model
 
@@ -146,6 +186,17 @@ def build_model(arch: str, shape: ModelShape, tokenizer, custom_head: bool = Fal
     auto = tf.AutoModelForCausalLM if ARCHS[arch] == "causal" else tf.AutoModelForMaskedLM
     kwargs: dict[str, Any] = {"attn_implementation": "sdpa"} if arch in _SDPA else {}
     return auto.from_config(config, **kwargs)
+
+
+def register_kit_models() -> None:
+    """Make the kit's own architectures (gpt-bert) loadable by the Auto classes in this process.
+
+    Their checkpoints carry the code for other processes (``auto_map``); inside the kit the
+    classes come from the installed package, so ``trust_remote_code`` stays off.
+    """
+    from babylm import gpt_bert
+
+    gpt_bert.register()
 
 
 def count_parameters(model) -> int:
@@ -185,6 +236,7 @@ def load_model(path: str | Path, trust_remote_code: bool = False):
         custom_model.register()
         cls = custom_model.BabyLMForCausalLM if config.get("causal", True) else custom_model.BabyLMForMaskedLM
         return cls.from_pretrained(path)
+    register_kit_models()  # the kit's own architectures (gpt-bert) load without remote code
     kind = model_kind(config)
     auto = tf.AutoModelForMaskedLM if kind == "masked" else tf.AutoModelForCausalLM
     return auto.from_pretrained(path, trust_remote_code=trust_remote_code)

@@ -13,9 +13,16 @@ full-logits path. The loss is the same sum either way; only the work differs.
 The targets come from here too: :class:`Targets` turns a batch of ids into (inputs, labels) for
 the objective, with BERT-style masking (:func:`mask_tokens`) whose random draws come from a
 generator seeded per step, so a resumed run masks exactly as the uninterrupted one did.
+
+GPT-BERT (``babylm.gpt_bert``) trains one model on two objectives, chosen per optimizer step:
+:func:`hybrid_mode` says which, :class:`HybridLoss` computes it (see its docstring for what the
+training loop does each step).
 """
 
 from __future__ import annotations
+
+import math
+import random
 
 import torch
 import torch.nn.functional as F
@@ -62,9 +69,12 @@ def loss_module(model: nn.Module, objective: str, split_head: bool = True) -> nn
     """The module whose ``forward(inputs, labels)`` is the summed cross-entropy (float32).
 
     ``objective`` is ``clm`` (labels are the inputs; position t predicts token t+1) or ``mlm``
-    (labels are -100 except at the masked positions). Two classes, not one with a branch: each
+    (labels are -100 except at the masked positions); ``hybrid`` gives GPT-BERT's
+    :class:`HybridLoss`, whose ``forward`` also takes the step's mode. Two classes, not one with a branch: each
     has its own ``forward`` code, so ``torch.compile`` never checks one kind's guards on the other.
     """
+    if objective == "hybrid":
+        return hybrid_loss(model)
     split = body_and_head(model) if (objective == "mlm" and split_head) else None
     if split is not None:
         return MaskedRowsLoss(*(getattr(model, name) for name in split))
@@ -157,3 +167,112 @@ class Targets:
         gen = torch.Generator().manual_seed(mask_seed)
         inputs, labels = mask_tokens(ids, gen, self.vocab, self.mask_id, self.specials, *self.probs)
         return inputs, labels, int((labels != -100).sum())
+
+# ---------------------------------------------------------------------------------------------
+# GPT-BERT: causal LM and masked next-token prediction (MNTP) on one model
+# ---------------------------------------------------------------------------------------------
+
+CAUSAL, MNTP = "causal", "mntp"
+# Published default mix: 1 causal : 15 masked (ltgoslo/gpt-bert pretraining/train_multi_gpu.py,
+# hybrid_numerator=15 / hybrid_denominator=16).
+CAUSAL_SHARE = 1 / 16
+# Mask rate falls linearly from 30% to 15% over training (same script, mask_p_start / mask_p_end).
+MASK_RATE_START, MASK_RATE_END = 0.30, 0.15
+# Weight of the squared log-partition term (same script, z_loss_weight): keeps logits from drifting.
+Z_LOSS = 1e-4
+
+
+def hybrid_mode(step: int, seed: int, causal_share: float = CAUSAL_SHARE) -> str:
+    """``causal`` or ``mntp``: the objective of optimizer step ``step`` (0-based).
+
+    Causal steps are spread evenly: step s is causal when ``s * share + phase`` crosses an
+    integer at s + 1, with a phase drawn from ``seed``. Any window of n consecutive steps holds
+    floor or ceil of ``n * share`` causal steps (exactly one in every 16 at the default), and the
+    answer is a pure function of (step, seed, share), so a resumed run replays the same sequence.
+
+    Why per step and not per row or per GPU: the published code puts 1/16 of the GPUs on the
+    causal objective and averages the two mean losses with weights share and 1 - share every
+    step. Whole steps of one objective, each normalised by its own predicted tokens, give the
+    same expected gradient, need no mixed attention masks inside a batch, and work for any
+    batch size, world size and gradient accumulation (every rank and micro-batch of a step
+    runs the same graph).
+    """
+    if not 0.0 <= causal_share <= 1.0:
+        raise ValueError(f"causal_share must be in [0, 1], got {causal_share}")
+    phase = random.Random(seed).random()
+    crossed = math.floor((step + 1) * causal_share + phase) > math.floor(step * causal_share + phase)
+    return CAUSAL if crossed else MNTP
+
+
+def mask_rate_at(step: int, total_steps: int, start: float = MASK_RATE_START, end: float = MASK_RATE_END) -> float:
+    """Share of tokens selected for MNTP at ``step``: linear from ``start`` to ``end`` over ``total_steps``."""
+    progress = min(1.0, step / max(1, total_steps))
+    return start + (end - start) * progress
+
+
+def count_predicted(labels: torch.Tensor) -> int:
+    """Number of predicted tokens in a (B, T) label batch, as :class:`HybridLoss` counts them.
+
+    In both modes the label of token t is read at output t-1, so position 0 is never predicted
+    (an MNTP mask drawn there is dropped from the loss).
+    """
+    return int((labels[:, 1:] != -100).sum())
+
+
+def hybrid_loss(model: nn.Module, z_loss: float = Z_LOSS) -> "HybridLoss":
+    """The :class:`HybridLoss` of a GPT-BERT model (``GPTBertForMaskedLM`` or ``GPTBertForCausalLM``)."""
+    from babylm.gpt_bert import MODEL_TYPE
+
+    if getattr(getattr(model, "config", None), "model_type", None) != MODEL_TYPE:
+        raise ValueError(f"the hybrid objective needs a gpt-bert model, not {type(model).__name__}")
+    split = body_and_head(model)
+    if split is None:
+        raise ValueError(f"{type(model).__name__}: body and head do not reproduce the model's logits")
+    return HybridLoss(*(getattr(model, name) for name in split), z_loss=z_loss)
+
+
+class HybridLoss(nn.Module):
+    """Summed GPT-BERT loss of one batch: ``forward(inputs, labels, mode)`` -> float32 scalar.
+
+    ``mode`` is ``causal`` (``inputs`` and ``labels`` are the token ids; causal attention) or
+    ``mntp`` (``inputs`` carry the masked ids, ``labels`` the original id at masked positions and
+    -100 elsewhere, exactly as ``mask_tokens`` makes them; bidirectional attention). In both the
+    label of token t is read at output t-1, and the vocabulary projection runs on those rows
+    only. The sum is cross-entropy plus ``z_loss`` times the squared log-partition of each
+    predicted row; the loss of a step is this sum over the step's micro-batches divided by
+    :func:`count_predicted` of the whole step.
+
+    What the training loop does for a GPT-BERT run, per optimizer step ``step`` of ``total``::
+
+        mode = hybrid_mode(step, seed, causal_share)
+        if mode == "causal":
+            inputs, labels = ids, ids
+        else:
+            inputs, labels = mask_tokens(ids, gen, vocab, mask_id, specials, mask_rate_at(step, total))
+        n = count_predicted(labels)                       # over the global batch
+        loss = train_model(x, y, mode) / n                # per micro-batch, then backward
+
+    ``train_model`` is ``loss_module(model, "hybrid")``, compiled and DDP-wrapped like the other
+    objectives (``mode`` is a Python string, so a compiled module holds one graph per mode).
+    Validation uses ``mntp`` at the final mask rate with ``z_loss=0`` (:func:`hybrid_loss`).
+    """
+
+    def __init__(self, body: nn.Module, head: nn.Module, z_loss: float = Z_LOSS):
+        super().__init__()
+        self.body = body
+        self.head = head
+        self.z_loss = z_loss
+
+    def forward(self, inputs: torch.Tensor, labels: torch.Tensor, mode: str) -> torch.Tensor:
+        if mode not in (CAUSAL, MNTP):
+            raise ValueError(f"mode must be {CAUSAL!r} or {MNTP!r}, got {mode!r}")
+        hidden = self.body(input_ids=inputs, causal=mode == CAUSAL)[0]  # (B, T, H)
+        target = labels[:, 1:]  # (B, T-1): output t predicts token t+1 in both modes
+        keep = target != -100  # (B, T-1)
+        logits = self.head(hidden[:, :-1][keep]).float()  # (M, V): the projection only where a label is read
+        target = target[keep]  # (M,)
+        lse = torch.logsumexp(logits, dim=-1)  # (M,) log-partition, shared by cross-entropy and z-loss
+        loss = (lse - logits.gather(1, target[:, None])[:, 0]).sum()
+        if self.z_loss:
+            loss = loss + self.z_loss * lse.pow(2).sum()
+        return loss

@@ -3,10 +3,11 @@
 The official 2025/2026 pipeline loads a submission's intermediate checkpoints as hub revisions
 named ``chck_1M`` ... (``--revision_name``, babylm-org/babylm-eval
 strict/scripts/eval_zero_shot_fast_all_revisions.sh). A hub model repository is a git repository
-whose branches are those revisions, so the kit writes the same thing locally: a bare repository with a branch per ``chck_*`` folder of the run (in word
-order, each branch's parent the previous milestone, so unchanged files are stored once) and
-``main`` for the final model. ``python -m eval_export score --model REPO.git --revision chck_3M``
-reads a branch back, and ``--remote`` pushes the branches to a plain git remote.
+whose branches are those revisions, so the kit writes the same thing locally: a bare repository
+with a branch per ``chck_*`` folder of the run (in word order, each branch's parent the previous
+milestone, so unchanged files are stored once) and ``main`` for the final model.
+``python -m eval_export score --model REPO.git --revision chck_3M`` reads a branch back, and
+``--remote`` pushes the branches to a plain git remote.
 
 Commits are made with git plumbing from the checkpoint folders (no working tree, nothing copied)
 under a fixed author and date, so the same checkpoint files give the same commit ids on any

@@ -203,6 +203,9 @@ def load_backbone(model: str, revision: str, padding_side: str, max_length: int,
     """Resolve the checkpoint, read its config and tokenizer, and fix the usable sequence length."""
     from transformers import AutoConfig
 
+    from babylm.models import register_kit_models
+
+    register_kit_models()  # the kit's own architectures load from the installed package, not remote code
     path, hub_revision = resolve_model_path(model, revision)
     try:
         config = AutoConfig.from_pretrained(path, revision=hub_revision, trust_remote_code=trust_remote_code)

@@ -145,6 +145,9 @@ def load_model(path_or_id: str, revision: str = "main", backend: str | None = No
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
+    from babylm.models import register_kit_models
+
+    register_kit_models()  # the kit's own architectures load from the installed package, not remote code
     if backend is not None and backend not in BACKENDS:
         raise UsageError(f"--backend: {backend!r} is not one of {', '.join(BACKENDS)}")
     local = resolve_local(path_or_id, revision)
