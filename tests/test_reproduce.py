@@ -97,7 +97,7 @@ def test_dry_run_smoke_prints_every_stage_in_order(tmp_path):
     modules = [c.split(" -m ", 1)[1].split()[:2] for c in cmds if " -m " in c]
     assert modules == [["babylm", "generate"], ["babylm", "corpus"], ["babylm", "tokenizer"],
                        ["babylm", "train"], ["babylm", "test"], ["eval_export", "score"],
-                       ["eval_export", "collate"], ["eval_export", "validate"], ["babylm", "report"]]
+                       ["eval_export", "collate"], ["eval_export", "validate"], ["eval_export", "report"]]
     assert all(str(tmp_path / "smoke") in c for c in cmds)  # everything inside the run folder
     assert "torch.distributed.run" not in proc.stdout  # smoke is CPU, even with GPUs around
     assert not (tmp_path / "smoke").exists()  # a dry run writes nothing
