@@ -147,3 +147,44 @@ def test_tokenizer_folder_loads_under_official_versions(tmp_path, official_site)
         assert theirs["offsets"] == [list(o) for o in enc["offset_mapping"]]
         assert theirs["special"] == [ours.bos_token_id, ours.eos_token_id, ours.pad_token_id, ours.mask_token_id,
                                      ours.cls_token_id, ours.sep_token_id]
+
+
+_KEYS = """
+import json, sys
+from transformers import AutoTokenizer
+print(json.dumps({f: sorted(AutoTokenizer.from_pretrained(f)(sys.argv[1]).keys()) for f in sys.argv[2:]}))
+"""
+
+
+@pytest.mark.slow
+def test_reading_token_types_follow_official_versions(tmp_path, official_site, shared):
+    """``--reading_token_types official`` passes token types exactly when the official versions'
+    tokenizer returns them: for a tokenizer that names no inputs (transformers 4.x's default returns
+    them, 5.x's does not), for classes that name their own (GPT-2: none, BERT: yes), and for kit
+    checkpoints (named: none)."""
+    from babylm.tokenizer import make_legacy_readable, wrap_fast
+    from eval_export.loading import load_model
+    from eval_export.zero_shot import official_input_names
+    from tests import export_models as em
+
+    lines = em.corpus_lines(shared)
+    folders = {}
+    for name, cls in (("generic", None), ("gpt2", "GPT2TokenizerFast"), ("bert", "BertTokenizerFast")):
+        model, tok = em.build("bert" if name == "bert" else "gpt2", lines, seed=1)
+        folder = em.save(model, tok, tmp_path / name)
+        make_legacy_readable(folder)
+        if cls:  # the same fast tokenizer under a class that names its own inputs
+            cfg = json.loads((folder / "tokenizer_config.json").read_text())
+            (folder / "tokenizer_config.json").write_text(json.dumps({**cfg, "tokenizer_class": cls}))
+        folders[name] = folder
+    model, tok = em.build("gpt2", lines, seed=1)
+    kit_tok = wrap_fast(tok.backend_tokenizer)
+    folders["kit"] = checkpoint.save_model(tmp_path / "kit", model, kit_tok, {})
+    res = run_official(official_site, _KEYS, TEXT, *folders.values(), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    theirs = json.loads(res.stdout.strip().splitlines()[-1])
+    expected = {"generic": True, "gpt2": False, "bert": True, "kit": False}  # token types under 4.51
+    for name, folder in folders.items():
+        assert ("token_type_ids" in theirs[str(folder)]) == expected[name], (name, theirs[str(folder)])
+        ours = official_input_names(load_model(str(folder), backend="mlm" if name == "bert" else "causal").tokenizer)
+        assert sorted(ours) == theirs[str(folder)], (name, ours, theirs[str(folder)])
