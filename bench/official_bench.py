@@ -59,6 +59,9 @@ FAST_TASKS = ("blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj",
 # The official reading run fits 16-term regressions after writing its predictions; on fewer rows it
 # divides by zero, so --limit never cuts the reading task below this many rows.
 READING_MIN_ROWS = 50
+# Two float32 scorers that sum the same log-probabilities in another order agree to about 1e-5 nats,
+# so an item whose candidates are closer than this can be decided either way (bench/score_bench.py).
+NEAR_TIE = 1e-4
 HOOK = REPO / "bench" / "official_hook.py"
 
 
@@ -309,6 +312,14 @@ def compare(name: str, eval_set: str, model: Path, backend: str, official_out: P
                      for u, v in zip(r["scores"], ours_by_id[r["id"]]["scores"])]
             out["max_diff"] = max(diffs, default=0.0)
             out["scored_items"] = len(official_scores)
+            out["near_ties"] = 0
+            for r in official_scores:
+                if r["id"] not in ours_by_id or r["id"] not in a or r["id"] not in b or a[r["id"]]["pred"] == b[r["id"]]["pred"]:
+                    continue
+                theirs_s, ours_s = r["scores"], ours_by_id[r["id"]]["scores"]
+                i, j = theirs_s.index(max(theirs_s)), ours_by_id[r["id"]]["chosen"]
+                # decided differently, but both sides see the two candidates within float32 rounding
+                out["near_ties"] += theirs_s[i] - theirs_s[j] <= NEAR_TIE and ours_s[j] - ours_s[i] <= NEAR_TIE
     return out
 
 
@@ -346,24 +357,24 @@ def task_tokens(name: str, eval_set: str, tree: Path, tokenizer, backend: str, l
     return sum(len(r.ids) * len(r.scored) for r in requests)  # one masked copy per scored token
 
 
-def matmul_rate(hidden: int, ffn: int, threads: int, rows: int = 2048) -> float:
-    """Best float32 GFLOP/s of a (rows x hidden) @ (hidden x ffn) product on ``threads`` threads."""
+def matmul_rate(hidden: int, ffn: int, threads: int, rows: int = 2048) -> dict:
+    """Best float32 GFLOP per wall second and per process CPU second of a (rows x hidden) @
+    (hidden x ffn) product on ``threads`` threads (rows: the kit's CPU token budget)."""
     import torch
 
     torch.set_num_threads(threads)
     a, b = torch.randn(rows, hidden), torch.randn(hidden, ffn)
     for _ in range(3):
         a @ b
-    best = math.inf
+    best = {"wall": math.inf, "cpu": math.inf}
     for _ in range(5):
-        reps, t0 = 0, time.perf_counter()
-        while True:
+        reps, t0, c0 = 0, time.perf_counter(), time.process_time()
+        while time.perf_counter() - t0 < 0.2:
             a @ b
             reps += 1
-            if time.perf_counter() - t0 > 0.2:
-                break
-        best = min(best, (time.perf_counter() - t0) / reps)
-    return 2 * rows * hidden * ffn / best / 1e9
+        best["wall"] = min(best["wall"], (time.perf_counter() - t0) / reps)
+        best["cpu"] = min(best["cpu"], (time.process_time() - c0) / reps)
+    return {k: 2 * rows * hidden * ffn / v / 1e9 for k, v in best.items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -375,17 +386,27 @@ def _fmt(x, spec: str = ".2f", none: str = "-") -> str:
     return none if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
-def table(rows: list[dict], rate: float) -> str:
-    head = ("| task | items | official s (CPU s) | kit s (CPU s) | speed-up | differing predictions | "
-            "max abs score diff | ties official / kit | official GFLOP/s | kit GFLOP/s | matmul GFLOP/s |")
+def differing(r: dict) -> str:
+    text = _fmt(r.get("differ"), "d")
+    return f"{text} ({r['near_ties']} near ties)" if r.get("differ") and r.get("near_ties") is not None else text
+
+
+def table(rows: list[dict], rate: dict) -> str:
+    """Markdown table; rates are model GFLOP per wall second, then per CPU second in brackets (the
+    steadier figure on a shared machine), beside the matmul probe's."""
+    head = ("| task | items | official s (CPU s) | kit s (CPU s) | speed-up wall (CPU) | differing predictions | "
+            "max abs score diff | ties official / kit | official GFLOP/s (per CPU-s) | kit GFLOP/s (per CPU-s) | "
+            "matmul GFLOP/s (per CPU-s) |")
     lines = [head, "|" + "---|" * 11]
     for r in rows:
         o, k = r["official"], r["kit"]
         ties = f"{_fmt(r.get('ties_official'), 'd')} / {_fmt(r.get('ties_kit'), 'd')}"
+        flops = 2 * r["params"] * r["tokens"] / 1e9
         lines.append(f"| {r['task']} | {r.get('items', 0)} | {o['wall']:.1f} ({o['cpu']:.1f}) | {k['wall']:.1f} "
-                     f"({k['cpu']:.1f}) | {o['wall'] / k['wall']:.2f}x | {_fmt(r.get('differ'), 'd')} | "
-                     f"{_fmt(r.get('max_diff'), '.1e')} | {ties} | {_fmt(r.get('gflops_official'), '.2f')} | "
-                     f"{_fmt(r.get('gflops_kit'), '.2f')} | {rate:.1f} |")
+                     f"({k['cpu']:.1f}) | {o['wall'] / k['wall']:.2f}x ({o['cpu'] / k['cpu']:.2f}x) | "
+                     f"{differing(r)} | {_fmt(r.get('max_diff'), '.1e')} | {ties} | "
+                     f"{flops / o['wall']:.2f} ({flops / o['cpu']:.2f}) | {flops / k['wall']:.2f} ({flops / k['cpu']:.2f}) | "
+                     f"{rate['wall']:.1f} ({rate['cpu']:.1f}) |")
     return "\n".join(lines)
 
 
@@ -411,6 +432,9 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the scratch folder (data tree, both result trees, logs)")
     ap.add_argument("--out", default="bench/results/official_bench", help="writes OUT.json and OUT.md")
     args = ap.parse_args()
+    # before torch is first imported here: an OpenMP pool started with the default thread count
+    # keeps spinning after set_num_threads and would inflate the matmul probe's CPU time
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)
 
     strict = strict_dir(Path(args.official).expanduser().resolve())
     if not args.eval_data or not Path(args.eval_data).is_dir():
@@ -453,7 +477,8 @@ def run(args, strict: Path, site: Path, model: Path, backend: str, names: list[s
     params, hidden, ffn, tokenizer = model_facts(model, backend)
     rate = matmul_rate(hidden, ffn, args.threads)
     print(f"model {model} ({backend}), {params / 1e6:.2f}M non-embedding parameters; {args.threads} thread(s); "
-          f"float32 matmul 2048x{hidden} @ {hidden}x{ffn}: {rate:.1f} GFLOP/s", flush=True)
+          f"float32 matmul 2048x{hidden} @ {hidden}x{ffn}: {rate['wall']:.1f} GFLOP/s ({rate['cpu']:.1f} per CPU-s)",
+          flush=True)
     rows, commands = [], []
     for name in names:
         scores = logs / f"{name}.official_scores.json"
@@ -470,12 +495,10 @@ def run(args, strict: Path, site: Path, model: Path, backend: str, names: list[s
         row.update(compare(name, args.eval_set, model, backend, official_out, kit_out,
                            scores if args.hook == "true" else None))
         tokens = task_tokens(name, args.eval_set, tree, tokenizer, backend, args.limit)
-        row["tokens"] = tokens
-        row["gflops_official"] = 2 * params * tokens / off["wall"] / 1e9
-        row["gflops_kit"] = 2 * params * tokens / kit["wall"] / 1e9
+        row["tokens"], row["params"] = tokens, params
         rows.append(row)
         print(f"{name:<17} items {row.get('items', 0):>6}  official {off['wall']:7.1f} s  kit {kit['wall']:6.1f} s  "
-              f"speed-up {off['wall'] / kit['wall']:6.2f}x  differing {row.get('differ')}  "
+              f"speed-up {off['wall'] / kit['wall']:6.2f}x  differing {differing(row)}  "
               f"max |diff| {_fmt(row.get('max_diff'), '.1e')}", flush=True)
     if args.whole == "true" and len(rows) > 1:
         whole_out = work / "kit_results_whole"
@@ -487,7 +510,8 @@ def run(args, strict: Path, site: Path, model: Path, backend: str, names: list[s
             print(f"warning: the whole-set kit run exited {kit['rc']}: {' | '.join(tail)}", flush=True)
         sum_side = {k: sum(r["official"][k] for r in rows) for k in ("wall", "cpu")}
         whole = {"task": "whole set (one kit command vs the sum of the official ones)", "official": sum_side,
-                 "kit": kit, "items": sum(r.get("items", 0) for r in rows), "differ": 0, "max_diff": 0.0}
+                 "kit": kit, "items": sum(r.get("items", 0) for r in rows), "differ": 0, "max_diff": 0.0,
+                 "near_ties": 0}
         for r in rows:
             c = compare(r["task"], args.eval_set, model, backend, official_out, whole_out,
                         logs / f"{r['task']}.official_scores.json" if args.hook == "true" else None)
@@ -496,9 +520,8 @@ def run(args, strict: Path, site: Path, model: Path, backend: str, names: list[s
             else:
                 whole["differ"] += c["differ"]
             whole["max_diff"] = max(whole["max_diff"], c.get("max_diff") or 0.0)
-        tokens = sum(r["tokens"] for r in rows)
-        whole["gflops_official"] = 2 * params * tokens / sum_side["wall"] / 1e9
-        whole["gflops_kit"] = 2 * params * tokens / kit["wall"] / 1e9
+            whole["near_ties"] = whole.get("near_ties", 0) + (c.get("near_ties") or 0)
+        whole["tokens"], whole["params"] = sum(r["tokens"] for r in rows), params
         rows.append(whole)
     text = table(rows, rate)
     print()

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from babylm.errors import InputError
+from babylm.errors import InputError, UsageError
 from eval_export import scoring
 from eval_export.tasks import TaskData
 
@@ -66,7 +66,7 @@ def score_task(model: Any, tokenizer: Any, backend: str, data: TaskData, opts: S
         requests = prepare_requests(tokenizer, backend, data, opts)
     if data.kind == "reading":
         _, owner, types = reading_plan(tokenizer, backend, data, opts)
-        if types is not None and _types_matter(model, requests[0], types[0], backend):
+        if types and _types_matter(model, requests[0], types[0], backend):
             logprob = _typed_logprob(model, requests, types, backend, scoring.pad_id_of(tokenizer), opts)
             return _reading_result(TaskResult(data), logprob, owner)
     scores = scoring.score_requests(model, requests, backend, opts.pll_variant, opts.token_budget, opts.temperature,
@@ -156,7 +156,7 @@ def reading_plan(tokenizer: Any, backend: str, data: TaskData, opts: ScoringOpti
         raise InputError("reading: masked scoring needs a mask token but the tokenizer has none; use --backend causal")
     suffix = str(tokenizer.mask_token) * READING_MASKS if masked else ""
     if opts.reading_token_types not in READING_TOKEN_TYPES:
-        raise InputError(f"--reading_token_types: {opts.reading_token_types!r} is not one of "
+        raise UsageError(f"--reading_token_types: {opts.reading_token_types!r} is not one of "
                          f"{', '.join(READING_TOKEN_TYPES)}")
     with_types = opts.reading_token_types == "official" and "token_type_ids" in official_input_names(tokenizer)
     enc = tokenizer([text + suffix for text, _ in steps], return_token_type_ids=with_types)  # one batched call

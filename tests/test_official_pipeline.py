@@ -22,8 +22,6 @@ from eval_export.loading import load_model
 from tests import export_models as em
 from tests import official_pipeline as op
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def strict():
@@ -54,6 +52,7 @@ def folders(shared, strict, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["kit_gpt2", "foreign_gpt2", "kit_roberta", "foreign_bert"])
 def test_reading_equals_official(folders, strict, shared, tmp_path, name):
     folder, backend = folders[name]
@@ -71,6 +70,7 @@ def test_reading_equals_official(folders, strict, shared, tmp_path, name):
     assert math.isnan(ours.prev_surprisal[kept.index(971)])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["kit_gpt2", "kit_roberta", "foreign_bert"])
 def test_minimal_pairs_equal_official(folders, strict, shared, tmp_path, name):
     folder, backend = folders[name]
@@ -95,3 +95,22 @@ def test_minimal_pairs_equal_official(folders, strict, shared, tmp_path, name):
         assert len(theirs) == len(data.items) > 0, task_name
         assert not differ, f"{name} {task_name}: {len(differ)} of {len(theirs)} predictions differ: {differ[:5]}"
         assert worst <= 1e-4, f"{name} {task_name}: max |score difference| {worst:.2e}"
+
+
+def test_bench_tree_holds_what_the_kit_limit_keeps(shared, tmp_path):
+    """The official-layout tree the bench builds with --limit N holds exactly the items the kit's own
+    --limit N keeps from the original files, so both sides score the same items (no checkout needed)."""
+    from bench.official_bench import READING_MIN_ROWS
+
+    root = shared / "data" / "eval"
+    names = ["blimp", "blimp_supplement", "entity_tracking", "wug_adj", "reading"]
+    tree = tmp_path / "fast_eval"
+    assert build_tree(tree, names, "fast", root, limit=3, password=None) == names
+    assert sorted(p.name for p in tree.iterdir()) == ["blimp_fast", "entity_tracking_fast", "reading",
+                                                       "supplement_fast", "wug_adj_nominalization"]
+    for name in names[:-1]:
+        cut, original = tasks.load_task(name, "fast", tree, limit=3), tasks.load_task(name, "fast", root, limit=3)
+        assert [(i.uid, i.candidates) for i in cut.items] == [(i.uid, i.candidates) for i in original.items]
+        assert max(cut.uid_counts().values()) == 3 and len(cut.items) >= 3
+    rows = tasks.load_task("reading", "fast", tree, limit=10**6).rows
+    assert [r.index for r in rows] == list(range(READING_MIN_ROWS))
