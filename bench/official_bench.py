@@ -32,7 +32,7 @@ same count is used for both sides. The matmul rate is the best of a few float32 
 
 EWoK fast is an encrypted zip; the password is read from the official checkout's README at run
 time (or --ewok_password / BABYLM_EWOK_PASSWORD); without one, ewok is left out with a note.
-The decrypted files stay in the scratch folder, which is removed at the end unless --keep.
+The decrypted files live in the scratch folder only while the bench runs (unless --keep).
 """
 
 from __future__ import annotations
@@ -228,10 +228,13 @@ def timed(cmd: list[str], env: dict, cwd: Path, log: Path) -> dict:
             "cmd": cmd}
 
 
-def shell_line(cmd: list[str]) -> str:
+def shell_line(cmd: list[str], env: dict, cwd: Path) -> str:
+    """The command as a shell line: its working folder and the variables the bench set for it."""
     import shlex
 
-    return " ".join(shlex.quote(c) for c in cmd)
+    names = ("PYTHONPATH", "PYTHONNOUSERSITE", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    assigned = [f"{k}={shlex.quote(env[k])}" for k in names if k in env]
+    return f"(cd {shlex.quote(str(cwd))} && " + " ".join([*assigned, *(shlex.quote(c) for c in cmd)]) + ")"
 
 
 def official_cmd(name: str, eval_set: str, model: Path, backend: str, tree: Path, out: Path, hook: bool,
@@ -420,7 +423,8 @@ def main() -> None:
     ap.add_argument("--backend", default="auto", choices=("auto", "causal", "mlm", "mntp"))
     ap.add_argument("--eval_data", default=os.environ.get("BABYLM_EVAL_DATA", ""),
                     help="the evaluation_data folder (default: $BABYLM_EVAL_DATA)")
-    ap.add_argument("--limit", type=int, default=0, help="first N items per subtask, N rows of reading (0: all)")
+    ap.add_argument("--limit", type=int, default=0,
+                    help=f"first N items per subtask, N rows of reading (at least {READING_MIN_ROWS}) (0: all)")
     ap.add_argument("--threads", type=int, default=1, help="OMP/MKL threads of both sides and of the matmul probe")
     ap.add_argument("--hook", default="true", choices=("true", "false"),
                     help="record the official per-candidate scores (bench/official_hook.py; the module runs unchanged)")
@@ -428,12 +432,12 @@ def main() -> None:
                     help="also time our one score command for all the tasks together")
     ap.add_argument("--reading_token_types", default="official", choices=("official", "drop"))
     ap.add_argument("--ewok_password", default="", help="default: $BABYLM_EWOK_PASSWORD, else read from the official README")
-    ap.add_argument("--work", default="", help="scratch folder (default: a temporary one, removed unless --keep)")
-    ap.add_argument("--keep", action="store_true", help="keep the scratch folder (data tree, both result trees, logs)")
+    ap.add_argument("--work", default="", help="scratch folder (default: a temporary one, removed unless --keep); "
+                    "a given folder keeps its result trees and logs")
+    ap.add_argument("--keep", action="store_true", help="keep everything, the decrypted EWoK files included")
     ap.add_argument("--out", default="bench/results/official_bench", help="writes OUT.json and OUT.md")
     args = ap.parse_args()
-    # before torch is first imported here: an OpenMP pool started with the default thread count
-    # keeps spinning after set_num_threads and would inflate the matmul probe's CPU time
+    # set before this process first imports torch, so the matmul probe runs like the two sides
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)
 
     strict = strict_dir(Path(args.official).expanduser().resolve())
@@ -455,7 +459,10 @@ def main() -> None:
         run(args, strict, site, model, backend, names, work)
     finally:
         if not args.keep and not args.work:
-            shutil.rmtree(work, ignore_errors=True)  # also removes any decrypted EWoK files
+            shutil.rmtree(work, ignore_errors=True)
+        elif not args.keep:  # a given --work keeps results and logs, never the decrypted EWoK files
+            for folder in (work / "evaluation_data").glob("*_eval/ewok_*"):
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def run(args, strict: Path, site: Path, model: Path, backend: str, names: list[str], work: Path) -> None:
@@ -486,7 +493,7 @@ def run(args, strict: Path, site: Path, model: Path, backend: str, names: list[s
         off = timed(ocmd, official_env_vars, work, logs / f"{name}.official.log")
         kcmd = kit_cmd([name], args.eval_set, model, backend, tree, kit_out, args.limit, args.reading_token_types)
         kit = timed(kcmd, kit_env, work, logs / f"{name}.kit.log")
-        commands += [shell_line(ocmd), shell_line(kcmd)]
+        commands += [shell_line(ocmd, official_env_vars, work), shell_line(kcmd, kit_env, work)]
         row = {"task": name, "official": off, "kit": kit}
         for side, res in (("official", off), ("kit", kit)):
             if res["rc"] != 0:
@@ -504,7 +511,7 @@ def run(args, strict: Path, site: Path, model: Path, backend: str, names: list[s
         whole_out = work / "kit_results_whole"
         kcmd = kit_cmd(names, args.eval_set, model, backend, tree, whole_out, args.limit, args.reading_token_types)
         kit = timed(kcmd, kit_env, work, logs / "whole.kit.log")
-        commands.append(shell_line(kcmd))
+        commands.append(shell_line(kcmd, kit_env, work))
         if kit["rc"] != 0:
             tail = Path(kit["log"]).read_text(encoding="utf-8", errors="replace").strip().splitlines()[-2:]
             print(f"warning: the whole-set kit run exited {kit['rc']}: {' | '.join(tail)}", flush=True)
