@@ -36,24 +36,13 @@ LATEST = "latest"
 def _make_legacy_readable(folder: Path) -> None:
     """Rewrite fields transformers 5 writes that transformers 4.51 (the official pipeline) cannot read.
 
-    * ``tokenizer_config.json``: v5 records ``tokenizer_class: TokenizersBackend``, a class 4.x does
-      not have; ``PreTrainedTokenizerFast`` is the same fast tokenizer under its 4.x name. v5 also
-      drops ``special_tokens_map.json``, which 4.x reads for the special-token roles.
+    * the tokenizer files: see :func:`babylm.tokenizer.make_legacy_readable`; ``model_input_names``
+      becomes what every kit model is trained on (ids and attention mask, no token types).
     * ``config.json``: v5 writes ``dtype`` where 4.x expects ``torch_dtype``.
     """
-    tok_cfg = folder / "tokenizer_config.json"
-    if tok_cfg.is_file():
-        data = json.loads(tok_cfg.read_text(encoding="utf-8"))
-        if data.get("tokenizer_class") in (None, "TokenizersBackend"):
-            data["tokenizer_class"] = "PreTrainedTokenizerFast"
-        extra = data.get("extra_special_tokens")
-        if isinstance(extra, list):  # 4.x expects a dict here
-            data["extra_special_tokens"] = {}
-        write_json(tok_cfg, data)
-        specials = {k: data[k] for k in ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token",
-                                         "mask_token") if isinstance(data.get(k), str)}
-        if specials and not (folder / "special_tokens_map.json").exists():
-            write_json(folder / "special_tokens_map.json", specials)
+    from babylm.tokenizer import MODEL_INPUTS, make_legacy_readable
+
+    make_legacy_readable(folder, MODEL_INPUTS)
     cfg = folder / "config.json"
     if cfg.is_file():
         data = json.loads(cfg.read_text(encoding="utf-8"))

@@ -8,7 +8,8 @@ scorer tokenises sentences with the tokenizer's default special tokens and never
 anything itself, so without a BOS the first token of a BLiMP sentence is never scored
 (babylm-org/babylm-eval, strict/evaluation_pipeline/sentence_zero_shot/dataset.py). The result is
 saved with ``save_pretrained`` as a fast tokenizer that ``AutoTokenizer.from_pretrained(dir)``
-loads offline, with offsets (special tokens get (0, 0)).
+loads offline, with offsets (special tokens get (0, 0)), under transformers 5 and under the official
+pipeline's transformers 4.51 alike, returning the same inputs (ids and attention mask) under both.
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ MODELS = ("bpe", "wordpiece", "unigram")
 TARGETS = ("causal", "masked")
 BYTE_ALPHABET = 256  # byte-level BPE always holds the 256 byte symbols
 TRAIN_INFO = "tokenizer_train_config.json"  # not tokenizer_config.json, which transformers owns
+# What every kit model is trained on. transformers 4.x fast tokenizers also return token_type_ids
+# unless told otherwise, and code that calls ``model(**tokenizer(text))`` (the official reading
+# task does) then feeds them to the model: GPT-2 adds ``wte(token_type_ids)`` to every position,
+# an input its training never saw. transformers 5 returns none by default; recording the names
+# makes both versions hand the model the same inputs.
+MODEL_INPUTS = ["input_ids", "attention_mask"]
 
 
 @dataclasses.dataclass
@@ -111,7 +118,42 @@ def wrap_fast(tok, target: str = "causal", model_max_length: int = 1_000_000):
 
     extra = {"cls_token": BOS, "sep_token": EOS} if target == "masked" else {}
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD,
-                                   unk_token=UNK, mask_token=MASK, model_max_length=model_max_length, **extra)
+                                   unk_token=UNK, mask_token=MASK, model_max_length=model_max_length,
+                                   model_input_names=list(MODEL_INPUTS), **extra)
+
+
+def save_tokenizer(tokenizer, folder: Path) -> None:
+    """``save_pretrained`` into ``folder``, in a form transformers 4.51 (the official pipeline) reads too."""
+    tokenizer.save_pretrained(str(folder))
+    make_legacy_readable(Path(folder))
+
+
+def make_legacy_readable(folder: Path, model_inputs: list[str] | None = None) -> None:
+    """Rewrite the tokenizer fields transformers 5 writes that transformers 4.51 cannot read.
+
+    * ``tokenizer_class``: v5 records ``TokenizersBackend``, a class 4.x does not have
+      ("Tokenizer class TokenizersBackend does not exist"); ``PreTrainedTokenizerFast`` is the same
+      fast tokenizer under its 4.x name.
+    * ``extra_special_tokens``: v5 may write a list where 4.x expects a dict.
+    * ``special_tokens_map.json``: v5 no longer writes it; 4.x reads the special-token roles from it.
+    * ``model_input_names``: set to ``model_inputs`` when given (a checkpoint knows what its model
+      was trained on), else kept; see :data:`MODEL_INPUTS`.
+    """
+    tok_cfg = Path(folder) / "tokenizer_config.json"
+    if not tok_cfg.is_file():
+        return
+    data = json.loads(tok_cfg.read_text(encoding="utf-8"))
+    if data.get("tokenizer_class") in (None, "TokenizersBackend"):
+        data["tokenizer_class"] = "PreTrainedTokenizerFast"
+    if isinstance(data.get("extra_special_tokens"), list):
+        data["extra_special_tokens"] = {}
+    if model_inputs is not None:
+        data["model_input_names"] = list(model_inputs)
+    write_json(tok_cfg, data)
+    specials = {k: data[k] for k in ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token",
+                                     "mask_token") if isinstance(data.get(k), str)}
+    if specials and not (Path(folder) / "special_tokens_map.json").exists():
+        write_json(Path(folder) / "special_tokens_map.json", specials)
 
 
 def train_tokenizer_from_texts(texts: Iterator[str] | Iterator[list[str]], model: str = "bpe", vocab_size: int = 8192,
@@ -165,7 +207,7 @@ def train_tokenizer(cfg: TokenizerConfig, corpus=None) -> Path:
     out = Path(cfg.out_dir)
     try:
         with atomic_dir(out, overwrite=cfg.overwrite) as tmp:
-            fast.save_pretrained(str(tmp))
+            save_tokenizer(fast, tmp)
             write_json(tmp / TRAIN_INFO, {
                 "command": "tokenizer",
                 "config": to_dict(cfg),

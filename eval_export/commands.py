@@ -56,6 +56,16 @@ class ScoreConfig:
                                         "BPE scores it without its space). Words of several pieces follow the official "
                                         "re-tokenisation: each later piece is decoded, appended to the text and "
                                         "re-tokenised, and the step probabilities are multiplied")
+    reading_token_types: str = option("official", "reading task: token types given to the model. official (default) "
+                                                  "matches the official code, which calls model(**tokenizer(text)): "
+                                                  "token_type_ids are passed whenever the tokenizer returns them under "
+                                                  "the official transformers 4.51 (its config names them, or names no "
+                                                  "inputs and its class is the generic fast tokenizer); GPT-2 then adds "
+                                                  "wte(token_type_ids) to every position, an input it was not trained "
+                                                  "on. drop: input ids and attention mask only (the model as trained). "
+                                                  "Kit checkpoints name their inputs without token types, so both agree "
+                                                  "on them; encoders whose default token types are zeros are unaffected",
+                                      choices=("official", "drop"))
     limit: int = option(0, "keep the first N items per subtask (smoke runs; skips the official count check)")
     overwrite: bool = option(False, "re-score tasks whose predictions.json already exists")
     progress: bool = option(True, "show progress bars")
@@ -96,7 +106,7 @@ def score(cfg: ScoreConfig) -> None:
                                cfg.trust_remote_code, cfg.dtype, str(device))
     budget = cfg.token_budget or (2048 if str(device).startswith("cpu") else 65536)
     opts = zero_shot.ScoringOptions(cfg.bos_rule, cfg.pll_variant, cfg.reduction, budget, cfg.temperature,
-                                    cfg.reading_space, cfg.progress)
+                                    cfg.reading_space, cfg.progress, cfg.reading_token_types)
     meta = {**loading.describe(model), **_redacted(cfg)}
     todo = []
     for data in loaded_tasks:  # tokenise everything first: too-long strings fail before any output

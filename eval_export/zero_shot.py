@@ -13,8 +13,9 @@ import math
 from typing import Any
 
 import numpy as np
+import torch
 
-from babylm.errors import InputError
+from babylm.errors import InputError, UsageError
 from eval_export import scoring
 from eval_export.tasks import TaskData
 
@@ -28,6 +29,7 @@ class ScoringOptions:
     temperature: float = 1.0
     reading_space: bool = False  # official quirk: the reading target word is tokenised without its space
     progress: bool = False
+    reading_token_types: str = "official"  # reading: token types the official call would pass (or "drop")
 
 
 @dataclasses.dataclass
@@ -63,6 +65,11 @@ def score_task(model: Any, tokenizer: Any, backend: str, data: TaskData, opts: S
     """Score every candidate of ``data`` and pick the winner of each item."""
     if requests is None:
         requests = prepare_requests(tokenizer, backend, data, opts)
+    if data.kind == "reading":
+        _, owner, types = reading_plan(tokenizer, backend, data, opts)
+        if types and _types_matter(model, requests[0], types[0], backend):
+            logprob = _typed_logprob(model, requests, types, backend, scoring.pad_id_of(tokenizer), opts)
+            return _reading_result(TaskResult(data), logprob, owner)
     scores = scoring.score_requests(model, requests, backend, opts.pll_variant, opts.token_budget, opts.temperature,
                                     pad_id=scoring.pad_id_of(tokenizer), mask_id=tokenizer.mask_token_id,
                                     progress=opts.progress, desc=f"{data.name} ({len(requests)} strings)")
@@ -125,10 +132,12 @@ def reading_steps(tokenizer: Any, context: str, word: str, space: bool = False) 
     return steps
 
 
-def reading_plan(tokenizer: Any, backend: str, data: TaskData,
-                 opts: ScoringOptions) -> tuple[list[scoring.Request], np.ndarray]:
-    """One single-position request per reading step, and ``owner``: the word each step belongs to
-    (rows first, then the previous words of the rows that have one, in row order).
+def reading_plan(tokenizer: Any, backend: str, data: TaskData, opts: ScoringOptions
+                 ) -> tuple[list[scoring.Request], np.ndarray, list[tuple[int, ...]] | None]:
+    """One single-position request per reading step; ``owner``: the word each step belongs to
+    (rows first, then the previous words of the rows that have one, in row order); and the token
+    types of each request's model input when the official call would pass them (see
+    :func:`official_input_names`; None otherwise, and always with ``--reading_token_types drop``).
 
     Causal: the step's text is tokenised with the tokenizer's special tokens and the logit at its
     last position predicts the target (official ``get_p``). mlm/mntp: ``READING_MASKS`` mask tokens
@@ -147,7 +156,12 @@ def reading_plan(tokenizer: Any, backend: str, data: TaskData,
     if masked and tokenizer.mask_token is None:
         raise InputError("reading: masked scoring needs a mask token but the tokenizer has none; use --backend causal")
     suffix = str(tokenizer.mask_token) * READING_MASKS if masked else ""
-    encoded = tokenizer([text + suffix for text, _ in steps])["input_ids"]  # one batched call
+    if opts.reading_token_types not in READING_TOKEN_TYPES:
+        raise UsageError(f"--reading_token_types: {opts.reading_token_types!r} is not one of "
+                         f"{', '.join(READING_TOKEN_TYPES)}")
+    with_types = opts.reading_token_types == "official" and "token_type_ids" in official_input_names(tokenizer)
+    enc = tokenizer([text + suffix for text, _ in steps], return_token_type_ids=with_types)  # one batched call
+    encoded = enc["input_ids"]
     requests = []
     for (text, target), ids in zip(steps, encoded):
         if masked:
@@ -157,7 +171,100 @@ def reading_plan(tokenizer: Any, backend: str, data: TaskData,
             if not ids:
                 raise InputError(f"reading: the context {text[:60]!r} yields no token to predict from")
             requests.append(scoring.Request((*ids, target), (len(ids),)))
-    return requests, np.asarray(owner, dtype=np.int64)
+    types = [tuple(t) for t in enc["token_type_ids"]] if with_types else None
+    return requests, np.asarray(owner, dtype=np.int64), types
+
+
+READING_TOKEN_TYPES = ("official", "drop")
+# transformers 4.x's PreTrainedTokenizerBase.model_input_names default (tokenization_utils_base.py
+# in 4.51.3, the official pipeline's version) includes token types; transformers 5 dropped them from
+# the default. Classes that name their own inputs (GPT2TokenizerFast, BertTokenizerFast, ...) return
+# the same in both versions, so only tokenizers of the generic classes differ.
+_V4_DEFAULT_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
+_GENERIC_TOKENIZERS = ("PreTrainedTokenizerBase", "PreTrainedTokenizer", "PreTrainedTokenizerFast",
+                       "TokenizersBackend", "PythonBackend")
+
+
+def official_input_names(tokenizer: Any) -> list[str]:
+    """The inputs ``tokenizer`` returns when loaded by the official pipeline's transformers 4.51:
+    the names its ``tokenizer_config.json`` records, else its class's, else the 4.x default."""
+    named = getattr(tokenizer, "init_kwargs", {}).get("model_input_names")
+    if named:
+        return list(named)
+    for cls in type(tokenizer).__mro__:
+        if "model_input_names" in vars(cls):
+            return list(_V4_DEFAULT_INPUTS) if cls.__name__ in _GENERIC_TOKENIZERS else list(cls.model_input_names)
+    return list(_V4_DEFAULT_INPUTS)
+
+
+def _model_input(r: scoring.Request, types: tuple[int, ...], backend: str) -> tuple[tuple[int, ...], tuple[int, ...], int, int]:
+    """(ids, token types, read position, target) of one reading request as the official code runs
+    it: causal reads the last position of the context; mlm the first appended mask, mntp one before."""
+    p = r.scored[0]
+    if backend == "causal":
+        return r.ids[:p], types[:p], p - 1, r.ids[p]
+    return r.ids, types, (p - 1 if backend == "mntp" else p), (r.targets[0] if r.targets else r.ids[p])
+
+
+@torch.no_grad()
+def _types_matter(model: Any, request: scoring.Request, types: tuple[int, ...], backend: str) -> bool:
+    """Whether token types change the model's logits, on one real reading input.
+
+    GPT-2 adds ``wte(token_type_ids)`` to every position (the official reading surprisals of a
+    GPT-2 whose tokenizer returns token types differ from the model's own); encoders whose default
+    token types are these zeros (BERT, RoBERTa, DeBERTa) give identical logits and keep the packed
+    scorer. A forward that refuses token types would fail in the official call as well; we keep it
+    as trained.
+    """
+    ids, tt, _, _ = _model_input(request, types, backend)
+    device = next(model.parameters()).device
+    x = torch.tensor([ids], device=device)  # (1, T)
+    try:
+        typed = model(input_ids=x, token_type_ids=torch.tensor([tt], device=device)).logits  # (1, T, V)
+    except (TypeError, ValueError):
+        return False
+    return not torch.equal(typed, model(input_ids=x).logits)
+
+
+@torch.no_grad()
+def _typed_logprob(model: Any, requests: list[scoring.Request], types: list[tuple[int, ...]], backend: str,
+                   pad_id: int, opts: ScoringOptions) -> np.ndarray:
+    """log p(target) of every single-position reading request with the token types passed to the
+    model beside ids and mask, as the official ``model(**tokenizer(text))`` call does.
+
+    Length-sorted and packed to ``opts.token_budget`` like the scorer; the LM head runs on the read
+    rows only when the model splits into body and head (checked against its own logits).
+    """
+    from babylm.objective import body_and_head
+
+    device = next(model.parameters()).device
+    split = body_and_head(model)
+    body, head = (getattr(model, n) for n in split) if split else (None, None)
+    rows = [_model_input(r, t, backend) for r, t in zip(requests, types)]
+    lengths = [len(ids) for ids, _, _, _ in rows]
+    perm = scoring.length_order(lengths)
+    out = np.zeros(len(rows), dtype=np.float64)
+    for start, stop in scoring.pack_batches([lengths[i] for i in perm], opts.token_budget):
+        batch = perm[start:stop]
+        width = lengths[batch[0]]
+        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)  # (B, T), right-padded
+        tt = torch.zeros_like(ids)  # (B, T)
+        mask = torch.zeros_like(ids)  # (B, T)
+        for b, i in enumerate(batch):
+            x, t, _, _ = rows[i]
+            ids[b, :len(x)], tt[b, :len(x)], mask[b, :len(x)] = torch.tensor(x), torch.tensor(t), 1
+        inputs = {"input_ids": ids.to(device), "attention_mask": mask.to(device), "token_type_ids": tt.to(device)}
+        b_idx = torch.arange(len(batch), device=device)  # (B,)
+        at = torch.tensor([rows[i][2] for i in batch], device=device)  # (B,)
+        if body is not None:
+            logits = head(body(**inputs)[0][b_idx, at])  # (B, V): head on the read rows only
+        else:
+            logits = model(**inputs).logits[b_idx, at]  # (B, V)
+        logits = logits.float() / opts.temperature
+        target = torch.tensor([rows[i][3] for i in batch], device=device)  # (B,)
+        lp = logits.gather(1, target[:, None])[:, 0] - torch.logsumexp(logits, dim=-1)  # (B,)
+        out[batch] = lp.double().cpu().numpy()
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

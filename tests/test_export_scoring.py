@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from babylm.tokenizer import make_legacy_readable
 from eval_export import scoring
 from tests import export_models as em
+from tests import official_pipeline as op
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -198,14 +200,17 @@ def test_models_without_a_single_head_fall_back_to_full_logits(lines, items):
     np.testing.assert_allclose(got.logprob, [brute_force(model, r, "mlm") for r in reqs], atol=1e-4)
 
 
-def official_surprisal(model, tok, context: str, word: str, backend: str) -> float:
+def official_surprisal(model, tok, context: str, word: str, backend: str, token_types: bool) -> float:
     """The official reading recipe written out plainly: one forward per piece on the re-tokenised
-    text, softmax over the full vocabulary, probabilities multiplied (strict/evaluation_pipeline/reading/evaluation_functions.py)."""
+    text, softmax over the full vocabulary, probabilities multiplied (strict/evaluation_pipeline/reading/
+    evaluation_functions.py). The model gets everything the tokenizer returns (``model(**enc)``), token
+    types included when ``token_types``: these tokenizers name no inputs, and under the official
+    transformers 4.51 such a tokenizer returns them."""
     def p_next(text: str, piece_text: str) -> float:
         if backend == "causal":
-            enc, at = tok(text, return_tensors="pt"), -1
+            enc, at = tok(text, return_tensors="pt", return_token_type_ids=token_types), -1
         else:
-            enc = tok(text + tok.mask_token * 3, return_tensors="pt")
+            enc = tok(text + tok.mask_token * 3, return_tensors="pt", return_token_type_ids=token_types)
             at = -3 if int(enc["input_ids"][0, -1]) == tok.mask_token_id else -4
             at -= backend == "mntp"
         with torch.no_grad():
@@ -223,12 +228,19 @@ def official_surprisal(model, tok, context: str, word: str, backend: str) -> flo
     return -float(np.log(p))
 
 
+@pytest.mark.parametrize("mode", ["official", "drop"])
 @pytest.mark.parametrize("kind,backend", [("gpt2", "causal"), ("llama", "causal"), ("bert", "mlm"), ("roberta", "mntp")])
-def test_reading_surprisal_equals_official_recipe(built, shared, kind, backend):
+def test_reading_surprisal_equals_official_recipe(built, shared, kind, backend, mode, tmp_path):
+    """Our packed reading scorer equals the official recipe. With $BABYLM_OFFICIAL set (a checkout of
+    the official code), the reference of the default mode is the official reading run itself, in
+    the official-versions environment; otherwise the brute-force recipe above."""
+    import os
+
     from eval_export import tasks, zero_shot
 
     model, tok = built[kind]
-    rows = tasks.reading_rows(shared / "data/eval/reading/reading_data.csv")
+    source = shared / "data/eval/reading/reading_data.csv"
+    rows = tasks.reading_rows(source)
 
     def retokenised(r) -> bool:  # several pieces, and the official steps differ from teacher forcing
         pieces, ctx = tok(r.word, add_special_tokens=False)["input_ids"], tok(r.item)["input_ids"]
@@ -238,11 +250,29 @@ def test_reading_surprisal_equals_official_recipe(built, shared, kind, backend):
 
     multi = [r for r in rows if retokenised(r)][:3]
     pick = rows[:2] + multi + [r for r in rows if r.index == 971]  # 971: no previous word (pandas NA)
+    official_run = mode == "official" and os.environ.get(op.ENV)
+    if official_run:  # the official run needs enough rows for its regressions
+        csv_path = tmp_path / "reading_data.csv"
+        kept = op.write_reading_csv(source, csv_path, [r.index for r in pick])
+        pick = tasks.reading_rows(csv_path)
+        assert [r.index for r in pick] == kept
     data = tasks.TaskData("reading", "reading", "", "reading", "x", rows=pick)
-    result = zero_shot.score_task(model, tok, backend, data, zero_shot.ScoringOptions(token_budget=64))
-    want = [official_surprisal(model, tok, r.item, r.word, backend) for r in pick]
+    opts = zero_shot.ScoringOptions(token_budget=64, reading_token_types=mode)
+    result = zero_shot.score_task(model, tok, backend, data, opts)
+    if official_run:
+        folder = em.save(model, tok, tmp_path / kind)
+        make_legacy_readable(folder)  # a transformers 5 folder, readable by 4.51; names no inputs, like tok
+        got = op.reading(op.strict_dir(), folder, backend, csv_path, tmp_path)
+        want, want_prev = [g[0] for g in got], [g[1] for g in got]
+    else:
+        types = mode == "official"
+        want = [official_surprisal(model, tok, r.item, r.word, backend, types) for r in pick]
+        want_prev = [official_surprisal(model, tok, r.prev_item, r.prev_word, backend, types) if r.prev_item
+                     else np.nan for r in pick]
     np.testing.assert_allclose(result.surprisal, want, rtol=1e-5, atol=1e-4)
-    want_prev = [official_surprisal(model, tok, r.prev_item, r.prev_word, backend) if r.prev_item else np.nan
-                 for r in pick]
     np.testing.assert_allclose(result.prev_surprisal, want_prev, rtol=1e-5, atol=1e-4)
-    assert np.isnan(result.prev_surprisal[-1]) and len(multi) == 3
+    assert np.isnan(result.prev_surprisal[[r.index for r in pick].index(971)]) and len(multi) == 3
+    if kind == "gpt2":  # the trap is real: GPT-2 adds wte(token_type_ids) to every position
+        other = zero_shot.score_task(model, tok, backend, data, zero_shot.ScoringOptions(
+            token_budget=64, reading_token_types="drop" if mode == "official" else "official"))
+        assert np.abs(np.asarray(other.surprisal) - result.surprisal).max() > 1e-3

@@ -1,53 +1,50 @@
-"""Checkpoints load and give identical logits under the official pipeline's versions.
+"""Checkpoints and tokenizer folders load, and give identical results, under the official pipeline's versions.
 
-The 2025/2026 evaluation pipeline pins transformers 4.51.3 and tokenizers 0.21.1. A second,
-cached package folder with those versions (``.venv-official/``, installed from PyPI on first
-use) is put first on PYTHONPATH of a fresh interpreter, so torch comes from the main venv.
+The 2025/2026 evaluation pipeline pins transformers 4.51.3 and tokenizers 0.21.1. These tests use
+a cached package folder with its pins, built by ``bench/official_env.py`` outside the checkout
+(``${XDG_CACHE_HOME:-~/.cache}/babylm-kit/official-<hash>``, or ``$BABYLM_OFFICIAL_ENV``) and
+installed from the package index on first use; later runs reuse it. A fresh interpreter of the
+kit's venv runs with that folder first on PYTHONPATH, so torch comes from the venv.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
+import warnings
 
 import pytest
 import torch
 
 from babylm import checkpoint, models
-from tests.conftest import REPO
+from bench import official_env
+from tests.conftest import run_cli
 
 OFFICIAL = {"transformers": "4.51.3", "tokenizers": "0.21.1"}
-TARGET = REPO / ".venv-official" / f"transformers-{OFFICIAL['transformers']}"
 TEXT = "The cats with the dog see themselves."
 
 
-def official_dir():
-    """The cached package folder, installed with pip --target on first use (atomic rename)."""
-    if (TARGET / ".complete").is_file():
-        return TARGET
-    TARGET.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tmp-official-", dir=TARGET.parent)
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target", tmp,
-           f"transformers=={OFFICIAL['transformers']}", f"tokenizers=={OFFICIAL['tokenizers']}", "huggingface-hub<1.0",
-           "requests"]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    if res.returncode != 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-        pytest.fail(f"could not install the official versions: {res.stderr[-1500:]}")
-    # torch and numpy must come from the main venv (same build as the checkpoints were made with).
-    for name in os.listdir(tmp):
-        if name.startswith(("torch", "numpy")):
-            shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
-    open(os.path.join(tmp, ".complete"), "w").close()
+@pytest.fixture(scope="session")
+def official_site():
+    """The official-versions package folder (cached; built from the package index on first use)."""
+    folder = official_env.default_dir()
+    if not official_env.is_built(folder):
+        warnings.warn(f"installing the official pipeline's pinned packages from the package index into {folder} "
+                      "(first use; later runs reuse the cached folder)", stacklevel=1)
     try:
-        os.replace(tmp, TARGET)
-    except OSError:  # another run finished first
-        shutil.rmtree(tmp, ignore_errors=True)
-    return TARGET
+        folder = official_env.ensure(folder, log=lambda m: print(m, file=sys.stderr))
+    except RuntimeError as exc:
+        pytest.fail(f"could not build the cached official environment: {exc}")
+    print(f"using the cached official environment {folder} (installed from the package index on first use)")
+    return folder
+
+
+def run_official(site, code: str, *args, cwd=None) -> subprocess.CompletedProcess:
+    env = official_env.environ(site)
+    env["HF_HUB_OFFLINE"] = "1"
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600)
 
 
 _CHECK = """
@@ -56,21 +53,25 @@ from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, 
 print(json.dumps({"transformers": transformers.__version__, "tokenizers": tokenizers.__version__}))
 for folder, kind in zip(sys.argv[2::2], sys.argv[3::2]):
     tok = AutoTokenizer.from_pretrained(folder)
-    ids = tok(sys.argv[1], return_tensors="pt")["input_ids"]
+    enc = tok(sys.argv[1], return_tensors="pt")
     auto = AutoModelForCausalLM if kind == "causal" else AutoModelForMaskedLM
     model = auto.from_pretrained(folder).eval()
     AutoModel.from_pretrained(folder)
     with torch.no_grad():
-        torch.save({"ids": ids, "logits": model(ids).logits, "mask": tok.mask_token_id, "pad": tok.pad_token_id},
-                   folder + "/official.pt")
+        # model(**enc): everything the tokenizer returns, as the official reading code passes it
+        torch.save({"ids": enc["input_ids"], "logits": model(**enc).logits, "mask": tok.mask_token_id,
+                    "pad": tok.pad_token_id}, folder + "/official.pt")
+    print(json.dumps({"folder": folder, "inputs": sorted(enc.keys())}))
 """
 
 
 @pytest.mark.slow
-def test_checkpoints_load_under_official_versions(tmp_path):
+def test_checkpoints_load_under_official_versions(tmp_path, official_site):
+    """Every architecture's checkpoint loads under 4.51.3; ``model(**tokenizer(text))`` there gives the
+    kit's logits, because the saved tokenizer returns ids and mask only (no token_type_ids, which
+    GPT-2 would add to every position through its word embeddings)."""
     from babylm.tokenizer import train_tokenizer_from_texts
 
-    site = official_dir()
     texts = [TEXT, "A dog sees the cats.", "Those girls like their ball."] * 30
     argv, expected = [], {}
     for target in ("causal", "masked"):
@@ -85,13 +86,105 @@ def test_checkpoints_load_under_official_versions(tmp_path):
             with torch.no_grad():
                 expected[arch] = (ids, model(ids).logits, tok.mask_token_id, tok.pad_token_id)
             argv += [str(folder), models.ARCHS[arch]]
-    env = {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1"}
-    res = subprocess.run([sys.executable, "-c", _CHECK, TEXT, *argv], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=600)
+    res = run_official(official_site, _CHECK, TEXT, *argv, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
-    assert json.loads(res.stdout.splitlines()[0]) == OFFICIAL
+    lines = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
+    assert lines[0] == OFFICIAL
+    inputs = {line["folder"]: line["inputs"] for line in lines[1:]}
     for arch, (ids, logits, mask_id, pad_id) in expected.items():
+        assert inputs[str(tmp_path / arch)] == ["attention_mask", "input_ids"], f"{arch}: {inputs[str(tmp_path / arch)]}"
         got = torch.load(tmp_path / arch / "official.pt", weights_only=True)
         assert torch.equal(got["ids"], ids), f"{arch}: tokenization differs under the official versions"
         assert (got["mask"], got["pad"]) == (mask_id, pad_id), arch
         torch.testing.assert_close(got["logits"], logits, rtol=0, atol=1e-5, msg=f"{arch}: logits differ")
+
+
+_TOKENIZE = """
+import json, sys, transformers
+from transformers import AutoTokenizer
+out = {"version": transformers.__version__}
+for folder in sys.argv[2:]:
+    tok = AutoTokenizer.from_pretrained(folder)
+    enc = tok(sys.argv[1], return_offsets_mapping=True)
+    out[folder] = {"class": type(tok).__name__, "keys": sorted(enc.keys()), "ids": enc["input_ids"],
+                   "offsets": [list(o) for o in enc["offset_mapping"]],
+                   "special": [tok.bos_token_id, tok.eos_token_id, tok.pad_token_id, tok.mask_token_id,
+                               tok.cls_token_id, tok.sep_token_id]}
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_tokenizer_folder_loads_under_official_versions(tmp_path, official_site):
+    """The bare folder ``python -m babylm tokenizer`` writes loads under 4.51.3 (transformers 5 records
+    the class TokenizersBackend, which 4.x does not have) and encodes exactly as under the kit's
+    transformers, with the same special tokens and no token_type_ids."""
+    from babylm.tokenizer import load_tokenizer
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    lines = [f"the giraffe {w} near the cat number {i} is happy ." for i in range(200) for w in ("sees", "likes")]
+    (corpus / "toy.train").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    folders = []
+    for target, model in (("causal", "bpe"), ("masked", "wordpiece")):
+        out = tmp_path / f"tok_{target}"
+        r = run_cli("babylm", "tokenizer", "--corpus", corpus, "--model", model, "--vocab_size", "300",
+                    "--min_frequency", "1", "--target", target, "--out_dir", out)
+        assert r.returncode == 0, r.stderr[-2000:]
+        folders.append(out)
+    text = "the giraffe sees the cat near number 12 ."
+    res = run_official(official_site, _TOKENIZE, text, *folders, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    got = json.loads(res.stdout.strip().splitlines()[-1])
+    assert got["version"] == OFFICIAL["transformers"]
+    for folder in folders:
+        theirs = got[str(folder)]
+        assert theirs["class"] == "PreTrainedTokenizerFast"
+        assert theirs["keys"] == ["attention_mask", "input_ids", "offset_mapping"], theirs["keys"]
+        ours = load_tokenizer(folder)
+        enc = ours(text, return_offsets_mapping=True)
+        assert theirs["ids"] == enc["input_ids"] and len(enc["input_ids"]) > 5
+        assert theirs["offsets"] == [list(o) for o in enc["offset_mapping"]]
+        assert theirs["special"] == [ours.bos_token_id, ours.eos_token_id, ours.pad_token_id, ours.mask_token_id,
+                                     ours.cls_token_id, ours.sep_token_id]
+
+
+_KEYS = """
+import json, sys
+from transformers import AutoTokenizer
+print(json.dumps({f: sorted(AutoTokenizer.from_pretrained(f)(sys.argv[1]).keys()) for f in sys.argv[2:]}))
+"""
+
+
+@pytest.mark.slow
+def test_reading_token_types_follow_official_versions(tmp_path, official_site, shared):
+    """``--reading_token_types official`` passes token types exactly when the official versions'
+    tokenizer returns them: for a tokenizer that names no inputs (transformers 4.x's default returns
+    them, 5.x's does not), for classes that name their own (GPT-2: none, BERT: yes), and for kit
+    checkpoints (named: none)."""
+    from babylm.tokenizer import make_legacy_readable, wrap_fast
+    from eval_export.loading import load_model
+    from eval_export.zero_shot import official_input_names
+    from tests import export_models as em
+
+    lines = em.corpus_lines(shared)
+    folders = {}
+    for name, cls in (("generic", None), ("gpt2", "GPT2TokenizerFast"), ("bert", "BertTokenizerFast")):
+        model, tok = em.build("bert" if name == "bert" else "gpt2", lines, seed=1)
+        folder = em.save(model, tok, tmp_path / name)
+        make_legacy_readable(folder)
+        if cls:  # the same fast tokenizer under a class that names its own inputs
+            cfg = json.loads((folder / "tokenizer_config.json").read_text())
+            (folder / "tokenizer_config.json").write_text(json.dumps({**cfg, "tokenizer_class": cls}))
+        folders[name] = folder
+    model, tok = em.build("gpt2", lines, seed=1)
+    kit_tok = wrap_fast(tok.backend_tokenizer)
+    folders["kit"] = checkpoint.save_model(tmp_path / "kit", model, kit_tok, {})
+    res = run_official(official_site, _KEYS, TEXT, *folders.values(), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    theirs = json.loads(res.stdout.strip().splitlines()[-1])
+    expected = {"generic": True, "gpt2": False, "bert": True, "kit": False}  # token types under 4.51
+    for name, folder in folders.items():
+        assert ("token_type_ids" in theirs[str(folder)]) == expected[name], (name, theirs[str(folder)])
+        ours = official_input_names(load_model(str(folder), backend="mlm" if name == "bert" else "causal").tokenizer)
+        assert sorted(ours) == theirs[str(folder)], (name, ours, theirs[str(folder)])

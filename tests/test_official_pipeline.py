@@ -1,0 +1,116 @@
+"""The kit's scores equal the official pipeline's own code, run on the same model folders and files.
+
+Needs $BABYLM_OFFICIAL, a checkout of babylm-org/babylm-eval (skipped otherwise; CI does not set
+it). The official modules run unchanged in the cached official-versions environment (transformers
+4.51.3, see ``tests/official_pipeline.py``); the kit scores in this process with transformers 5.
+Reading: every surprisal within 1e-4 nats. Minimal pairs: the same chosen candidate for every
+item, and per-candidate scores within 1e-4 (float32 sums in another order).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from babylm import checkpoint, models
+from babylm.tokenizer import make_legacy_readable, train_tokenizer_from_texts
+from bench.official_bench import build_tree
+from eval_export import tasks, zero_shot
+from eval_export.loading import load_model
+from tests import export_models as em
+from tests import official_pipeline as op
+
+
+@pytest.fixture(scope="module")
+def strict():
+    return op.strict_dir()
+
+
+@pytest.fixture(scope="module")
+def folders(shared, strict, tmp_path_factory):
+    """name -> (model folder, backend): kit checkpoints (causal and masked) and a foreign GPT-2 whose
+    tokenizer names no inputs (so transformers 4.51 hands it token types)."""
+    em.one_thread()
+    root = tmp_path_factory.mktemp("official_models")
+    lines = em.corpus_lines(shared)
+    out = {}
+    for arch, target, backend in (("gpt2", "causal", "causal"), ("roberta", "masked", "mlm")):
+        tok = train_tokenizer_from_texts(iter(lines * 3), vocab_size=600, min_frequency=1, target=target,
+                                         add_eos=target == "masked")
+        model = models.build_model(arch, models.resolve_shape("tiny", hidden=32, positions=512), tok, seed=5).eval()
+        out[f"kit_{arch}"] = (checkpoint.save_model(root / f"kit_{arch}", model, tok, {"run_config.json": {}}), backend)
+    model, tok = em.build("gpt2", lines, seed=3)
+    folder = em.save(model, tok, root / "foreign_gpt2")
+    make_legacy_readable(folder)  # readable by 4.51; names no inputs, as many hub tokenizers do not
+    out["foreign_gpt2"] = (folder, "causal")
+    model, tok = em.build("bert", lines, seed=3)
+    folder = em.save(model, tok, root / "foreign_bert")
+    make_legacy_readable(folder)
+    out["foreign_bert"] = (folder, "mntp")
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["kit_gpt2", "foreign_gpt2", "kit_roberta", "foreign_bert"])
+def test_reading_equals_official(folders, strict, shared, tmp_path, name):
+    folder, backend = folders[name]
+    csv_path = tmp_path / "reading_data.csv"
+    kept = op.write_reading_csv(shared / "data/eval/reading/reading_data.csv", csv_path, [971])
+    theirs = op.reading(strict, folder, backend, csv_path, tmp_path)
+    loaded = load_model(str(folder), backend=backend)
+    rows = tasks.reading_rows(csv_path)
+    assert [r.index for r in rows] == kept and len(theirs) == len(rows)
+    data = tasks.TaskData("reading", "reading", "", "reading", str(csv_path), rows=rows)
+    ours = zero_shot.score_task(loaded.model, loaded.tokenizer, backend, data, zero_shot.ScoringOptions())
+    bad = [(r.index, t, (s, p)) for r, t, s, p in zip(rows, theirs, ours.surprisal, ours.prev_surprisal)
+           if not (op.nan_equal_close(t[0], s, 1e-4) and op.nan_equal_close(t[1], p, 1e-4))]
+    assert not bad, f"{name}: {len(bad)} of {len(rows)} rows differ, e.g. {bad[:3]}"
+    assert math.isnan(ours.prev_surprisal[kept.index(971)])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["kit_gpt2", "kit_roberta", "foreign_bert"])
+def test_minimal_pairs_equal_official(folders, strict, shared, tmp_path, name):
+    folder, backend = folders[name]
+    tree = tmp_path / "evaluation_data" / "fast_eval"
+    names = build_tree(tree, ["blimp", "blimp_supplement", "entity_tracking", "wug_adj"], "fast",
+                       shared / "data" / "eval", limit=4, password=None)
+    assert names == ["blimp", "blimp_supplement", "entity_tracking", "wug_adj"]
+    loaded = load_model(str(folder), backend=backend)
+    for task_name in names:
+        task, data_dir = tasks.DATA_DIRS[(task_name, "fast")]
+        theirs, their_scores = op.minimal_pairs(strict, folder, backend, task, tree / data_dir, tmp_path)
+        data = tasks.load_task(task_name, "fast", tree, limit=4)
+        result = zero_shot.score_task(loaded.model, loaded.tokenizer, backend, data, zero_shot.ScoringOptions())
+        seen: dict[str, int] = {}
+        differ, worst = [], 0.0
+        for item, chosen, scores in zip(data.items, result.chosen, result.scores):
+            key = f"{item.uid}_{seen.get(item.uid, 0)}"
+            seen[item.uid] = seen.get(item.uid, 0) + 1
+            if theirs[key]["pred"] != item.preds[chosen]:
+                differ.append(key)
+            worst = max(worst, float(np.abs(np.asarray(their_scores[key]) - scores).max()))
+        assert len(theirs) == len(data.items) > 0, task_name
+        assert not differ, f"{name} {task_name}: {len(differ)} of {len(theirs)} predictions differ: {differ[:5]}"
+        assert worst <= 1e-4, f"{name} {task_name}: max |score difference| {worst:.2e}"
+
+
+def test_bench_tree_holds_what_the_kit_limit_keeps(shared, tmp_path):
+    """The official-layout tree the bench builds with --limit N holds exactly the items the kit's own
+    --limit N keeps from the original files, so both sides score the same items (no checkout needed)."""
+    from bench.official_bench import READING_MIN_ROWS
+
+    root = shared / "data" / "eval"
+    names = ["blimp", "blimp_supplement", "entity_tracking", "wug_adj", "reading"]
+    tree = tmp_path / "fast_eval"
+    assert build_tree(tree, names, "fast", root, limit=3, password=None) == names
+    assert sorted(p.name for p in tree.iterdir()) == ["blimp_fast", "entity_tracking_fast", "reading",
+                                                       "supplement_fast", "wug_adj_nominalization"]
+    for name in names[:-1]:
+        cut, original = tasks.load_task(name, "fast", tree, limit=3), tasks.load_task(name, "fast", root, limit=3)
+        assert [(i.uid, i.candidates) for i in cut.items] == [(i.uid, i.candidates) for i in original.items]
+        assert max(cut.uid_counts().values()) == 3 and len(cut.items) >= 3
+    rows = tasks.load_task("reading", "fast", tree, limit=10**6).rows
+    assert [r.index for r in rows] == list(range(READING_MIN_ROWS))
