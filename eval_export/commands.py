@@ -61,8 +61,12 @@ class ScoreConfig:
     progress: bool = option(True, "show progress bars")
 
     def validate(self) -> None:
+        from eval_export.loading import check_name, model_name
+
         if not self.model:
             raise UsageError("--model is required (a model folder or hub id)")
+        check_name(self.revision, "revision")
+        check_name(model_name(self.model), "model")
         if self.token_budget < 0:
             raise UsageError("--token_budget must be 0 (auto) or positive")
         if self.temperature <= 0:
@@ -186,8 +190,11 @@ class SummaryConfig:
     results: str = option("results", "result root written by score")
 
     def validate(self) -> None:
+        from eval_export.loading import check_name
+
         if not self.model:
             raise UsageError("--model is required")
+        check_name(self.revision, "revision")
 
 
 def summary(cfg: SummaryConfig) -> None:

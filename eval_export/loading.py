@@ -55,6 +55,15 @@ def resolve_local(path: str | Path, revision: str) -> Path | None:
                      f"(use --revision main for the folder itself)")
 
 
+def check_name(value: str, option: str) -> None:
+    """A revision (or a model name) becomes a folder of the results tree, ``<results>/<model>/<revision>``:
+    it must be a name, never a path that leads elsewhere. Hub revisions are names too (a branch,
+    a tag, a commit)."""
+    if value in ("", ".", "..") or "/" in value or "\\" in value or "\0" in value:
+        raise UsageError(f"--{option} {value!r}: give a name, not a path (main, a milestone such as chck_10M, a branch, "
+                         "a tag or a commit)")
+
+
 def resolve_model_path(model: str, revision: str) -> tuple[str, str | None]:
     """Where to load ``model`` at ``revision`` from: (path or hub id, hub revision or None).
 
