@@ -169,6 +169,10 @@ class ValidateConfig:
                            "or a 2023 all_predictions.json")
     eval_data: str = option(DEFAULT_EVAL_DATA, "evaluation_data folder holding the gold files")
     ewok_password: str = option("", "password of ewok_fast.zip to check EWoK fast predictions (or env BABYLM_EWOK_PASSWORD)")
+    structure_only: bool = option(False, "accept sections whose gold data is not there (no --eval_data folder, a task "
+                                         "folder or the EWoK password missing): check their structure alone and list "
+                                         "them, instead of failing; sections whose gold data is there are still "
+                                         "checked against it")
 
     def validate(self) -> None:
         if not self.file:
@@ -178,7 +182,8 @@ class ValidateConfig:
 def validate(cfg: ValidateConfig) -> None:
     from eval_export import validation
 
-    report = validation.validate_file(Path(cfg.file), Path(cfg.eval_data), cfg.ewok_password or None)
+    report = validation.validate_file(Path(cfg.file), Path(cfg.eval_data), cfg.ewok_password or None,
+                                      cfg.structure_only)
     print(report.text())
 
 
