@@ -57,7 +57,10 @@ class ScoreConfig:
                                         "re-tokenisation: each later piece is decoded, appended to the text and "
                                         "re-tokenised, and the step probabilities are multiplied")
     limit: int = option(0, "keep the first N items per subtask (smoke runs; skips the official count check)")
-    overwrite: bool = option(False, "re-score tasks whose predictions.json already exists")
+    overwrite: bool = option(False, "re-score tasks whose predictions.json already exists. Without it an existing "
+                                    "result is kept when it was made with the same scoring options (--limit, --bos_rule, "
+                                    "--pll_variant, --reduction, --temperature, --reading_space, --dtype, "
+                                    "--trust_remote_code), and score stops with one line when it was not")
     progress: bool = option(True, "show progress bars")
 
     def validate(self) -> None:
@@ -74,6 +77,16 @@ class ScoreConfig:
 
 
 def score(cfg: ScoreConfig) -> None:
+    """Score one revision while holding its results tree (``<results>/<model>/<revision>``): a second
+    ``score`` of the same revision is refused instead of mixing its files with ours."""
+    from babylm.files import FolderLock
+    from eval_export import loading, submission
+
+    with FolderLock(submission.revision_dir(Path(cfg.results), loading.model_name(cfg.model), cfg.revision), "--results"):
+        _score(cfg)
+
+
+def _score(cfg: ScoreConfig) -> None:
     from eval_export import tasks
 
     root = Path(cfg.eval_data)
@@ -106,6 +119,10 @@ def score(cfg: ScoreConfig) -> None:
     for data in loaded_tasks:  # tokenise everything first: too-long strings fail before any output
         out = submission.task_dir(Path(cfg.results), model.name, model.revision, model.backend, data.task, data.data_dir)
         if (out / "predictions.json").is_file() and not cfg.overwrite:
+            other = submission.made_otherwise(out, meta)
+            if other:
+                raise UsageError(f"{out}/predictions.json was made with {other}; pass --overwrite true to score "
+                                 "it again, or give another --results folder")
             print(f"skip {data.name}: {out}/predictions.json exists (--overwrite true to redo)")
             continue
         requests = zero_shot.prepare_requests(model.tokenizer, model.backend, data, opts)
