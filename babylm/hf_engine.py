@@ -15,7 +15,10 @@ which the kit then adds the run's metadata and its :class:`LoopState` (``loop_st
 milestones written, best validation loss, evaluations without improvement) and only then moves
 ``latest`` there, so ``latest`` always names a complete checkpoint, as for the kit's loop.
 ``--resume true`` restores both; the Trainer skips the batches of the first N steps of the fixed
-order, so the resumed run reads exactly the blocks the uninterrupted one would have read.
+order, so the resumed run reads exactly the blocks the uninterrupted one would have read. A causal
+model resumes bitwise. A masked one does not: the Trainer collates the first batch after the
+skip before it restores the RNG state, so the masking collator draws that batch's masks, and
+everything after, from another point of the RNG stream (same data, other masks and dropout).
 """
 
 from __future__ import annotations
