@@ -6,12 +6,17 @@ Layout of one run (``<save_dir>/<run_name>/``)::
     chck_1M/ ...       milestone models, official revision names, same content as final/
     best/              the model with the lowest validation loss so far
     step_000120/       resume checkpoint: a model folder plus train_state.pt (optimizer, RNG, data position)
+    hf_trainer/        --engine hf: the Trainer's own resume checkpoints (checkpoint-120/ + loop_state.json)
     latest             text file naming the newest resume checkpoint; moved last
     metrics.jsonl  train.log  tb/
 
 Every folder is built under a temporary name and renamed into place (:func:`babylm.files.atomic_dir`),
 and ``latest`` is rewritten only after its target exists, so a crash at any point leaves the
-previous checkpoint and pointer intact.
+previous checkpoint and pointer intact. A resume checkpoint is never replaced (a second save at
+the same step gets a new name), so the folder ``latest`` names exists at every instant; the
+fixed-name folders (``best/``, ``final/``, milestones) are replaced by two renames whose
+interruption :func:`babylm.files.recover` repairs at the next start. When the pointer names no
+complete checkpoint, the newest complete one is used.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -27,10 +33,13 @@ import numpy as np
 import torch
 
 from babylm.errors import InputError
-from babylm.files import atomic_dir, write_json, write_text
+from babylm.files import atomic_dir, file_mode, remove_dir, write_json, write_text
 
 STATE_FILE = "train_state.pt"
 LATEST = "latest"
+HF_DIR = "hf_trainer"  # the Trainer engine's checkpoints, under the run folder
+LOOP_FILE = "loop_state.json"  # the loop state of a Trainer checkpoint, written once the Trainer's files are there
+_RESUME = re.compile(r"^(?:step_|checkpoint-)(\d+)(?:\.(\d+))?$")
 
 
 def _make_legacy_readable(folder: Path) -> None:
@@ -64,9 +73,17 @@ def write_model(folder: Path, model, tokenizer, meta: dict[str, Any]) -> None:
     hf_logging.disable_progress_bar()  # a "Writing model shards" bar per checkpoint is noise in the run log
     try:
         model.save_pretrained(folder, safe_serialization=True)
+    except Exception as exc:
+        # safetensors reports a failed write as its own error type; its message keeps the OS error number
+        found = re.search(r"\(os error (\d+)\)", str(exc))
+        if found is None:
+            raise
+        raise OSError(int(found.group(1)), os.strerror(int(found.group(1)))) from None
     finally:
         if bars:
             hf_logging.enable_progress_bar()
+    for written in Path(folder).glob("*.safetensors"):  # safetensors creates its files private (0600)
+        os.chmod(written, file_mode())
     tokenizer.save_pretrained(folder)
     _make_legacy_readable(folder)
     for name, obj in meta.items():
@@ -129,34 +146,77 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def save_state(state: dict[str, Any], path: Path) -> None:
+    """``torch.save`` that says why a write failed (torch reports only a position mismatch)."""
+    try:
+        torch.save(state, path)
+    except RuntimeError:
+        # One more byte at the end of the file meets the same full disk or file-size limit and
+        # raises the OSError that names it; if it succeeds, the failure was something else.
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, b"\0")
+        finally:
+            os.close(fd)
+        raise
+
+
 def save_resume(run_dir: Path, step: int, model, tokenizer, meta: dict[str, Any], train_state: dict[str, Any],
                 keep: int = 1) -> Path:
     """Write ``step_<N>/`` (model + ``train_state.pt``), then move ``latest``, then prune old ones.
 
     The order matters: the pointer names a folder only once that folder is complete, and older
-    resume folders are removed only after the pointer has moved.
+    resume folders are removed only after the pointer has moved. An existing folder of the same
+    step is not replaced (``latest`` may name it): the new one is ``step_<N>.1``, ``.2`` ...
     """
-    name = f"step_{step:07d}"
-    with atomic_dir(run_dir / name, overwrite=True) as tmp:
+    name, k = f"step_{step:07d}", 0
+    while (run_dir / name).exists():
+        k += 1
+        name = f"step_{step:07d}.{k}"
+    with atomic_dir(run_dir / name) as tmp:
         write_model(tmp, model, tokenizer, meta)
-        torch.save(train_state, tmp / STATE_FILE)
+        save_state(train_state, tmp / STATE_FILE)
     write_text(run_dir / LATEST, name + "\n")
-    for old in sorted(run_dir.glob("step_*"))[:-keep] if keep else []:
+    for old in resume_folders(run_dir)[:-keep] if keep else []:
         if old.name != name:
-            shutil.rmtree(old, ignore_errors=True)
+            remove_dir(old)
     return run_dir / name
 
 
+def complete(folder: Path) -> bool:
+    """A resume checkpoint whose last file is written: the kit's ``train_state.pt`` or, for a Trainer
+    checkpoint, the loop state the kit adds after the Trainer's own files."""
+    return (folder / STATE_FILE).is_file() or (folder / LOOP_FILE).is_file()
+
+
+def resume_folders(run_dir: Path) -> list[Path]:
+    """The complete resume checkpoints of a run (``step_*`` and ``hf_trainer/checkpoint-*``), oldest first."""
+    found = []
+    for parent in (Path(run_dir), Path(run_dir) / HF_DIR):
+        if parent.is_dir():
+            for folder in parent.iterdir():
+                m = _RESUME.match(folder.name)
+                if m and complete(folder):
+                    found.append(((int(m.group(1)), int(m.group(2) or 0)), folder))
+    return [folder for _, folder in sorted(found)]
+
+
 def latest(run_dir: Path) -> Path | None:
-    """The folder ``latest`` names, or None when the run has no resume checkpoint yet."""
-    pointer = Path(run_dir) / LATEST
-    if not pointer.is_file():
-        return None
-    target = Path(run_dir) / pointer.read_text(encoding="utf-8").strip()
-    if not (target / STATE_FILE).is_file():
-        raise InputError(f"{pointer} names {target.name}, which has no {STATE_FILE}; "
-                         "remove the pointer to start over or restore the folder")
-    return target
+    """The resume checkpoint ``latest`` names; when it names none that is complete (an older version of
+    the kit, a folder removed by hand), the newest complete one the run folder holds. None when the
+    run has no resume checkpoint yet."""
+    run_dir = Path(run_dir)
+    pointer = run_dir / LATEST
+    named = pointer.read_text(encoding="utf-8").strip() if pointer.is_file() else ""
+    if named and complete(run_dir / named):
+        return run_dir / named
+    found = resume_folders(run_dir)
+    if found:
+        return found[-1]
+    if named:
+        raise InputError(f"{pointer} names {named}, which is missing or incomplete, and {run_dir} holds no other "
+                         "complete checkpoint; start the run again with --overwrite true")
+    return None
 
 
 def load_state(folder: Path) -> dict[str, Any]:

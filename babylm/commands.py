@@ -122,11 +122,12 @@ def run_training(cfg: TrainConfig):
         from babylm.hf_engine import fit
     else:
         from babylm.train import fit
-    run = setup(cfg)
+    run = setup(cfg)  # takes the run folder (babylm.run.hold_run_dir); released however the run ends
     try:
         model, optimizer = build(run)  # bad input fails here, before the run folder is touched
         fit(run, model, optimizer)
     finally:
+        run.release()
         distributed.shutdown(run.dist)
     return run.run_dir
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from pathlib import Path
@@ -95,9 +96,12 @@ def coerce(name: str, value: Any, annotation: Any) -> Any:
         if isinstance(value, bool):
             raise UsageError(f"--{name}: expected a number, got {value!r}")
         try:
-            return float(str(value).strip())
+            number = float(str(value).strip())
         except ValueError:
             raise UsageError(f"--{name}: expected a number, got {value!r}") from None
+        if not math.isfinite(number):  # no option of the kit means anything at nan or inf
+            raise UsageError(f"--{name}: expected a finite number, got {value!r}")
+        return number
     if annotation is str:
         if isinstance(value, (list, tuple)):  # a list given in a YAML file for a str field
             return ",".join(str(v) for v in value)
@@ -134,7 +138,9 @@ def load_file(path: str | Path, section: str | None = None) -> dict[str, Any]:
         presets = sorted(p.stem for p in PRESET_DIR.glob("*.yaml")) if PRESET_DIR.is_dir() else []
         raise UsageError(f"--config: no file {path!r}; give a YAML/JSON path or a preset name: {', '.join(presets) or 'none'}")
     try:
-        data = yaml.safe_load(found.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(found.read_bytes().decode("utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"--config: {found} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f"{found}:{line + 1}" if line is not None else str(found)

@@ -99,7 +99,8 @@ class CorpusFile:
     words: int = 0  # len(text.split()) over the whole file
     bytes: int = 0
     lines: int = 0  # newline characters; 0 means the file is read as a stream of word chunks
-    fingerprint: str = ""
+    fingerprint: str = ""  # size and modification time (local files) or the dataset's own fingerprint (hf:)
+    sha256: str = ""  # of the file's bytes (local files): what a resumed run checks its data against
 
     @property
     def streamed(self) -> bool:
@@ -108,7 +109,7 @@ class CorpusFile:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "path": str(self.path) if self.path else None, "subcorpus": self.subcorpus,
                 "split": self.split, "words": self.words, "bytes": self.bytes, "lines": self.lines,
-                "streamed": self.streamed, "fingerprint": self.fingerprint}
+                "streamed": self.streamed, "fingerprint": self.fingerprint, "sha256": self.sha256}
 
 
 @dataclasses.dataclass
@@ -187,8 +188,11 @@ class Corpus:
 # --------------------------------------------------------------------------- reading files
 
 
-def _decoded_chunks(path: Path) -> Iterator[str]:
-    """Decode ``path`` as UTF-8 in bounded chunks; undecodable bytes -> InputError with the offset."""
+def _decoded_chunks(path: Path, digest: Any = None) -> Iterator[str]:
+    """Decode ``path`` as UTF-8 in bounded chunks; undecodable bytes -> InputError with the offset.
+
+    ``digest`` (a hashlib object) is fed the raw bytes on the way, so hashing costs no second read.
+    """
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     consumed = 0  # bytes handed to the decoder so far
     try:
@@ -198,6 +202,8 @@ def _decoded_chunks(path: Path) -> Iterator[str]:
     with fh:
         while True:
             raw = fh.read(READ_CHUNK_BYTES)
+            if digest is not None:
+                digest.update(raw)
             pending = len(decoder.getstate()[0])
             try:
                 text = decoder.decode(raw, final=not raw)
@@ -263,18 +269,19 @@ def _word_units(text: str, unit_words: int) -> Iterator[str]:
         yield rest.strip()
 
 
-def count_file(path: str | Path) -> tuple[int, int, int]:
-    """Exact (words, bytes, newlines) of a text file, read in bounded memory."""
+def count_file(path: str | Path) -> tuple[int, int, int, str]:
+    """Exact (words, bytes, newlines, sha256 of the bytes) of a text file, read once in bounded memory."""
     words = newlines = 0
     prev_ends_in_word = False
-    for chunk in _decoded_chunks(Path(path)):
+    digest = hashlib.sha256()
+    for chunk in _decoded_chunks(Path(path), digest):
         n = len(chunk.split())
         if n and prev_ends_in_word and not chunk[0].isspace():
             n -= 1  # the first word continues the last word of the previous chunk
         words += n
         newlines += chunk.count("\n")
         prev_ends_in_word = not chunk[-1].isspace()
-    return words, Path(path).stat().st_size, newlines
+    return words, Path(path).stat().st_size, newlines, digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- discovery
@@ -440,7 +447,7 @@ def load_corpus(source: str | Path | Any = "embedded", files: list[str] | str | 
                              f"and files without suffix)")
         chosen = select_files(candidates, selectors)
         for f in chosen:
-            f.words, f.bytes, f.lines = count_file(f.path)
+            f.words, f.bytes, f.lines, f.sha256 = count_file(f.path)
             st = f.path.stat()
             f.fingerprint = f"{st.st_size}-{st.st_mtime_ns}"
         corpus = Corpus(source=str(source), layout=layout or layout_name, root=root.resolve(), files=chosen,

@@ -12,7 +12,6 @@ import dataclasses
 import hashlib
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -22,7 +21,7 @@ from babylm.challenge import TRACKS
 from babylm.config import option
 from babylm.corpus import LAYOUT_DIRS
 from babylm.errors import InputError, UsageError
-from babylm.files import write_json
+from babylm.files import temp_dir, write_json
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,7 +172,7 @@ def unpack(zip_path: Path, archive: Archive, out_dir: Path, overwrite: bool = Fa
     ``out_dir/<archive.name>/``. Each folder appears whole (temp folder, then rename).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-unpack-", dir=out_dir))
+    tmp = temp_dir(out_dir, ".tmp-unpack-")
     try:
         try:
             with zipfile.ZipFile(zip_path) as zf:

@@ -1,12 +1,22 @@
 """Files in and out. Writes are atomic: every file and directory the kit produces appears whole or
 not at all; a crash (or SIGKILL) mid-write leaves at most a ``.tmp-*`` sibling, never a truncated
-file under the final name, so a re-run sees either the previous result or nothing. Reads of JSON
-and JSON Lines fail with one line naming the file and line.
+file under the final name, so a re-run sees either the previous result or nothing. A folder that
+replaces another is swapped in by two renames; a kill between them leaves the previous copy as
+``.old-*``, which :func:`recover` puts back. Written files and folders get the permissions a plain
+``open()``/``mkdir()`` would give them under the process's umask.
+
+A folder that one command writes for a long time (a training run, a results tree, a repository)
+is held by one process at a time: :class:`FolderLock`.
+
+Reads of JSON and JSON Lines fail with one line naming the file and line; writes the system
+refuses (full disk, file-size limit, read-only folder) fail with one line naming the path.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
 import os
 import shutil
@@ -16,20 +26,97 @@ from typing import Any, Iterator
 
 from babylm.errors import InputError
 
+# Why a write can fail for reasons outside the kit, and what the user can do about each.
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_DENIED = {errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+class WriteRefused(InputError):
+    """A write the system refused (full disk, file-size limit, read-only or foreign folder): one line
+    naming the path, why, and what to do."""
+
+    def __init__(self, path: str | Path, reason: str, advice: str, option: str = ""):
+        self.path, self.reason, self.advice = Path(path), reason, advice
+        super().__init__(f"{option + ': ' if option else ''}{path}: cannot write ({reason}); {advice}")
+
+
+def cannot_write(path: str | Path, exc: OSError, option: str = "") -> WriteRefused | None:
+    """:class:`WriteRefused` for an OSError that is the system refusing a write, or None for any other
+    OSError, which is a bug and keeps its traceback. ``option`` names the flag that chose the path."""
+    if exc.errno in _FULL:
+        advice = "free disk space (or raise the file-size limit) and run the command again"
+    elif exc.errno in _DENIED:
+        advice = "the location is not writable: choose another one or fix its permissions"
+    else:
+        return None
+    return WriteRefused(path, exc.strerror or str(exc), advice, option)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask can only be read by setting it,
+    which would briefly give other threads' new files the wrong mode)."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """``folder.mkdir(parents=True, exist_ok=True)``, returning the folders it made, deepest first,
+    so that a write that fails can leave the tree as it found it (:func:`_remove_empty`)."""
+    made, parent = [], folder
+    while not parent.exists():
+        made.append(parent)
+        parent = parent.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return made
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:  # deepest first; a folder something else wrote into stays
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+def file_mode() -> int:
+    """The mode ``open()`` gives a new file under the process's umask."""
+    return 0o666 & ~_umask()
+
+
+def temp_dir(parent: str | Path, prefix: str) -> Path:
+    """``tempfile.mkdtemp`` in ``parent``, with the permissions ``mkdir`` would give (mkdtemp makes the
+    folder private, and a folder renamed into place keeps them: others could not read the output)."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    os.chmod(tmp, 0o777 & ~_umask())
+    return tmp
+
 
 def write_bytes(path: str | Path, data: bytes) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
+    made = []
     try:
+        made = _make_parents(path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
+    except OSError as exc:
+        _remove_empty(made)
+        raise cannot_write(path, exc) or exc from None
+    try:
+        # mkstemp makes the file private (0600); give it what open() would have given it
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        _remove_empty(made)
+        if isinstance(exc, OSError) and (refused := cannot_write(path, exc)) is not None:
+            raise refused from None
         raise
     return path
 
@@ -46,14 +133,24 @@ def write_json(path: str | Path, obj: Any, indent: int | None = 2) -> Path:
 def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling directory; on success it is renamed to ``path``.
 
-    With ``overwrite`` an existing ``path`` is replaced (old copy removed only after the new
-    one is in place); without it an existing ``path`` raises FileExistsError.
+    With ``overwrite`` an existing ``path`` is replaced: it is renamed to ``.old-<name>-<pid>``,
+    the new folder is renamed into place, and only then is the old copy removed. At every instant
+    a complete copy exists under ``path`` or ``.old-*`` (:func:`recover` restores it after a
+    kill between the two renames). Without ``overwrite`` an existing ``path`` raises
+    FileExistsError.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and not overwrite:
-        raise FileExistsError(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent))
+    made = []
+    try:
+        made = _make_parents(path.parent)
+        if path.exists() and not overwrite:
+            raise FileExistsError(path)
+        tmp = temp_dir(path.parent, f".tmp-{path.name}-")
+    except OSError as exc:
+        _remove_empty(made)
+        if isinstance(exc, FileExistsError):
+            raise
+        raise cannot_write(path, exc) or exc from None
     try:
         yield tmp
         if path.exists():
@@ -63,9 +160,127 @@ def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        _remove_empty(made)
+        if isinstance(exc, OSError) and (refused := cannot_write(path, exc)) is not None:
+            raise refused from None
+        if isinstance(exc, WriteRefused) and (exc.path == tmp or tmp in exc.path.parents):
+            raise WriteRefused(path, exc.reason, exc.advice) from None  # the temporary name means nothing to the user
         raise
+
+
+def remove_dir(path: str | Path) -> None:
+    """Delete a folder so that it never appears half-deleted under its own name: it is renamed to
+    a ``.tmp-*`` sibling first (what :func:`recover` throws away), then removed."""
+    path = Path(path)
+    doomed = path.with_name(f".tmp-{path.name}-removed-{os.getpid()}")
+    try:
+        os.replace(path, doomed)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+def recover(folder: str | Path) -> list[str]:
+    """Clean up after writes that a kill interrupted in ``folder``; return what was done, one
+    phrase per item.
+
+    ``.old-<name>-<pid>`` is the previous copy of a replaced folder: it goes back to ``<name>``
+    when the kill came between the two renames of :func:`atomic_dir` (``<name>`` is missing),
+    and is removed otherwise. ``.tmp-*`` entries are unfinished writes and are removed.
+    """
+    folder = Path(folder)
+    done = []
+    if not folder.is_dir():
+        return done
+    for entry in sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime_ns, reverse=True):
+        if entry.name.startswith(".old-"):
+            name = entry.name[len(".old-"):].rsplit("-", 1)[0]
+            if not (folder / name).exists():
+                os.replace(entry, folder / name)
+                done.append(f"put back {name}/ (a replacement of it was interrupted)")
+                continue
+        elif not entry.name.startswith(".tmp-"):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        done.append(f"removed {entry.name}")
+    return done
+
+
+def lock_path(folder: str | Path) -> Path:
+    """The lock file of ``folder``: ``.<name>.lock`` beside it, so that emptying or replacing the
+    folder (``--overwrite``) does not touch the lock that protects it."""
+    folder = Path(folder)
+    return folder.parent / f".{folder.name}.lock"
+
+
+class FolderLock:
+    """Ownership of ``folder`` by this process while held: an OS lock (``flock``) on
+    :func:`lock_path`, holding the owner's pid.
+
+    The kernel releases the lock when its holder ends, however it ends (SIGKILL included), so a
+    lock file left behind by a dead process stops no one. A second process is refused with one
+    line naming the holder's pid. The file is removed on release; parent folders made only to
+    hold it are removed too, so a refused or failed command leaves the tree as it found it.
+    """
+
+    def __init__(self, folder: str | Path, option: str = ""):
+        self.folder = Path(folder)
+        self.option = option  # the flag that chose the folder, named when it cannot be written
+        self.path = lock_path(self.folder)
+        self._fd: int | None = None
+        self._made: list[Path] = []
+
+    def acquire(self) -> FolderLock:
+        try:
+            self._made = _make_parents(self.path.parent)
+            while True:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    holder = os.read(fd, 32).decode("ascii", "replace").strip()
+                    os.close(fd)
+                    self._remove_made()
+                    who = f"process {holder}" if holder.isdigit() else "another process"
+                    raise InputError(f"{self.folder} is in use by {who} (lock {self.path}); wait until it ends, "
+                                     "or stop it") from None
+                # The previous holder may have removed the file between our open and our lock: then
+                # we hold a lock on a file nobody else can see, and must lock the one that is there.
+                with contextlib.suppress(FileNotFoundError):
+                    if os.stat(self.path).st_ino == os.fstat(fd).st_ino:
+                        break
+                os.close(fd)
+            self._fd = fd
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        except OSError as exc:
+            self.release()
+            raise cannot_write(self.path.parent, exc, self.option) or exc from None
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            # removed while still held, so nobody can lock this file after we let it go
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            os.close(self._fd)
+            self._fd = None
+        self._remove_made()
+
+    def _remove_made(self) -> None:
+        _remove_empty(self._made)
+        self._made = []
+
+    def __enter__(self) -> FolderLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
 
 def read_json(path: str | Path) -> Any:

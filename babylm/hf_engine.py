@@ -8,15 +8,26 @@ evaluation to :class:`babylm.events.RunEvents`, which writes the milestone check
 ``final/`` at the end, and the TensorBoard scalars under ``<run>/tb`` (the Trainer's own
 reporting is off, so both engines write the same records). The optimizer is the one
 :func:`babylm.run.build` made for both engines; the Trainer adds its own learning-rate schedule.
+
+Resume goes through the Trainer's own checkpoints: every ``--save_every`` steps it writes
+``<run>/hf_trainer/checkpoint-<N>/`` (weights, optimizer, scheduler, RNG states, its state), to
+which the kit then adds the run's metadata and its :class:`LoopState` (``loop_state.json``:
+milestones written, best validation loss, evaluations without improvement) and only then moves
+``latest`` there, so ``latest`` always names a complete checkpoint, as for the kit's loop.
+``--resume true`` restores both; the Trainer skips the batches of the first N steps of the fixed
+order, so the resumed run reads exactly the blocks the uninterrupted one would have read. A causal
+model resumes bitwise. A masked one does not: the Trainer collates the first batch after the
+skip before it restores the RNG state, so the masking collator draws that batch's masks, and
+everything after, from another point of the RNG stream (same data, other masks and dropout).
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 
-from babylm.errors import UsageError
+from babylm import checkpoint
 from babylm.events import LoopState, RunEvents
+from babylm.files import read_json, remove_dir, write_json, write_text
 
 
 def fit(run, model, optimizer) -> LoopState:
@@ -29,8 +40,6 @@ def fit(run, model, optimizer) -> LoopState:
     from babylm.runtime import resolve_precision
 
     cfg, tok = run.cfg, run.tokenizer
-    if cfg.resume:
-        raise UsageError("--resume is supported by --engine torch only; continue an hf run with --init_from <run>/final")
     global_batch = cfg.batch_size * cfg.grad_accum * run.dist.world
     plan = BatchPlan([len(s) for s in run.stages], global_batch, cfg.seed, cfg.epochs, cfg.words is not None)
     order, step_words, epoch_ends = flat_order(run.stages, plan, cfg.words)
@@ -44,10 +53,11 @@ def fit(run, model, optimizer) -> LoopState:
     else:
         collator = tf.DataCollatorForLanguageModeling(tok, mlm=False)
     precision = resolve_precision(run.device, cfg.precision)
-    state = LoopState()
+    resume_from = checkpoint.latest(run.run_dir) if cfg.resume else None
+    state = LoopState.from_dict(read_json(resume_from / checkpoint.LOOP_FILE)) if resume_from else LoopState()
     events = RunEvents(run, model, state, 0, step_words[-1])
     args = tf.TrainingArguments(
-        output_dir=str(run.run_dir / "hf_trainer"), per_device_train_batch_size=cfg.batch_size,
+        output_dir=str(run.run_dir / checkpoint.HF_DIR), per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.lr, weight_decay=cfg.weight_decay, adam_beta1=cfg.beta1, adam_beta2=cfg.beta2,
         adam_epsilon=1e-8, max_grad_norm=cfg.grad_clip if cfg.grad_clip > 0 else 1e9,
@@ -55,7 +65,9 @@ def fit(run, model, optimizer) -> LoopState:
         lr_scheduler_kwargs={"min_lr_rate": cfg.min_lr_ratio} if cfg.schedule == "cosine" else {},
         warmup_steps=cfg.warmup_steps, max_steps=max_steps, logging_steps=cfg.log_every,
         eval_strategy="steps" if (cfg.eval_every and run.val is not None) else "no", eval_steps=cfg.eval_every or None,
-        save_strategy="no", report_to=[], seed=cfg.seed,
+        # two kept: the one `latest` names survives the Trainer's pruning until the pointer has moved
+        save_strategy="steps" if cfg.save_every else "no", save_steps=cfg.save_every or None, save_total_limit=2,
+        report_to=[], seed=cfg.seed,
         bf16=precision == "bf16", fp16=precision == "fp16", dataloader_drop_last=True, disable_tqdm=not cfg.progress,
         torch_compile=cfg.compile, use_cpu=run.device == "cpu", remove_unused_columns=False,
         eval_accumulation_steps=None, prediction_loss_only=True)
@@ -93,6 +105,17 @@ def fit(run, model, optimizer) -> LoopState:
             events.log({"train/loss": float(logs["loss"]), "train/lr": float(logs.get("learning_rate", 0.0)),
                         "train/grad_norm": float(logs.get("grad_norm", 0.0) or 0.0), "train/tokens_per_s": rate})
 
+        def on_save(self, args, trainer_state, control, **kw):
+            """The Trainer has written checkpoint-<N>: add the run's state to it, then point `latest` there."""
+            if run.dist.main:
+                name = f"{checkpoint.HF_DIR}/checkpoint-{trainer_state.global_step}"
+                at(trainer_state.global_step)
+                for file, obj in events.meta().items():
+                    write_json(run.run_dir / name / file, obj)
+                write_json(run.run_dir / name / checkpoint.LOOP_FILE, state.to_dict())
+                write_text(run.run_dir / checkpoint.LATEST, name + "\n")
+            return control
+
         def on_evaluate(self, args, trainer_state, control, metrics=None, **kw):
             at(trainer_state.global_step)
             loss = float((metrics or {}).get("eval_loss", float("nan")))
@@ -112,13 +135,16 @@ def fit(run, model, optimizer) -> LoopState:
     val = run.val.remove_columns([c for c in run.val.column_names if c != "input_ids"]) if run.val is not None else None
     trainer = OrderedTrainer(model=model, args=args, train_dataset=data, eval_dataset=val, data_collator=collator,
                              processing_class=tok, callbacks=[callback := Events()], optimizers=(optimizer, None))
-    events.print(f"run {run.run_dir} | engine hf | {run.objective} | {max_steps} steps | global batch {global_batch}")
-    trainer.train()
+    events.print(f"run {run.run_dir} | engine hf | {run.objective} | {max_steps} steps | global batch {global_batch}"
+                 + (f" | resumed at step {state.step} from {resume_from}" if resume_from else ""))
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     if run.val is not None and trainer.state.global_step not in epoch_ends:
         trainer.evaluate()  # the final evaluation, unless the last step already ended an epoch
     at(trainer.state.global_step)
     events.finish(callback.stop, engine="hf")
-    shutil.rmtree(run.run_dir / "hf_trainer", ignore_errors=True)
+    if run.dist.main:  # final/ is written: the resume checkpoints have served (pointer first, then its target)
+        (run.run_dir / checkpoint.LATEST).unlink(missing_ok=True)
+        remove_dir(run.run_dir / checkpoint.HF_DIR)
     return state
 
 

@@ -47,6 +47,7 @@ from typing import Callable
 from babylm.challenge import MILESTONE
 from babylm.config import option
 from babylm.errors import InputError
+from babylm.files import FolderLock, temp_dir
 
 # The hub's repository ids: a namespace and a name of letters, digits and - _ . (huggingface_hub's
 # validate_repo_id allows the same characters; a namespace is required so the target is never guessed).
@@ -120,7 +121,22 @@ def _silent(line: str) -> None:
 
 def publish(cfg: PublishConfig, say: Callable[[str], None] = _silent) -> Publication:
     """Write every revision of ``cfg.run`` as a branch of ``cfg.repo``, then push them to ``cfg.remote``
-    and upload them to ``cfg.hub_repo``; ``say`` receives the progress, one line at a time."""
+    and upload them to ``cfg.hub_repo``; ``say`` receives the progress, one line at a time.
+
+    The repository is held by this process meanwhile: a second ``publish`` into it is refused."""
+    pairs = _revisions_to_publish(cfg)
+    with FolderLock(_repo_path(cfg), "--repo"):
+        return _publish(cfg, pairs, say)
+
+
+def _repo_path(cfg: PublishConfig) -> Path:
+    # absolute: git runs with the checkpoint folder as its working directory while it adds files
+    run_dir = Path(cfg.run)
+    return (Path(cfg.repo) if cfg.repo else run_dir / f"{run_dir.resolve().name}.git").resolve()
+
+
+def _revisions_to_publish(cfg: PublishConfig) -> list[tuple[str, Path]]:
+    """The run's (branch, folder) pairs, each checked to be a saved model, before anything is written."""
     run_dir = Path(cfg.run)
     if not run_dir.is_dir():
         raise InputError(f"--run {run_dir}: no such folder; give a training run (<save_dir>/<run_name>)")
@@ -135,9 +151,12 @@ def publish(cfg: PublishConfig, say: Callable[[str], None] = _silent) -> Publica
             raise InputError(f"{folder}: not a saved model (needs config.json and *.safetensors)")
     if shutil.which("git") is None:
         raise InputError("git is not installed; install git to publish revisions")
+    return pairs
+
+
+def _publish(cfg: PublishConfig, pairs: list[tuple[str, Path]], say: Callable[[str], None]) -> Publication:
     hub = _Hub(cfg) if cfg.hub_repo else None  # no token: stop before anything is written
-    # absolute: git runs with the checkpoint folder as its working directory while it adds files
-    repo = (Path(cfg.repo) if cfg.repo else run_dir / f"{run_dir.resolve().name}.git").resolve()
+    repo = _repo_path(cfg)
     _ensure_bare(repo)
     done, parent = [], None
     for branch, folder in pairs:
@@ -322,7 +341,7 @@ def _ensure_bare(repo: Path) -> None:
             raise InputError(f"--repo {repo}: exists but is not a bare git repository; choose a new path")
         return
     repo.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{repo.name}.", dir=repo.parent))
+    tmp = temp_dir(repo.parent, f".{repo.name}.")
     _git(tmp, "init", "--quiet", "--bare", "--initial-branch=main", git_dir=False, cwd=tmp)
     os.replace(tmp, repo)  # a half-initialised repository never appears under the final name
 

@@ -18,8 +18,8 @@ from babylm import distributed
 from babylm.challenge import TRACKS, model_kind
 from babylm.config import option
 from babylm.distributed import Dist
-from babylm.errors import InputError, UsageError
-from babylm.files import read_json
+from babylm.errors import InputError, KitError, UsageError
+from babylm.files import FolderLock, read_json
 
 # Fields that may change between a run and its resumption without changing the result.
 RESUME_FREE = {"resume", "overwrite", "log_every", "progress", "tensorboard", "device", "compile"}
@@ -103,6 +103,19 @@ class TrainConfig:
         for name in ("block_size", "batch_size", "grad_accum", "milestone_unit_words"):
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise UsageError(f"--lr must be positive, got {self.lr}")
+        for name in ("dropout", "beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise UsageError(f"--{name} must lie in [0, 1), got {getattr(self, name)}")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise UsageError(f"--min_lr_ratio must lie in [0, 1], got {self.min_lr_ratio}")
+        for name in ("weight_decay", "grad_clip", "warmup_steps", "eval_every", "eval_batches", "patience",
+                     "save_every"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"--{name} must not be negative, got {getattr(self, name)}")
+        if self.log_every < 1:
+            raise UsageError(f"--log_every must be at least 1, got {self.log_every}")
         if not 0 < self.mlm_probability < 1:
             raise UsageError(f"--mlm_probability must be between 0 and 1, got {self.mlm_probability}")
         if self.mask_replace_prob + self.random_replace_prob > 1:
@@ -144,15 +157,25 @@ class Run:
     device: str
     dist: Dist
     manifest: dict[str, Any]
+    lock: FolderLock | None = None  # held by rank 0 for the run's life (see hold_run_dir)
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
 
 
-def load_blocks(cfg: TrainConfig, tokenizer, files: list[str]):
-    """Load and pack one file selection of ``cfg.corpus`` (babylm.corpus + babylm.data)."""
+def load_stage(cfg: TrainConfig, files: list[str]):
+    """One file selection of ``cfg.corpus``, counted (babylm.corpus); :func:`pack` makes its blocks."""
     from babylm.corpus import load_corpus
+
+    return load_corpus(cfg.corpus, files=files or None, track=cfg.track)
+
+
+def pack(cfg: TrainConfig, tokenizer, corpus):
+    """The packed blocks of a loaded selection (babylm.data)."""
     from babylm.data import pack_corpus
 
-    corpus = load_corpus(cfg.corpus, files=files or None, track=cfg.track)
-    return corpus, pack_corpus(corpus, tokenizer, cfg.block_size)
+    return pack_corpus(corpus, tokenizer, cfg.block_size)
 
 
 def resolve_tokenizer(cfg: TrainConfig):
@@ -173,24 +196,100 @@ def setup(cfg: TrainConfig) -> Run:
     if dist.world > 1 and device == "cuda":
         device = f"cuda:{dist.local_rank}"
     run_dir = Path(cfg.save_dir) / cfg.name
+    lock = hold_run_dir(cfg, run_dir, dist, device)
+    try:
+        run = prepare(cfg, run_dir, device, dist)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    run.lock = lock
+    return run
+
+
+def prepare(cfg: TrainConfig, run_dir: Path, device: str, dist: Dist) -> Run:
+    """Everything of :func:`setup` once the run folder is held: folder rules, tokenizer, data."""
     check_run_dir(cfg, run_dir)
     tokenizer = resolve_tokenizer(cfg)
     precheck(cfg, tokenizer)  # fail on a bad model/tokenizer/block combination before packing any data
     stage_files = [s.split("+") for s in cfg.curriculum] or [cfg.files]
-    stages, manifests = [], []
-    for files in stage_files:
-        corpus, blocks = load_blocks(cfg, tokenizer, files)
-        stages.append(blocks)
-        manifests.append(corpus.manifest())
-    val = None
-    if cfg.val_files:
-        corpus, val = load_blocks(cfg, tokenizer, cfg.val_files)
-        manifests.append({"validation": corpus.manifest()})
-    elif cfg.val_fraction > 0:
+    corpora = [load_stage(cfg, files) for files in stage_files]
+    val_corpus = load_stage(cfg, cfg.val_files) if cfg.val_files else None
+    manifests = [c.manifest() for c in corpora] + ([{"validation": val_corpus.manifest()}] if val_corpus else [])
+    if cfg.resume:
+        check_same_data(run_dir, manifests)  # before any packing: a refusal costs nothing
+    stages = [pack(cfg, tokenizer, c) for c in corpora]
+    val = pack(cfg, tokenizer, val_corpus) if val_corpus else None
+    if val is None and cfg.val_fraction > 0:
         stages, val = hold_out(stages, cfg.val_fraction)
     objective = cfg.objective
     manifest = {"stages": manifests, "train_blocks": [len(s) for s in stages], "val_blocks": len(val) if val is not None else 0}
     return Run(cfg, run_dir, tokenizer, stages, val, objective, device, dist, manifest)
+
+
+def hold_run_dir(cfg: TrainConfig, run_dir: Path, dist: Dist, device: str) -> FolderLock | None:
+    """Take the run folder for this run before anything reads or changes it; return the lock (rank 0).
+
+    One process per run folder: a second ``train`` on it (or an ``--overwrite`` that would empty it
+    under the first) is refused with one line naming the holder's pid. Under torchrun rank 0 holds
+    the lock for every rank, and every rank learns whether it got it. Once held, a resumed run's
+    folder is repaired from what a kill left (:func:`babylm.files.recover`).
+    """
+    lock, refused = None, None
+    if dist.main:
+        try:
+            lock = FolderLock(run_dir, "--save_dir").acquire()
+        except KitError as exc:
+            refused = exc
+    if dist.world > 1:
+        import torch
+
+        flag = torch.tensor(int(refused is not None), device=device)
+        if distributed.all_max(flag, dist) and refused is None:
+            refused = InputError(f"{run_dir}: rank 0 could not take the run folder (its error says why)")
+    if refused is not None:
+        raise refused
+    if dist.main and cfg.resume:
+        from babylm import checkpoint
+        from babylm.files import recover
+
+        for note in recover(run_dir) + recover(run_dir / checkpoint.HF_DIR):
+            print(f"{run_dir}: {note}", flush=True)
+    distributed.barrier(dist)
+    return lock
+
+
+def check_same_data(run_dir: Path, stages: list[dict[str, Any]]) -> None:
+    """Refuse to resume on other data than the run started with: same files, sizes, word counts and
+    content (sha256), stage by stage (``stages``: the corpus manifests); the modification time alone
+    does not count."""
+    from babylm import checkpoint
+
+    saved = read_json(checkpoint.latest(run_dir) / "manifest.json")
+    before, now = _data_files(saved), _data_files({"stages": stages})
+    for key in sorted(before.keys() | now.keys()):
+        was, is_ = before.get(key), now.get(key)
+        if was is None or is_ is None:
+            where = (is_ or was)["path"] or key[1]
+            change = "was not part of its data" if was is None else "is no longer selected"
+            raise UsageError(f"--resume: {where} {change} when the run started; resume with the same data or "
+                             "choose another --run_name")
+        for field in ("bytes", "words", "sha256", "hf_fingerprint"):
+            if was.get(field) and is_.get(field) and was[field] != is_[field]:
+                raise UsageError(f"--resume: {is_['path'] or key[1]} changed since the run started (its {field} "
+                                 f"differs); resume with the same data or choose another --run_name")
+
+
+def _data_files(manifest: dict[str, Any]) -> dict[tuple[int, str], dict[str, Any]]:
+    """(stage, file name) -> what identifies the file's content, from a run's data manifest."""
+    out = {}
+    for stage, part in enumerate(manifest.get("stages", [])):
+        corpus = part.get("validation", part)
+        for f in corpus.get("files", []):
+            out[(stage, f["name"])] = {"path": f.get("path"), "bytes": f.get("bytes"), "words": f.get("words"),
+                                      "sha256": f.get("sha256"),
+                                      "hf_fingerprint": f.get("fingerprint") if f.get("path") is None else None}
+    return out
 
 
 def precheck(cfg: TrainConfig, tokenizer) -> None:

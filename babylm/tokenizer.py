@@ -235,11 +235,17 @@ def load_tokenizer(path_or_id: str | Path, trust_remote_code: bool = False):
     local = Path(where).expanduser()
     if local.exists() and not (local / "tokenizer.json").is_file() and not (local / "tokenizer_config.json").is_file():
         raise InputError(f"--tokenizer: {local} holds no tokenizer.json; train one with `python -m babylm tokenizer`")
+    # A hub id is `name` or `namespace/name`; anything else can only have been meant as a folder.
+    if not local.exists() and (where.startswith((".", "/", "~")) or where.count("/") > 1 or where.endswith("/")):
+        raise InputError(f"--tokenizer: {where}: no such folder; train a tokenizer there with "
+                         "`python -m babylm tokenizer --out_dir ...` or give an existing folder or hub id")
     try:
         tok = AutoTokenizer.from_pretrained(str(local) if local.exists() else where, trust_remote_code=trust_remote_code)
     except Exception as exc:  # noqa: BLE001 - any loader failure becomes one line
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise InputError(f"--tokenizer: cannot load {where!r} ({first[:200]}); give a local folder or a hub id") from None
+        elsewhere = "" if local.exists() else "no such folder, and as a hub id: "
+        raise InputError(f"--tokenizer: cannot load {where!r} ({elsewhere}{first[:200]}); give a local folder or a hub id") \
+            from None
     if not getattr(tok, "is_fast", False):
         raise InputError(f"--tokenizer: {where!r} is not a fast tokenizer; offsets (needed by the official scorers) "
                          f"require one")

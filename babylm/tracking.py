@@ -32,15 +32,37 @@ def _fmt_eta(seconds: float) -> str:
 
 
 def truncate_metrics(run_dir: Path, after_step: int) -> None:
-    """Drop ``metrics.jsonl`` records past ``after_step`` (written by a run that was killed later)."""
+    """Drop ``metrics.jsonl`` records past ``after_step`` (written by a run that was killed later),
+    and a last record the kill tore in half."""
     from babylm.files import write_text
 
     path = Path(run_dir) / METRICS
     if not path.is_file():
         return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= after_step]
+    kept = []
+    for line in path.read_bytes().decode("utf-8", "replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and record.get("step", 0) <= after_step:
+            kept.append(line)
     write_text(path, "".join(line + "\n" for line in kept))
+
+
+def _refused(path: Path, exc: OSError) -> Exception:
+    from babylm.files import cannot_write
+
+    return cannot_write(path, exc) or exc
+
+
+def _append(fh, text: str) -> None:
+    """Append one line to a log file; a full disk ends the run with one line naming the file."""
+    try:
+        fh.write(text)
+        fh.flush()
+    except OSError as exc:
+        raise _refused(Path(fh.name), exc) from None
 
 
 class Tracker:
@@ -57,9 +79,12 @@ class Tracker:
         if not enabled:
             return
         self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.run_dir / "train.log", "a", encoding="utf-8")
-        self._metrics = open(self.run_dir / METRICS, "a", encoding="utf-8")
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._log = open(self.run_dir / "train.log", "a", encoding="utf-8")
+            self._metrics = open(self.run_dir / METRICS, "a", encoding="utf-8")
+        except OSError as exc:
+            raise _refused(self.run_dir, exc) from None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -78,8 +103,7 @@ class Tracker:
             self._bar.write(message)
         else:
             print(message, flush=True)
-        self._log.write(message + "\n")
-        self._log.flush()
+        _append(self._log, message + "\n")
 
     def hparams(self, params: dict[str, Any]) -> None:
         """Record the resolved config (TensorBoard text + hparams)."""
@@ -94,8 +118,7 @@ class Tracker:
         if not self.enabled:
             return
         record = {"step": step, "words": words, **metrics}
-        self._metrics.write(json.dumps(record) + "\n")
-        self._metrics.flush()
+        _append(self._metrics, json.dumps(record) + "\n")
         if self._tb is not None:
             for key, value in metrics.items():
                 self._tb.add_scalar(key, value, step)

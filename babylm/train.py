@@ -117,6 +117,8 @@ def fit(run, model, optimizer) -> LoopState:
 
     def save_resume():
         check_finite()
+        if state.step == resumed_at:
+            return  # the checkpoint this run resumed from is this very step
         if dist.main:
             train_state = {"optimizer": optimizer.state_dict(), "rng": checkpoint.rng_state(),
                            "loop": json.dumps(state.to_dict()), "scaler": scaler.state_dict()}
@@ -129,7 +131,11 @@ def fit(run, model, optimizer) -> LoopState:
     grad_norm = torch.zeros((), device=run.device)
     epoch_ended = False
     stop_reason = None
-    last_eval_step = -1
+    # A resumed run restarts at the top of the loop at the step its checkpoint was written: that
+    # step's evaluation and save happened before the checkpoint and must not happen twice (a second
+    # evaluation would count against --patience and log the same record again).
+    resumed_at = state.step if cfg.resume else -1
+    last_eval_step = resumed_at
     nxt = plan.next(state.position)
 
     while True:

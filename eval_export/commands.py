@@ -67,12 +67,19 @@ class ScoreConfig:
                                                   "on them; encoders whose default token types are zeros are unaffected",
                                       choices=("official", "drop"))
     limit: int = option(0, "keep the first N items per subtask (smoke runs; skips the official count check)")
-    overwrite: bool = option(False, "re-score tasks whose predictions.json already exists")
+    overwrite: bool = option(False, "re-score tasks whose predictions.json already exists. Without it an existing "
+                                    "result is kept when it was made with the same scoring options (--limit, --bos_rule, "
+                                    "--pll_variant, --reduction, --temperature, --reading_space, --dtype, "
+                                    "--trust_remote_code), and score stops with one line when it was not")
     progress: bool = option(True, "show progress bars")
 
     def validate(self) -> None:
+        from eval_export.loading import check_name, model_name
+
         if not self.model:
             raise UsageError("--model is required (a model folder or hub id)")
+        check_name(self.revision, "revision")
+        check_name(model_name(self.model), "model")
         if self.token_budget < 0:
             raise UsageError("--token_budget must be 0 (auto) or positive")
         if self.temperature <= 0:
@@ -80,6 +87,16 @@ class ScoreConfig:
 
 
 def score(cfg: ScoreConfig) -> None:
+    """Score one revision while holding its results tree (``<results>/<model>/<revision>``): a second
+    ``score`` of the same revision is refused instead of mixing its files with ours."""
+    from babylm.files import FolderLock
+    from eval_export import loading, submission
+
+    with FolderLock(submission.revision_dir(Path(cfg.results), loading.model_name(cfg.model), cfg.revision), "--results"):
+        _score(cfg)
+
+
+def _score(cfg: ScoreConfig) -> None:
     from eval_export import tasks
 
     root = Path(cfg.eval_data)
@@ -112,6 +129,10 @@ def score(cfg: ScoreConfig) -> None:
     for data in loaded_tasks:  # tokenise everything first: too-long strings fail before any output
         out = submission.task_dir(Path(cfg.results), model.name, model.revision, model.backend, data.task, data.data_dir)
         if (out / "predictions.json").is_file() and not cfg.overwrite:
+            other = submission.made_otherwise(out, meta)
+            if other:
+                raise UsageError(f"{out}/predictions.json was made with {other}; pass --overwrite true to score "
+                                 "it again, or give another --results folder")
             print(f"skip {data.name}: {out}/predictions.json exists (--overwrite true to redo)")
             continue
         requests = zero_shot.prepare_requests(model.tokenizer, model.backend, data, opts)
@@ -175,6 +196,10 @@ class ValidateConfig:
                            "or a 2023 all_predictions.json")
     eval_data: str = option(DEFAULT_EVAL_DATA, "evaluation_data folder holding the gold files")
     ewok_password: str = option("", "password of ewok_fast.zip to check EWoK fast predictions (or env BABYLM_EWOK_PASSWORD)")
+    structure_only: bool = option(False, "accept sections whose gold data is not there (no --eval_data folder, a task "
+                                         "folder or the EWoK password missing): check their structure alone and list "
+                                         "them, instead of failing; sections whose gold data is there are still "
+                                         "checked against it")
 
     def validate(self) -> None:
         if not self.file:
@@ -184,7 +209,8 @@ class ValidateConfig:
 def validate(cfg: ValidateConfig) -> None:
     from eval_export import validation
 
-    report = validation.validate_file(Path(cfg.file), Path(cfg.eval_data), cfg.ewok_password or None)
+    report = validation.validate_file(Path(cfg.file), Path(cfg.eval_data), cfg.ewok_password or None,
+                                      cfg.structure_only)
     print(report.text())
 
 
@@ -196,8 +222,11 @@ class SummaryConfig:
     results: str = option("results", "result root written by score")
 
     def validate(self) -> None:
+        from eval_export.loading import check_name
+
         if not self.model:
             raise UsageError("--model is required")
+        check_name(self.revision, "revision")
 
 
 def summary(cfg: SummaryConfig) -> None:

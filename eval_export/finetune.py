@@ -72,6 +72,11 @@ class FinetuneConfig:
     progress: bool = option(True, "show a progress bar per epoch")
 
     def validate(self) -> None:
+        from eval_export.loading import check_name
+
+        check_name(self.revision, "revision")
+        if self.model_name:
+            check_name(self.model_name, "model_name")
         if not self.model:
             raise UsageError("--model is required (a model folder or a hub id)")
         if not self.tasks:

@@ -55,6 +55,15 @@ def resolve_local(path: str | Path, revision: str) -> Path | None:
                      f"(use --revision main for the folder itself)")
 
 
+def check_name(value: str, option: str) -> None:
+    """A revision (or a model name) becomes a folder of the results tree, ``<results>/<model>/<revision>``:
+    it must be a name, never a path that leads elsewhere. Hub revisions are names too (a branch,
+    a tag, a commit)."""
+    if value in ("", ".", "..") or "/" in value or "\\" in value or "\0" in value:
+        raise UsageError(f"--{option} {value!r}: give a name, not a path (main, a milestone such as chck_10M, a branch, "
+                         "a tag or a commit)")
+
+
 def resolve_model_path(model: str, revision: str) -> tuple[str, str | None]:
     """Where to load ``model`` at ``revision`` from: (path or hub id, hub revision or None).
 
@@ -85,6 +94,7 @@ def _git_revision(git_dir: Path, revision: str) -> Path:
     folder that is removed at exit; the repository itself is only read."""
     import atexit
     import shutil
+    import signal
     import subprocess
     import tarfile
     import tempfile
@@ -102,18 +112,35 @@ def _git_revision(git_dir: Path, revision: str) -> Path:
         raise InputError(f"{git_dir}: no branch {revision!r}; branches: {', '.join(heads) or 'none'}")
     out = Path(tempfile.mkdtemp(prefix="babylm-revision-"))
     atexit.register(shutil.rmtree, out, True)
-    # streamed: the weights pass through a pipe, never whole in memory
-    proc = subprocess.Popen(["git", "--git-dir", str(git_dir), "archive", "--format=tar", ref.stdout.strip()],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    failed = ""
-    try:
-        with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
-            archive.extractall(out, filter="data")  # plain files only; no paths outside ``out``
-    except tarfile.TarError as exc:  # git's own message, read below, usually says why
-        failed = str(exc)
-    if proc.wait() != 0 or failed:
-        detail = "; ".join(proc.stderr.read().decode(errors="replace").split("\n")).strip("; ") or failed
-        raise InputError(f"{git_dir}: cannot read revision {revision!r} ({detail})")
+    # streamed: the weights pass through a pipe, never whole in memory; git's messages go to a file,
+    # so that neither pipe can fill up and block git while we wait for it
+    with tempfile.TemporaryFile() as messages:
+        proc = subprocess.Popen(["git", "--git-dir", str(git_dir), "archive", "--format=tar", ref.stdout.strip()],
+                                stdout=subprocess.PIPE, stderr=messages)
+        failed = ""
+        try:
+            with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
+                archive.extractall(out, filter="data")  # plain files only; no paths outside ``out``
+        except tarfile.TarError as exc:  # a refused member (a link, a device), a broken stream
+            failed = f"{exc}; the kit reads plain files only (no links or special files)"
+        except OSError as exc:  # no room for the unpacked files
+            failed = f"unpacking into {out}: {exc.strerror or exc}"
+        finally:
+            # However the reading ended, end git: with the pipe closed, a git still writing the rest of
+            # the archive gets EPIPE and exits instead of blocking forever.
+            proc.stdout.close()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if failed or proc.returncode != 0:
+                shutil.rmtree(out, ignore_errors=True)
+        if proc.returncode not in (0, -signal.SIGPIPE):  # git's own failure (a missing object ...) says why
+            messages.seek(0)
+            failed = "; ".join(messages.read().decode(errors="replace").split("\n")).strip("; ") or "git archive failed"
+    if failed:
+        raise InputError(f"{git_dir}: cannot read revision {revision!r} ({failed})")
     _UNPACKED[key] = out
     return out
 

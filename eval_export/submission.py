@@ -43,10 +43,39 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj)
 
 
+def revision_dir(results: Path, model: str, revision: str) -> Path:
+    """``results/<model>/<revision>``: everything scored for one revision of a model."""
+    return Path(results) / model / revision
+
+
 def task_dir(results: Path, model: str, revision: str, backend: str, task: str, data_dir: str) -> Path:
     """``results/<model>/<revision>/zero_shot/<backend>/<task>/<data_dir>`` (reading has no data_dir)."""
-    path = Path(results) / model / revision / "zero_shot" / backend / task
+    path = revision_dir(results, model, revision) / "zero_shot" / backend / task
     return path / data_dir if data_dir else path
+
+
+# Options of `score` that change what a task's predictions hold, beyond the model, revision, backend and
+# data folder that the result's path already names. Each is recorded with the result (summary.json,
+# "run") and an existing result is reused only when it was made with the same values.
+RESULT_OPTIONS = ("limit", "bos_rule", "pll_variant", "reduction", "temperature", "reading_space",
+                  "reading_token_types", "dtype", "trust_remote_code")
+READING_OPTIONS = ("reading_space", "reading_token_types")  # they change the reading task alone
+
+
+def made_otherwise(out_dir: Path, options: dict[str, Any]) -> str | None:
+    """How the result in ``out_dir`` was made differently from ``options`` (``--limit 5, not 0``), or
+    None when it may be reused: same values of every :data:`RESULT_OPTIONS` entry it recorded. A
+    result with no record of an option (written by another tool, or before the option existed)
+    is not held against it."""
+    path = Path(out_dir) / "summary.json"
+    summary = files.read_json(path) if path.is_file() else {}
+    made = summary.get("run") or {}
+    for name in RESULT_OPTIONS:
+        if name in READING_OPTIONS and summary.get("task") != "reading":
+            continue
+        if name in made and name in options and made[name] != options[name]:
+            return f"--{name} {made[name]}, not {options[name]}"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import dataclasses
 import math
 import os
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -263,7 +264,11 @@ def open_ewok_zip(path: Path, password: str | None) -> list[tuple[str, bytes]]:
         if "password" in str(exc).lower():
             raise InputError(f"{path}: wrong EWoK password") from None
         raise InputError(f"{path}: cannot read the zip ({exc})") from None
-    except zipfile.BadZipFile as exc:
+    except (zlib.error, zipfile.BadZipFile) as exc:
+        # ZipCrypto checks a password against one byte only: about one wrong password in 256 passes
+        # it and then decrypts to data that does not inflate or fails its CRC
+        if isinstance(exc, zlib.error) or "CRC" in str(exc):
+            raise InputError(f"{path}: wrong EWoK password (the archive's data does not decrypt with it)") from None
         raise InputError(f"{path}: not a valid zip ({exc})") from None
 
 

@@ -4,8 +4,15 @@ Accepted files: a per-task ``predictions.json`` of the 2025 result tree (the tas
 its path), the collated ``all_full_preds_and_fast_scores_<backend>.json``, the 2024
 ``*_textonly_predictions.json.gz`` and the 2023 ``all_predictions.json`` (JSON Lines). The first
 problem is raised as an InputError with its path inside the file, e.g.
-``blimp.adjunct_island.predictions[17].pred``. Sections whose gold files are not available are
-checked for structure only and listed as not checked.
+``blimp.adjunct_island.predictions[17].pred``.
+
+"OK" means checked against gold. A section whose gold data is not there (no ``--eval_data``
+folder, a task folder missing from it, a wrong EWoK password) is an error, unless the user asks
+for ``structure_only``: then such sections are checked for their format alone and listed as such.
+Sections for which no gold data exists anywhere (AoA, the multimodal tasks, MSGS) are always
+checked for format alone and listed. Beyond gold, every value is checked for its type and range:
+labels are integers (``true`` is not ``1``), surprisals are not negative, accuracies lie in [0, 1],
+and unknown sections, tasks and keys are errors.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import gzip
 import json
 import math
 import os
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +32,29 @@ from babylm.challenge import TRACKS, milestones
 from babylm.errors import InputError, KitError
 from eval_export import submission, tasks
 
+# GLUE task names of each format (2025/2026: the seven of the leaderboard; 2023 and 2024: eleven).
+GLUE_2024 = ("cola", "sst2", "mrpc", "qqp", "mnli", "mnli-mm", "qnli", "rte", "boolq", "multirc", "wsc")
+# Sections of the older formats for which no gold data exists in the evaluation data.
+MULTIMODAL_2024 = ("vqa", "winoground", "devbench")
+TASKS_2023 = ("glue", "msgs", "blimp", "supplement")
+# fast_eval_results entries that are accuracies per subtask, and the metric keys of the others.
+FAST_ACCURACY = ("blimp", "blimp_supplement", "ewok", "entity_tracking")
+FAST_METRICS = {"wug_adj": ("wug_adj",), "wug_past": ("wug_past",), "reading": ("spr", "rt")}
+
 
 @dataclasses.dataclass
 class Report:
     file: Path
     kind: str
-    checked: list[str] = dataclasses.field(default_factory=list)
-    unchecked: list[str] = dataclasses.field(default_factory=list)
+    checked: list[str] = dataclasses.field(default_factory=list)  # sections checked against gold
+    unchecked: list[str] = dataclasses.field(default_factory=list)  # "section: why" (format only, or absent)
+    counts: dict[str, str] = dataclasses.field(default_factory=dict)  # what was compared, per checked section
 
     def text(self) -> str:
-        lines = [f"OK {self.file} ({self.kind}): checked against gold: {', '.join(self.checked) or 'nothing'}"]
+        done = [f"{name} ({self.counts[name]})" if name in self.counts else name for name in self.checked]
+        lines = [f"OK {self.file} ({self.kind}): checked against gold: {', '.join(done) or 'nothing'}"]
         if self.unchecked:
-            lines.append("not checked against gold (structure only): " + "; ".join(self.unchecked))
+            lines.append("not checked against gold: " + "; ".join(self.unchecked))
         return "\n".join(lines)
 
 
@@ -47,20 +66,30 @@ class _Problem(Exception):
 class _Gold:
     """Gold data, loaded lazily: (section, eval set) -> {uid: [candidate strings per item]}."""
 
-    def __init__(self, root: Path, ewok_password: str | None):
+    def __init__(self, root: Path, ewok_password: str | None, structure_only: bool):
         self.root = root
         self.password = ewok_password or os.environ.get(tasks.EWOK_PASSWORD_ENV)
+        self.structure_only = structure_only
 
     def get(self, section: str, eval_set: str) -> tuple[Any, str | None]:
         """(gold, None), (gold, note) for a non-official set, or (None, reason it is unavailable)."""
+        if not self.root.is_dir():
+            return None, f"--eval_data {self.root} is not a folder"
         return _load_gold(self.root.resolve(), section, eval_set, self.password)
 
     def glue(self, task: str) -> tuple[list[int] | None, str | None]:
-        folder = tasks.find_folder(self.root, "glue_filtered")
+        folder = tasks.find_folder(self.root, "glue_filtered") if self.root.is_dir() else None
         path = folder / f"{task}.valid.jsonl" if folder else None
         if path is None or not path.is_file():
-            return None, f"no glue_filtered/{task}.valid.jsonl"
+            return None, f"no glue_filtered/{task}.valid.jsonl under {self.root}"
         return [int(r["label"]) for r in files.read_jsonl(path, str(path))], None
+
+    def missing(self, where: str, reason: str, report: Report) -> None:
+        """Gold for ``where`` is not there: an error, or (structure_only) a format check alone, listed."""
+        if not self.structure_only:
+            raise _Problem(where, f"no gold data to check it against ({reason}); point --eval_data at the evaluation "
+                                  "data, or pass --structure_only true to check its structure alone")
+        report.unchecked.append(f"{where}: structure only ({reason})")
 
 
 @functools.lru_cache(maxsize=16)
@@ -89,14 +118,23 @@ def _load_gold(root: Path, section: str, eval_set: str, password: str | None) ->
     return gold, reason
 
 
-def validate_file(path: Path, eval_data: Path, ewok_password: str | None = None) -> Report:
-    """Validate one file; raises InputError naming the first problem's path inside the file."""
+def validate_file(path: Path, eval_data: Path, ewok_password: str | None = None,
+                  structure_only: bool = False) -> Report:
+    """Validate one file; raises InputError naming the first problem's path inside the file.
+
+    Without ``structure_only`` every section that has gold data anywhere must be checked against
+    it: missing gold (``eval_data`` absent, a task folder or the EWoK password missing) is an error.
+    """
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    gold = _Gold(eval_data, ewok_password)
+    kind, obj = _read(path)
+    if not structure_only and not Path(eval_data).is_dir():
+        raise InputError(f"--eval_data: {eval_data} is not a folder, so {path.name} cannot be checked against gold "
+                         "data; point it at the evaluation_data folder (or set BABYLM_EVAL_DATA), or pass "
+                         "--structure_only true to check its structure alone")
+    gold = _Gold(Path(eval_data), ewok_password, structure_only)
+    report = Report(path, kind)
     try:
-        kind, obj = _read(path)
-        report = Report(path, kind)
         if kind == "per-task":
             section, eval_set = _section_of(path)
             _check_section(section, section, obj, eval_set, gold, report)
@@ -107,22 +145,15 @@ def validate_file(path: Path, eval_data: Path, ewok_password: str | None = None)
             # checked as strictly as in a full file; the absent ones are listed, not failed.
             _check_collated(obj, gold, report, partial=path.name.endswith("_partial.json"))
         elif kind == "2024":
-            for key in ("glue", "blimp", "blimp_supplement"):
-                if key not in obj:
-                    raise _Problem(key, "missing section")
-            if "ewok" not in obj:
-                report.unchecked.append("ewok: absent from the file")
-            for key, value in obj.items():
-                if key == "glue":
-                    _check_glue(value, gold, report, "glue")
-                elif key in submission.SECTIONS:
-                    _check_section(key, key, value, "full", gold, report)
-                else:
-                    report.unchecked.append(f"{key}: no gold data (multimodal)")
+            _check_2024(obj, gold, report)
         else:  # 2023 JSON Lines
             _check_2023(obj, gold, report)
     except _Problem as exc:
         raise InputError(f"{path}: {exc}") from None
+    if structure_only:
+        report.kind += "; --structure_only: gold data used where it was there"
+    elif not report.checked:
+        raise InputError(f"{path}: holds nothing that gold data could check ({'; '.join(report.unchecked) or 'empty'})")
     return report
 
 
@@ -131,9 +162,12 @@ def _read(path: Path) -> tuple[str, Any]:
     if path.suffix == ".gz":
         try:
             raw = gzip.decompress(raw)
-        except OSError as exc:
-            raise InputError(f"{path}: not a gzip file ({exc})") from None
-    text = raw.decode("utf-8")
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(f"{path}: not a complete gzip file ({exc}); write or download it again") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start}); write the file as UTF-8 JSON") from None
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -172,6 +206,10 @@ def _section_of(path: Path) -> tuple[str, str]:
 
 
 def _check_collated(obj: dict, gold: _Gold, report: Report, partial: bool = False) -> None:
+    unknown = [k for k in obj if k not in submission.COLLATED_KEYS and k != "fast_eval_results"]
+    if unknown:
+        raise _Problem(unknown[0], f"unknown section (the collated file holds {', '.join(submission.COLLATED_KEYS)} "
+                                   "and fast_eval_results)")
     present = [k for k in submission.COLLATED_KEYS if k in obj]
     order = [k for k in obj if k in submission.COLLATED_KEYS]
     if order != present:
@@ -183,38 +221,88 @@ def _check_collated(obj: dict, gold: _Gold, report: Report, partial: bool = Fals
             report.unchecked.append(f"{key}: absent (partial file, not a valid submission)")
     for key in present:
         if key == "glue":
-            _check_glue(obj["glue"], gold, report, "glue")
+            _check_glue(obj["glue"], gold, report, "glue", submission.GLUE_TASKS)
         elif key == "aoa":
             if not isinstance(obj["aoa"], dict) or "results" not in obj["aoa"]:
                 raise _Problem("aoa", "expected the surprisal.json object with 'metadata' and 'results'")
-            report.unchecked.append("aoa: no gold data here")
+            report.unchecked.append("aoa: structure only (no gold data exists for it)")
         else:
             _check_section(key, key, obj[key], "full", gold, report)
     fast = obj.get("fast_eval_results")
     if partial and fast is None:
         report.unchecked.append("fast_eval_results: absent (partial file)")
         return
+    _check_fast(fast, gold, report, partial)
+
+
+def _check_fast(fast: Any, gold: _Gold, report: Report, partial: bool) -> None:
+    """``fast_eval_results``: one list per task, one object of metrics per checkpoint, each a number in range
+    under the keys the task has (its subtasks, from the fast gold data, or its metric names)."""
     if not isinstance(fast, dict):
         raise _Problem("fast_eval_results", "missing or not an object")
+    unknown = [k for k in fast if k not in submission.FAST_KEYS]
+    if unknown:
+        raise _Problem(f"fast_eval_results.{unknown[0]}", f"unknown task (known: {', '.join(submission.FAST_KEYS)})")
     lengths = set()
     for key in submission.FAST_KEYS:
+        where = f"fast_eval_results.{key}"
         if partial and key not in fast:
-            report.unchecked.append(f"fast_eval_results.{key}: absent (partial file)")
+            report.unchecked.append(f"{where}: absent (partial file)")
             continue
         if not isinstance(fast.get(key), list):
-            raise _Problem(f"fast_eval_results.{key}", "missing list")
-        lengths.add(len(fast[key]))
-        for i, element in enumerate(fast[key]):
+            raise _Problem(where, "missing list")
+        entries = fast[key]
+        lengths.add(len(entries))
+        for i, element in enumerate(entries):
             if not isinstance(element, dict):
-                raise _Problem(f"fast_eval_results.{key}[{i}]", "expected an object of metrics")
+                raise _Problem(f"{where}[{i}]", "expected an object of metrics")
+        if not entries:
+            continue
+        if key in FAST_ACCURACY:
+            ref, reason = gold.get(key, "fast")
+            known = {uid.lower(): uid for uid in ref} if ref is not None else None
+            if known is None:
+                gold.missing(where, reason, report)
+            for i, element in enumerate(entries):
+                for uid, value in element.items():
+                    if known is not None and uid.lower() not in known:
+                        raise _Problem(f"{where}[{i}].{uid}", "unknown subtask (not in the fast gold data)")
+                    _number(value, f"{where}[{i}].{uid}", 0.0, 1.0, "an accuracy in [0, 1]")
+                if known is not None and not partial and len(element) != len(known):
+                    absent = sorted(set(known) - {u.lower() for u in element})
+                    raise _Problem(f"{where}[{i}]", f"missing subtask {known[absent[0]]}" if absent else "duplicate subtasks")
+            if known is not None:
+                report.checked.append(where)
+                report.counts[where] = f"subtask names of {len(entries)} checkpoint(s)"
+        else:
+            names = FAST_METRICS[key]
+            for i, element in enumerate(entries):
+                for name, value in element.items():
+                    if name not in names:
+                        raise _Problem(f"{where}[{i}].{name}", f"unknown key (expected {', '.join(names)})")
+                    # a correlation or a gain in R² (as a share or in percent); NaN when undefined
+                    low, high, what = (-1.0, 1.0, "a correlation in [-1, 1]") if key != "reading" else \
+                        (-100.0, 100.0, "a gain in [-100, 100]")
+                    _number(value, f"{where}[{i}].{name}", low, high, what, nan=True)
+                if set(element) != set(names):
+                    raise _Problem(f"{where}[{i}]", f"expected the keys {', '.join(names)}")
     valid = {len(milestones(t)) for t in TRACKS}
     if partial:
-        report.checked.append(f"fast_eval_results (shape; partial: {sorted(lengths)} checkpoint(s))")
         return
     if len(lengths) != 1 or not lengths <= valid:
         raise _Problem("fast_eval_results", "lists must all hold one entry per checkpoint "
                                             f"({' or '.join(map(str, sorted(valid)))}), got {sorted(lengths)}")
-    report.checked.append("fast_eval_results (shape)")
+
+
+def _number(value: Any, where: str, low: float, high: float, what: str, nan: bool = False) -> None:
+    """``value`` is a number in [low, high]; with ``nan`` also NaN (or null, as the kit's own summaries
+    write it) for a metric that is undefined."""
+    if nan and value is None:
+        return
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
+        (nan and math.isnan(value)) or (math.isfinite(value) and low <= value <= high))
+    if not ok:
+        raise _Problem(where, f"expected {what}, got {value!r}")
 
 
 def _check_section(section: str, where: str, obj: Any, eval_set: str, gold: _Gold, report: Report) -> None:
@@ -224,13 +312,15 @@ def _check_section(section: str, where: str, obj: Any, eval_set: str, gold: _Gol
     if section == "reading":
         _check_reading(obj, ref, where)
     elif ref is None:
-        _check_structure(obj, where)
+        _check_structure(obj, where, wug=section.startswith("wug"))
     else:
         _check_ranking(obj, ref, where, wug=section.startswith("wug"))
     if ref is None:
-        report.unchecked.append(f"{where}: {reason}")
+        gold.missing(where, reason, report)
     else:
-        report.checked.append(f"{where} ({reason})" if reason else where)
+        report.checked.append(where)
+        n = sum(len(v.get("predictions", [])) for v in obj.values() if isinstance(v, dict))
+        report.counts[where] = f"{n:,} predictions" + (f"; {reason}" if reason else "")
 
 
 def _match_keys(obj: dict, ref: dict, where: str) -> dict[str, str]:
@@ -253,10 +343,24 @@ def _predictions(obj: dict, key: str, where: str) -> list:
     preds = block.get("predictions") if isinstance(block, dict) else None
     if not isinstance(preds, list):
         raise _Problem(f"{where}.{key}.predictions", "missing list of predictions")
+    extra = sorted(set(block) - {"predictions"})
+    if extra:
+        raise _Problem(f"{where}.{key}.{extra[0]}", "unknown key (a subtask holds only 'predictions')")
     return preds
 
 
+def _entry(p: Any, at: str, keys: tuple[str, ...]) -> dict:
+    """One prediction object, holding only the official keys."""
+    if not isinstance(p, dict):
+        raise _Problem(at, f"expected an object with {', '.join(keys)}")
+    extra = sorted(set(p) - set(keys))
+    if extra:
+        raise _Problem(f"{at}.{extra[0]}", f"unknown key (a prediction holds {', '.join(keys)})")
+    return p
+
+
 def _check_ranking(obj: dict, ref: dict, where: str, wug: bool) -> None:
+    keys = ("id", "pred", "prob") if wug else ("id", "pred")
     for uid, key in _match_keys(obj, ref, where).items():
         preds = _predictions(obj, key, where)
         items = ref[uid]
@@ -264,8 +368,7 @@ def _check_ranking(obj: dict, ref: dict, where: str, wug: bool) -> None:
             raise _Problem(f"{where}.{key}.predictions", f"{len(preds)} predictions, the gold data has {len(items)}")
         for i, (p, cands) in enumerate(zip(preds, items)):
             at = f"{where}.{key}.predictions[{i}]"
-            if not isinstance(p, dict):
-                raise _Problem(at, "expected an object with id and pred")
+            p = _entry(p, at, keys)
             if p.get("id") != f"{key}_{i}":
                 raise _Problem(f"{at}.id", f"expected {key}_{i!s}, got {p.get('id')!r} (order must follow the gold file)")
             pred = p.get("pred")
@@ -274,18 +377,21 @@ def _check_ranking(obj: dict, ref: dict, where: str, wug: bool) -> None:
             if pred.strip() not in cands:
                 raise _Problem(f"{at}.pred", f"{pred.strip()[:60]!r} is not a candidate of gold item {i}")
             if wug:
-                prob = p.get("prob")
-                if not isinstance(prob, (int, float)) or not 0.0 <= prob <= 1.0:
-                    raise _Problem(f"{at}.prob", f"expected a probability, got {prob!r}")
+                _number(p.get("prob"), f"{at}.prob", 0.0, 1.0, "a probability")
 
 
-def _check_structure(obj: dict, where: str) -> None:
+def _check_structure(obj: dict, where: str, wug: bool = False) -> None:
+    keys = ("id", "pred", "prob") if wug else ("id", "pred")
     for key in obj:
         for i, p in enumerate(_predictions(obj, key, where)):
-            if not isinstance(p, dict) or p.get("id") != f"{key}_{i}":
-                raise _Problem(f"{where}.{key}.predictions[{i}].id", f"expected {key}_{i}")
-            if "pred" not in p:
-                raise _Problem(f"{where}.{key}.predictions[{i}].pred", "missing")
+            at = f"{where}.{key}.predictions[{i}]"
+            p = _entry(p, at, keys)
+            if p.get("id") != f"{key}_{i}":
+                raise _Problem(f"{at}.id", f"expected {key}_{i}")
+            if not isinstance(p.get("pred"), str):
+                raise _Problem(f"{at}.pred", "expected the chosen candidate as a string")
+            if wug:
+                _number(p.get("prob"), f"{at}.prob", 0.0, 1.0, "a probability")
 
 
 def _check_reading(obj: dict, ref: list[int] | None, where: str) -> None:
@@ -296,19 +402,25 @@ def _check_reading(obj: dict, ref: list[int] | None, where: str) -> None:
         raise _Problem(f"{where}.reading.predictions", f"{len(preds)} predictions, the gold data has {len(ref)}")
     for i, p in enumerate(preds):
         at = f"{where}.reading.predictions[{i}]"
+        p = _entry(p, at, ("id", "pred", "prev_pred"))
         want = ref[i] if ref is not None else None
-        if not isinstance(p, dict) or not isinstance(p.get("id"), int) or (want is not None and p["id"] != want):
+        if not isinstance(p.get("id"), int) or isinstance(p["id"], bool) or (want is not None and p["id"] != want):
             raise _Problem(f"{at}.id", f"expected the integer row index {want if want is not None else ''}".rstrip())
-        if not isinstance(p.get("pred"), (int, float)) or not math.isfinite(p["pred"]):
-            raise _Problem(f"{at}.pred", "expected a finite surprisal")
-        if not isinstance(p.get("prev_pred"), (int, float)):
-            raise _Problem(f"{at}.prev_pred", "expected a number (NaN when there is no previous word)")
+        # a surprisal is -ln p: finite and not negative
+        _number(p.get("pred"), f"{at}.pred", 0.0, math.inf, "a surprisal (a finite number >= 0)")
+        _number(p.get("prev_pred"), f"{at}.prev_pred", 0.0, math.inf,
+                "a surprisal (a number >= 0, NaN when there is no previous word)", nan=True)
 
 
-def _check_glue(obj: Any, gold: _Gold, report: Report, where: str) -> None:
+def _check_glue(obj: Any, gold: _Gold, report: Report, where: str, known: tuple[str, ...],
+                text_labels: bool = False) -> None:
+    """GLUE predictions: integer labels (``text_labels``: the 2023 format's "0"/"1" strings) of the gold
+    label set, one per validation row, for the task names of the file's format."""
     if not isinstance(obj, dict):
         raise _Problem(where, "expected an object of tasks")
     for task in sorted(obj):
+        if task not in known:
+            raise _Problem(f"{where}.{task}", f"unknown task (known: {', '.join(known)})")
         labels, reason = gold.glue(task)
         preds = _predictions(obj, task, where)
         if labels is not None and len(preds) != len(labels):
@@ -316,18 +428,38 @@ def _check_glue(obj: Any, gold: _Gold, report: Report, where: str) -> None:
         allowed = set(labels) if labels is not None else None
         for i, p in enumerate(preds):
             at = f"{where}.{task}.predictions[{i}]"
-            if not isinstance(p, dict) or p.get("id") != f"{task}_{i}":
+            p = _entry(p, at, ("id", "pred"))
+            if p.get("id") != f"{task}_{i}":
                 raise _Problem(f"{at}.id", f"expected {task}_{i}")
             pred = p.get("pred")
-            if isinstance(pred, str) and pred.strip().lstrip("-").isdigit():
+            if text_labels and isinstance(pred, str) and pred.strip().lstrip("-").isdigit():
                 pred = int(pred)  # the 2023 format stores labels as text
-            if not isinstance(pred, int) or (allowed is not None and pred not in allowed):
+            if not isinstance(pred, int) or isinstance(pred, bool) or (allowed is not None and pred not in allowed):
                 within = f" in {sorted(allowed)}" if allowed else ""
                 raise _Problem(f"{at}.pred", f"expected an integer label{within}, got {p.get('pred')!r}")
         if labels is None:
-            report.unchecked.append(f"{where}.{task}: {reason}")
+            gold.missing(f"{where}.{task}", reason, report)
         else:
             report.checked.append(f"{where}.{task}")
+            report.counts[f"{where}.{task}"] = f"{len(preds):,} predictions"
+
+
+def _check_2024(obj: dict, gold: _Gold, report: Report) -> None:
+    for key in ("glue", "blimp", "blimp_supplement"):
+        if key not in obj:
+            raise _Problem(key, "missing section")
+    if "ewok" not in obj:
+        report.unchecked.append("ewok: absent from the file")
+    for key, value in obj.items():
+        if key == "glue":
+            _check_glue(value, gold, report, "glue", GLUE_2024)
+        elif key in ("blimp", "blimp_supplement", "ewok"):
+            _check_section(key, key, value, "full", gold, report)
+        elif key in MULTIMODAL_2024:
+            report.unchecked.append(f"{key}: not checked (multimodal; no gold data exists for it)")
+        else:
+            raise _Problem(key, f"unknown section (the 2024 file holds glue, blimp, blimp_supplement, ewok and "
+                                f"{', '.join(MULTIMODAL_2024)})")
 
 
 def _check_2023(rows: list, gold: _Gold, report: Report) -> None:
@@ -335,12 +467,16 @@ def _check_2023(rows: list, gold: _Gold, report: Report) -> None:
     for n, row in enumerate(rows):
         if not isinstance(row, dict) or not {"task", "sub_task", "predictions"} <= set(row):
             raise _Problem(f"line {n + 1}", "expected an object with task, sub_task and predictions")
+        if row["task"] not in TASKS_2023:
+            raise _Problem(f"line {n + 1}.task", f"unknown task {row['task']!r} (known: {', '.join(TASKS_2023)})")
         sections.setdefault(row["task"], {})[row["sub_task"]] = {"predictions": row["predictions"]}
     for task, value in sections.items():
         if task == "glue":
-            _check_glue(value, gold, report, "glue")
+            _check_glue(value, gold, report, "glue", GLUE_2024, text_labels=True)
         elif task in ("blimp", "supplement"):
             _check_section("blimp" if task == "blimp" else "blimp_supplement", task, value, "full", gold, report)
-        else:
-            _check_structure(value, task)
-            report.unchecked.append(f"{task}: no gold data")
+        else:  # msgs
+            for sub in value:
+                for i, p in enumerate(_predictions(value, sub, task)):
+                    _entry(p, f"{task}.{sub}.predictions[{i}]", ("id", "pred"))
+            report.unchecked.append(f"{task}: structure only (no gold data exists for it)")

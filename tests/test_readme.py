@@ -223,6 +223,17 @@ def image_args(cmd: str) -> tuple[list[str], dict[str, str]]:
     return words[i + 1:], env
 
 
+def _gold_answers(gold: Path, out: Path) -> Path:
+    """A per-task predictions file answering every item of a BLiMP-format gold folder with its good sentence."""
+    obj = {}
+    for path in sorted(gold.glob("*.jsonl")):
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        obj[path.stem] = {"predictions": [{"id": f"{path.stem}_{i}", "pred": r["sentence_good"]} for i, r in enumerate(rows)]}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(obj))
+    return out
+
+
 def test_commands_that_run_here(tmp_path):
     here = [cmd for cmd, cov in COVERAGE.items() if cov.by == "here"]
     ran = []
@@ -235,13 +246,15 @@ def test_commands_that_run_here(tmp_path):
             assert proc.returncode == 0 and re.search(r"^strict-small\s", proc.stdout, re.M), proc.stderr
         elif cmd.startswith("python -m "):
             (tmp_path / "runs" / "demo" / "tb").mkdir(parents=True, exist_ok=True)
-            sample = shared_dir() / "data" / "eval" / "submission_samples" / "sample_textonly_predictions.json.gz"
+            sample = _gold_answers(shared_dir() / "data" / "eval" / "supplement_fast",
+                                   tmp_path / "results" / "blimp" / "supplement_fast" / "predictions.json")
             line = cmd.replace("python", shlex.quote(sys.executable), 1).replace("FILE", shlex.quote(str(sample)))
             env = {**os.environ, "PYTHONPATH": str(REPO), "BABYLM_EVAL_DATA": str(shared_dir() / "data" / "eval")}
             proc = subprocess.run(line, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
             assert proc.returncode == 0, f"{cmd}\n{proc.stderr[-2000:]}"
             expected = {"python -m babylm --help": "tensorboard", "python -m babylm tensorboard --logdir runs":
-                        "-m tensorboard.main --logdir runs", "python -m eval_export validate FILE": "checked against gold: glue"}
+                        "-m tensorboard.main --logdir runs",
+                        "python -m eval_export validate FILE": "checked against gold: blimp_supplement (250 predictions)"}
             assert expected[cmd] in proc.stdout, proc.stdout
         elif cmd.startswith("docker run "):
             args, env = image_args(cmd)
