@@ -45,6 +45,10 @@ class ScoreConfig:
     reduction: str = option("sum", "sum of token log-probs (official) or mean (the 2024 masked path's minicons default)",
                             choices=("sum", "mean"))
     temperature: float = option(1.0, "logits are divided by this before the log-softmax (official default 1.0)")
+    prefix_sharing: bool = option(True, "causal: compute every shared token prefix once (the options of an item share "
+                                         "their context, the items of an entity-tracking story its opening, a BLiMP pair "
+                                         "its first words) and score only what follows; exact. false: every string on "
+                                         "its own (the plain path, for checking)")
     token_budget: int = option(0, "padded tokens per forward pass; 0 = auto: 2048 on CPU (cache-friendly, fastest in "
                                   "bench/score_bench.py), 65536 on a GPU")
     dtype: str = option("float32", "weight dtype; log-softmax is float32 regardless", choices=("float32", "bfloat16", "float16"))
@@ -123,7 +127,7 @@ def _score(cfg: ScoreConfig) -> None:
                                cfg.trust_remote_code, cfg.dtype, str(device))
     budget = cfg.token_budget or (2048 if str(device).startswith("cpu") else 65536)
     opts = zero_shot.ScoringOptions(cfg.bos_rule, cfg.pll_variant, cfg.reduction, budget, cfg.temperature,
-                                    cfg.reading_space, cfg.progress, cfg.reading_token_types)
+                                    cfg.reading_space, cfg.progress, cfg.reading_token_types, cfg.prefix_sharing)
     meta = {**loading.describe(model), **_redacted(cfg)}
     todo = []
     for data in loaded_tasks:  # tokenise everything first: too-long strings fail before any output
@@ -144,6 +148,8 @@ def _score(cfg: ScoreConfig) -> None:
         submission.write_task(result, out, meta, overwrite=True)
         s = zero_shot.task_summary(result)
         shown = f"acc {100 * s['accuracy']:.2f}% ties {s['ties']}" if "accuracy" in s else str(s.get("metrics"))
+        if result.plain_tokens:
+            shown += f"  tokens {result.model_tokens:,} of {result.plain_tokens:,}"
         print(f"{data.name:<17} {data.data_dir or 'reading':<24} {shown}  -> {out}")
     written = submission.write_summary(Path(cfg.results), model.name, model.revision, model.backend)
     print("summary: " + ", ".join(str(p) for p in written))

@@ -30,6 +30,7 @@ class ScoringOptions:
     reading_space: bool = False  # official quirk: the reading target word is tokenised without its space
     progress: bool = False
     reading_token_types: str = "official"  # reading: token types the official call would pass (or "drop")
+    prefix_sharing: bool = True  # causal: shared token prefixes computed once (False: the plain path)
 
 
 @dataclasses.dataclass
@@ -41,6 +42,8 @@ class TaskResult:
     probs: list[float] = dataclasses.field(default_factory=list)  # WUG: softmax probability of candidate 0
     surprisal: list[float] = dataclasses.field(default_factory=list)  # reading
     prev_surprisal: list[float] = dataclasses.field(default_factory=list)  # reading (NaN: no previous word)
+    model_tokens: int = 0  # causal: tokens the model ran on
+    plain_tokens: int = 0  # causal: tokens the plain path would have run on
 
 
 def prepare_requests(tokenizer: Any, backend: str, data: TaskData, opts: ScoringOptions) -> list[scoring.Request]:
@@ -72,8 +75,9 @@ def score_task(model: Any, tokenizer: Any, backend: str, data: TaskData, opts: S
             return _reading_result(TaskResult(data), logprob, owner)
     scores = scoring.score_requests(model, requests, backend, opts.pll_variant, opts.token_budget, opts.temperature,
                                     pad_id=scoring.pad_id_of(tokenizer), mask_id=tokenizer.mask_token_id,
-                                    progress=opts.progress, desc=f"{data.name} ({len(requests)} strings)")
-    result = TaskResult(data)
+                                    progress=opts.progress, desc=f"{data.name} ({len(requests)} strings)",
+                                    prefix_sharing=opts.prefix_sharing)
+    result = TaskResult(data, model_tokens=scores.model_tokens, plain_tokens=scores.plain_tokens)
     if data.kind == "reading":
         return _reading_result(result, scores.logprob, reading_plan(tokenizer, backend, data, opts)[1])
     reduced = scores.reduce(opts.reduction)
