@@ -9,7 +9,10 @@ Pipeline (minicons' shape, lm-eval's batching):
    once, the rest sorted by length (descending, ties by original index), packed into batches of
    at most ``token_budget`` tokens, and the original order restored with the inverse permutation.
    Masked copies are packed by exact length (a sentence's copies all share its length), so PLL
-   batches carry no padding and no attention mask.
+   batches carry no padding and no attention mask. Causal requests are packed as prefix trees
+   (:class:`PrefixForest`): every token prefix that several requests share is computed once, with
+   a tree-shaped attention mask and each token's own position; ``prefix_sharing=False`` runs each
+   request on its own (the plain path).
 3. Log-softmax always runs in float32 over the rows that are actually scored: the vocabulary
    projection is applied only at the scored (causal) or masked (PLL) positions, never over the
    whole padded batch. For BERT-family encoders the last layer itself runs only at the read
@@ -364,8 +367,13 @@ def score_requests(model: Any, requests: Sequence[Request], backend: str, varian
     return Scores(logprob[back], n_tok[back], plain, plain, False)
 
 
-def _rows_logprob(split: _SplitModel, hidden_rows: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
-    """log p(target) for each row: head on the gathered rows only, log-softmax in float32.
+def _rows_logprob(split: _SplitModel, hidden_rows: torch.Tensor, targets: torch.Tensor, temperature: float,
+                  row_of: np.ndarray | None = None) -> torch.Tensor:
+    """log p(target) for each target: head on the gathered rows only, log-softmax in float32.
+
+    ``row_of`` (sorted, one entry per target) says which row each target is read from, so that a row
+    that predicts several targets (the last shared token before the options of an item diverge) goes
+    through the head and its logsumexp once; None: target i is read from row i.
 
     Rows go through the head in chunks of about ``_LOGIT_CHUNK`` logits: a (rows, vocabulary) block
     that big stays in cache on a CPU, while one block for a whole causal batch (2,000 rows x 50k
@@ -379,8 +387,14 @@ def _rows_logprob(split: _SplitModel, hidden_rows: torch.Tensor, targets: torch.
         logits = split.logits(hidden_rows[a:a + step]).float()  # (n, V)
         if temperature != 1.0:
             logits = logits / temperature
+        lse = torch.logsumexp(logits, dim=-1)  # (n,)
+        if row_of is None:
+            rows, tgt = slice(None), targets[a:a + step]
+        else:
+            lo, hi = np.searchsorted(row_of, [a, a + step])
+            rows, tgt = torch.from_numpy(row_of[lo:hi] - a).to(logits.device), targets[lo:hi]
         # log_softmax(x)[t] = x[t] - logsumexp(x), in float32 whatever the model dtype
-        out.append(logits.gather(1, targets[a:a + step, None])[:, 0] - torch.logsumexp(logits, dim=-1))  # (n,)
+        out.append(logits[rows].gather(1, tgt[:, None])[:, 0] - lse[rows])  # (targets of these rows,)
     return torch.cat(out) if out else hidden_rows.new_zeros(0, dtype=torch.float32)
 
 
@@ -646,14 +660,18 @@ def _score_forest(split: _SplitModel, forest: PrefixForest, token_budget: int, t
             pair_parts.append(pairs)
             batch_row.append(np.full(len(pairs), k, dtype=np.int64))
             col.append(forest.read_node[pairs] - s)
-        pairs = np.concatenate(pair_parts)
+        order = np.argsort(np.concatenate(pair_parts), kind="stable")  # by pair, hence by node
+        pairs = np.concatenate(pair_parts)[order]
+        batch_row, col = np.concatenate(batch_row)[order], np.concatenate(col)[order]
         end_t = torch.from_numpy(end).to(device)
         hidden = split.hidden(torch.from_numpy(ids).to(device), tree_mask(end_t, additive),
                               torch.from_numpy(pos).to(device))  # (B, T, H)
-        picked = hidden[torch.from_numpy(np.concatenate(batch_row)).to(device),
-                        torch.from_numpy(np.concatenate(col)).to(device)]  # (N, H): the read nodes only
+        # a node that predicts several targets (where the options of an item diverge) is one head row
+        _, first, row_of = np.unique(forest.read_node[pairs], return_index=True, return_inverse=True)
+        picked = hidden[torch.from_numpy(batch_row[first]).to(device),
+                        torch.from_numpy(col[first]).to(device)]  # (U, H): the read nodes only
         targets = torch.from_numpy(forest.read_target[pairs]).to(device)
-        pair_lp[pairs] = _rows_logprob(split, picked, targets, temperature).double().cpu().numpy()
+        pair_lp[pairs] = _rows_logprob(split, picked, targets, temperature, row_of.reshape(-1)).double().cpu().numpy()
         bar.update(b - a)
     bar.close()
     logprob = np.bincount(forest.owner, weights=pair_lp[forest.read], minlength=n_requests)

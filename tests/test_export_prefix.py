@@ -143,11 +143,16 @@ def test_shared_prefixes_equal_plain_path(models, groups, kind, rule):
     assert shared.model_tokens < 0.3 * shared.plain_tokens
 
 
-def test_row_size_and_budget_do_not_change_scores(models, groups):
+@pytest.mark.parametrize("chunk", [0, 3000])
+def test_row_size_budget_and_head_chunks_do_not_change_scores(models, groups, monkeypatch, chunk):
+    """Rows of several lengths per batch, and (chunk 3000) the head run on a few rows at a time, so
+    that a node read for several targets and its neighbours fall in different chunks."""
     model, tok = models["llama"]
     items = groups["entity_tracking"] + groups["blimp"]
     reqs = scoring.build_requests(tok, [c for it in items for c in it.candidates], "causal", "2025")
     plain, _ = both_paths(model, tok, reqs)
+    if chunk:
+        monkeypatch.setattr(scoring, "_LOGIT_CHUNK", chunk)  # about 7 rows of the 400-token vocabulary
     for row_tokens, budget in ((16, 64), (300, 600), (5000, 5000)):
         got = scoring.score_requests(model, reqs, "causal", token_budget=budget, row_tokens=row_tokens,
                                      pad_id=scoring.pad_id_of(tok))
