@@ -84,7 +84,8 @@ class ScoreConfig:
 
         if not self.model:
             raise UsageError("--model is required (a model folder or hub id)")
-        check_name(self.revision, "revision")
+        for revision in self.revision.split(","):  # a comma list names several
+            check_name(revision.strip(), "revision")
         check_name(model_name(self.model), "model")
         if self.token_budget < 0:
             raise UsageError("--token_budget must be 0 (auto) or positive")

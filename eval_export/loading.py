@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from pathlib import Path
 from typing import Any
 
-from babylm.challenge import BACKENDS, MASKED_BACKENDS, default_backend
+from babylm.challenge import BACKENDS, MASKED_BACKENDS, default_backend, milestone_number
 from babylm.errors import InputError, UsageError
 
 
@@ -79,14 +78,11 @@ def resolve_model_path(model: str, revision: str) -> tuple[str, str | None]:
     return model, revision
 
 
-_MILESTONE = re.compile(r"^chck_(\d+)M$")  # official milestone revisions: chck_<millions of words>M
-
-
 def milestone_order(names: list[str]) -> list[str]:
     """``chck_<N>M`` names in words-seen order (chck_2M before chck_10M); other names after them."""
     def key(name: str):
-        m = _MILESTONE.match(name)
-        return (0, int(m.group(1)), name) if m else (1, 0, name)
+        n = milestone_number(name)
+        return (0, n, name) if n is not None else (1, 0, name)
     return sorted(names, key=key)
 
 
@@ -114,9 +110,9 @@ def resolve_revisions(path_or_id: str, spec: str) -> list[str]:
 
         heads = subprocess.run(["git", "--git-dir", str(git_dir), "for-each-ref", "--format=%(refname:short)",
                                 "refs/heads"], capture_output=True, text=True).stdout.split()
-        milestones, has_main = [h for h in heads if _MILESTONE.match(h)], "main" in heads
+        milestones, has_main = [h for h in heads if milestone_number(h) is not None], "main" in heads
     else:
-        milestones = [p.name for p in path.iterdir() if p.is_dir() and _MILESTONE.match(p.name)]
+        milestones = [p.name for p in path.iterdir() if p.is_dir() and milestone_number(p.name) is not None]
         has_main = (path / "main" / "config.json").is_file() or (path / "config.json").is_file() \
             or (path / "final" / "config.json").is_file()
     found = milestone_order(milestones) + (["main"] if has_main else [])

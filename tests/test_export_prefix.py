@@ -200,7 +200,8 @@ def test_task_scores_and_token_counts(models, groups, root):
 
 def test_models_outside_the_list_use_the_plain_path(lines):
     """BLOOM measures attention distances by index in the row (ALiBi), which a tree row does not keep:
-    it is scored on the plain path; GPT-NeoX and OPT (listed) take the shared path exactly."""
+    it is scored on the plain path, and so is GPT-BERT; GPT-NeoX and OPT (listed) take the shared
+    path exactly."""
     from transformers import BloomConfig, BloomForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM, OPTConfig, OPTForCausalLM
 
     tok = em.byte_bpe(lines, bos=True)
@@ -218,3 +219,7 @@ def test_models_outside_the_list_use_the_plain_path(lines):
         np.testing.assert_allclose(shared.logprob, plain.logprob, rtol=0, atol=1e-4)
     # and the probe alone tells BLOOM apart
     assert not scoring._forest_agrees(scoring._SplitModel(built["bloom"]))
+    # GPT-BERT's attention is relative (position buckets by index): scored causally, it takes the plain path
+    gpt_bert = build_model("gpt-bert", resolve_shape("tiny", hidden=32, heads=2, positions=64, arch="gpt-bert"), tok).eval()
+    plain, shared = both_paths(gpt_bert, tok, reqs)
+    assert not shared.shared_prefixes and np.array_equal(shared.logprob, plain.logprob)

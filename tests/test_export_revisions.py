@@ -75,7 +75,7 @@ def test_revisions_of_a_published_repository(tmp_path):
         torch.manual_seed(seed)
         model = GPT2LMHeadModel(GPT2Config(vocab_size=300, n_embd=32, n_layer=1, n_head=2, n_positions=16)).eval()
         checkpoint.save_model(src / name, model, tok, {"run_config.json": {"progress": {"step": seed, "words_seen": seed}}})
-    repo, _ = publish(PublishConfig(run=str(src)))
+    repo = publish(PublishConfig(run=str(src))).repo
     assert loading.resolve_revisions(str(repo), "all") == ["chck_1M", "chck_10M", "main"]
 
 
