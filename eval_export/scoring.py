@@ -583,25 +583,34 @@ def _tree_ready(split: _SplitModel) -> bool:
     return _forest_agrees(split)
 
 
+@torch.no_grad()
 def _forest_agrees(split: _SplitModel) -> bool:
-    """Probe: every token's log-probability through a tree row equals the plain path's, on random ids
-    with long and short branches (a node's index in its row far from its depth), a repeated path, a
-    path that continues another, two rows and padding. Catches attention implementations that
-    ignore a 4D mask or explicit position ids."""
+    """Probe: every token's log-probability through tree rows equals the one of its string run on its
+    own, on random ids with long and short branches (a node's index in its row far from its depth),
+    a repeated path, a path that continues another, two rows and padding. Catches attention
+    implementations that ignore a 4D mask or explicit position ids."""
     model = split.model
+    device = next(model.parameters()).device
     vocab = model.get_input_embeddings().weight.shape[0]
     ids = torch.randint(0, vocab, (4, 24), generator=torch.Generator().manual_seed(2)).tolist()
     stem = ids[0][:3]
     paths = [stem + ids[1], stem + ids[2][:5], stem + ids[1][:4] + ids[3][:6], ids[3][6:12], stem + ids[2][:5]]
-    # one request per scored token, so that per-token values are compared, not sums
-    reqs = [Request(tuple(p[: k + 1]), (k,)) for p in paths for k in range(1, len(p))]
+    reqs = [Request(tuple(p), tuple(range(1, len(p)))) for p in paths]
     try:
-        want, _ = _score_causal(split, reqs, 4096, 1.0, 0, False, "")
-        got, _ = _score_forest(split, plant_forest(reqs, 40), 4096, 1.0, 0, len(reqs))
+        forest = plant_forest(reqs, 40)
+        # per scored token, grouped by request, positions in order (see plant_forest)
+        got = _forest_pair_logprob(split, forest, 4096, 1.0, 0)[forest.read][np.argsort(forest.owner, kind="stable")]
+        want = []
+        for r in reqs:  # each string on its own, no padding, no mask to honour
+            x = torch.tensor([r.ids], device=device)  # (1, T)
+            hidden = split.hidden(x, torch.ones_like(x))[0]  # (T, H)
+            read = torch.tensor([p - 1 for p in r.scored], device=device)
+            want.append(_rows_logprob(split, hidden[read], x[0, read + 1], 1.0).double().cpu().numpy())
+        want = np.concatenate(want)
     except Exception:  # e.g. an attention implementation that refuses a 4D mask
         return False
     tol = 1e-5 if next(model.parameters()).dtype == torch.float32 else 2e-2
-    return bool(np.all(np.abs(got - want) <= tol * np.maximum(1.0, np.abs(want))))
+    return got.shape == want.shape and bool(np.all(np.abs(got - want) <= tol * np.maximum(1.0, np.abs(want))))
 
 
 def tree_mask(end: torch.Tensor, additive_dtype: torch.dtype | None = None) -> torch.Tensor:
@@ -631,9 +640,19 @@ def _attention_kind(split: _SplitModel) -> str | None:
     return None
 
 
-@torch.no_grad()
 def _score_forest(split: _SplitModel, forest: PrefixForest, token_budget: int, temperature: float, pad_id: int,
                   n_requests: int, progress: bool = False, desc: str = "scoring") -> tuple[np.ndarray, np.ndarray]:
+    """(R,) summed log-probability and number of scored tokens of every request of ``forest``."""
+    pair_lp = _forest_pair_logprob(split, forest, token_budget, temperature, pad_id, progress, desc)
+    logprob = np.bincount(forest.owner, weights=pair_lp[forest.read], minlength=n_requests)
+    return logprob, np.bincount(forest.owner, minlength=n_requests).astype(np.int64)
+
+
+@torch.no_grad()
+def _forest_pair_logprob(split: _SplitModel, forest: PrefixForest, token_budget: int, temperature: float,
+                         pad_id: int, progress: bool = False, desc: str = "scoring") -> np.ndarray:
+    """(U,) log-probability of every distinct (node, target) pair of ``forest``, rows packed into
+    batches of at most ``token_budget`` nodes."""
     device = next(split.model.parameters()).device
     dtype = next(split.model.parameters()).dtype
     additive = None if _attention_kind(split) == "sdpa" else dtype
@@ -674,8 +693,7 @@ def _score_forest(split: _SplitModel, forest: PrefixForest, token_budget: int, t
         pair_lp[pairs] = _rows_logprob(split, picked, targets, temperature, row_of.reshape(-1)).double().cpu().numpy()
         bar.update(b - a)
     bar.close()
-    logprob = np.bincount(forest.owner, weights=pair_lp[forest.read], minlength=n_requests)
-    return logprob, np.bincount(forest.owner, minlength=n_requests).astype(np.int64)
+    return pair_lp
 
 
 def _mask_sets(r: Request, variant: str) -> list[tuple[int, tuple[int, ...]]]:
