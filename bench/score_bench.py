@@ -194,7 +194,8 @@ def run(backend: str, args) -> None:
     t_ours, c_ours = time.perf_counter() - t0, time.process_time() - c0
     ours_all = np.concatenate(ours)
     names = ",".join(d.name for d in data_list)
-    line = (f"{backend:<6} {names} ({args.eval_set}): {n_sent} sentences ({'all' if not args.limit else f'first {args.limit} items/subtask'}), "
+    subset = "all" if not args.limit else f"first {args.limit} items/subtask"
+    line = (f"{backend:<6} {names} ({args.eval_set}): {n_sent} sentences ({subset}), "
             f"model {type(model).__name__} {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params "
             f"(vocabulary {len(tok)}) on {args.device}, {torch.get_num_threads()} threads\n"
             f"  ours: {t_ours:.2f} s (cpu {c_ours:.2f} s) = {n_sent / t_ours:.0f} sent/s, "
