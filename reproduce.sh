@@ -145,9 +145,10 @@ cmd_train()     { launch babylm train --config "$2" --corpus "$CORPUS" --tokeniz
                       --track "$TRACK" --save_dir "$MODELS" --run_name "$1"; }
 # cmd_test RUN_NAME CONFIG OUTPUT: the command prints its metrics as one JSON line, kept in OUTPUT
 cmd_test()      { kit_json "$3" babylm test --config "$2" --model "$MODELS/$1/final" --corpus "$CORPUS" --files test; }
-# cmd_score RUN_NAME REVISION EVAL_SET [TASKS]: zero-shot predictions of one revision (main, or a
-# milestone chck_<N>M: a sub-folder of the run folder) on the full or fast sets; TASKS is a comma
-# list of task names and folders of BLiMP-format pairs (default: every task of the track).
+# cmd_score RUN_NAME REVISIONS EVAL_SET [TASKS]: zero-shot predictions of revisions (main, or
+# milestones chck_<N>M: sub-folders of the run folder; a comma list is scored in one process) on the
+# full or fast sets; TASKS is a comma list of task names and folders of BLiMP-format pairs (default:
+# every task of the track).
 cmd_score()     { local tasks=(); [ -z "${4:-}" ] || tasks=(--tasks "$4"); \
                   [ "$SCORE_LIMIT" = 0 ] || tasks+=(--limit "$SCORE_LIMIT"); \
                   kit eval_export score --model "$MODELS/$1" --revision "$2" --backend "$BACKEND" "${tasks[@]}" \
@@ -272,20 +273,28 @@ step_best()           { train_step scaled_gpt scaled_gpt; }
 step_best_test()      { test_step scaled_gpt scaled_gpt; }
 step_export() {
     need_eval_data export
-    local revisions=(main) dir
-    # every milestone checkpoint the training wrote, in words-seen order (chck_1M, chck_2M, ... chck_10M)
+    run_stage "$RESULTS/$MODEL/main/zero_shot" cmd_score "$MODEL" main full "$SCORE_TASKS"
+    # smoke with the official data: BLiMP (and EWoK) of the final model on their fast sets
+    [ -z "$MAIN_FAST_TASKS" ] || run_stage "$RESULTS/$MODEL/main/zero_shot/$BACKEND/blimp/blimp_fast" \
+        cmd_score "$MODEL" main fast "$MAIN_FAST_TASKS"
+    # every milestone checkpoint the training wrote, in words-seen order (chck_1M, chck_2M, ... chck_10M),
+    # scored in one process: each checkpoint loaded once, each task tokenised once for all of them
+    local pending=() dir rev
     while IFS= read -r dir; do
-        [ ! -d "$dir" ] || revisions+=("$(basename "$dir")")
-    done < <(printf '%s\n' "$MODELS/$MODEL"/chck_* | sort -V)
-    local rev
-    for rev in "${revisions[@]}"; do
-        if [ "$rev" = main ]; then
-            run_stage "$RESULTS/$MODEL/main/zero_shot" cmd_score "$MODEL" main full "$SCORE_TASKS"
-            # smoke with the official data: BLiMP (and EWoK) of the final model on their fast sets
-            [ -z "$MAIN_FAST_TASKS" ] || run_stage "$RESULTS/$MODEL/main/zero_shot/$BACKEND/blimp/blimp_fast" \
-                cmd_score "$MODEL" main fast "$MAIN_FAST_TASKS"
+        [ -d "$dir" ] || continue
+        rev=$(basename "$dir")
+        if [ -e "$RESULTS/$MODEL/$rev/zero_shot" ]; then
+            echo "  skip: $RESULTS/$MODEL/$rev/zero_shot exists"
         else
-            run_stage "$RESULTS/$MODEL/$rev/zero_shot" cmd_score "$MODEL" "$rev" "$MILESTONE_SET" "$MILESTONE_TASKS"
+            pending+=("$rev")
+        fi
+    done < <(printf '%s\n' "$MODELS/$MODEL"/chck_* | sort -V)
+    [ "${#pending[@]}" -gt 0 ] || return 0
+    cmd_score "$MODEL" "$(IFS=,; echo "${pending[*]}")" "$MILESTONE_SET" "$MILESTONE_TASKS"
+    for rev in "${pending[@]}"; do
+        if [ "${DRY_RUN:-0}" != 1 ] && [ ! -e "$RESULTS/$MODEL/$rev/zero_shot" ]; then
+            echo "error: scoring finished without writing $RESULTS/$MODEL/$rev/zero_shot" >&2
+            exit 1
         fi
     done
 }

@@ -1,14 +1,18 @@
 """Benchmark: our scorer vs a straightforward per-sentence implementation, in one process.
 
-Both score filtered BLiMP + the BLiMP supplement (``--limit N``: the first N pairs of each file)
-with the same tiny-but-real seeded model and the same token spans (2025 rule). The baseline runs
-one forward per sentence (masked: all the sentence's masked copies in that one batch) with
-full-vocabulary logits. Prints sentences/s of both, the ratio, and both accuracies, which must match except on near ties
-(items whose candidates differ by less than float32 rounding, counted and printed).
-Wall and process CPU time are both printed: on a shared machine the CPU-time ratio is the steadier.
+Both score filtered BLiMP + the BLiMP supplement (``--limit N``: the first N pairs of each file;
+``--tasks`` picks other tasks) with the same tiny-but-real seeded model and the same token spans
+(2025 rule). The baseline runs one forward per sentence (masked: all the sentence's masked copies
+in that one batch) with full-vocabulary logits; ``--against plain`` makes it the kit's own causal
+path without shared prefixes (``--prefix_sharing false``) instead. Prints sentences/s of both, the
+ratio, and both accuracies, which must match except on near ties (items whose candidates differ by
+less than float32 rounding, counted and printed). Wall and process CPU time are both printed: on a
+shared machine the CPU-time ratio is the steadier.
 
     .venv/bin/python bench/score_bench.py --backend both --limit 20
     .venv/bin/python bench/score_bench.py --backend mlm --model path/to/checkpoint   # a real model
+    .venv/bin/python bench/score_bench.py --backend causal --kit_model --against plain \
+        --tasks entity_tracking --eval_set fast --limit 30                        # shared prefixes vs plain
 """
 
 from __future__ import annotations
@@ -68,6 +72,50 @@ def tiny_model(backend: str, eval_root: Path, hidden: int, layers: int, vocab: i
     return model.eval(), fast
 
 
+def kit_model(eval_root: Path, hidden: int, layers: int, vocab: int, corpus: str = ""):
+    """The kit's own GPT-2 (babylm.models: fused tanh GELU, SDPA, tied head; 1024 positions so that
+    the longest entity-tracking strings fit) and byte-level BPE tokenizer (babylm.tokenizer: BOS
+    prepended), trained on ``corpus`` or, without one, on BLiMP sentences; seeded random weights."""
+    import json
+
+    from babylm.models import build_model, resolve_shape
+    from babylm.tokenizer import train_tokenizer_from_texts
+
+    if corpus:
+        text = [ln for f in sorted(Path(corpus).iterdir()) if f.is_file() for ln in f.read_text(errors="ignore").splitlines()]
+    else:
+        rows = [json.loads(ln) for f in sorted((eval_root / "blimp_fast").glob("*.jsonl")) for ln in f.read_text().splitlines()[:50]]
+        text = [s for r in rows for s in (r["sentence_good"], r["sentence_bad"])]
+    tok = train_tokenizer_from_texts(iter(text), "bpe", vocab)
+    shape = resolve_shape("small", layers=layers, hidden=hidden, heads=max(hidden // 64, 2), positions=1024)
+    return build_model("gpt2", shape, tok, seed=0).eval(), tok
+
+
+def ewok_like(blimp) -> list:
+    """EWoK-format items made of BLiMP sentences (a proxy: EWoK itself is encrypted): the context is
+    the previous pair's good sentence, the targets are " " + this pair's good and bad sentences."""
+    items, prev = [], {}
+    for it in blimp.items:
+        good, bad = it.candidates[0][1], it.candidates[1][1]
+        if it.uid in prev:
+            t1, t2 = " " + good, " " + bad
+            items.append(tasks.Item(it.uid, [(prev[it.uid], t1), (prev[it.uid], t2)], [t1, t2]))
+        prev[it.uid] = good
+    return items
+
+
+def load_tasks(names: list[str], eval_set: str, root: Path, limit: int) -> list:
+    out = []
+    for name in names:
+        if name == "ewok_like":
+            data = tasks.load_task("blimp", eval_set, root, limit=limit + 1 if limit else 0)
+            data.name, data.items = "ewok_like", ewok_like(data)
+            out.append(data)
+        else:
+            out.append(tasks.load_task(name, eval_set, root, limit=limit))
+    return out
+
+
 @torch.no_grad()
 def straightforward(model, requests: list[scoring.Request], backend: str, mask_id: int | None) -> np.ndarray:
     """One forward per sentence, full-vocabulary logits (the way most scripts do it)."""
@@ -112,13 +160,17 @@ NEAR_TIE = 1e-4
 
 def run(backend: str, args) -> None:
     root = Path(args.eval_data)
-    data_list = [tasks.load_task("blimp", "full", root, limit=args.limit),
-                 tasks.load_task("blimp_supplement", "full", root, limit=args.limit)]
+    data_list = load_tasks(args.tasks.split(","), args.eval_set, root, args.limit)
+    if args.against == "plain" and backend != "causal":
+        raise SystemExit("--against plain compares the causal paths; use --backend causal")
     if args.model:
         from eval_export.loading import load_model
 
         loaded = load_model(args.model, backend=backend, device=args.device, dtype=args.dtype)
         model, tok = loaded.model, loaded.tokenizer
+    elif args.kit_model and backend == "causal":
+        model, tok = kit_model(root, args.hidden, args.layers, args.vocab, args.corpus)
+        model.to(device=args.device, dtype=getattr(torch, args.dtype))
     else:
         model, tok = tiny_model(backend, root, args.hidden, args.layers, args.vocab, args.corpus, args.model_vocab)
         model.to(device=args.device, dtype=getattr(torch, args.dtype))
@@ -130,19 +182,26 @@ def run(backend: str, args) -> None:
     if args.device.startswith("cuda"):
         torch.cuda.synchronize()
     t0, c0 = time.perf_counter(), time.process_time()
-    ours = []
+    ours, used, plain = [], 0, 0
     for data in data_list:
         requests = zero_shot.prepare_requests(tok, backend, data, opts)
-        ours.append(scoring.score_requests(model, requests, backend, token_budget=args.token_budget,
-                                           pad_id=scoring.pad_id_of(tok), mask_id=tok.mask_token_id).logprob)
+        scores = scoring.score_requests(model, requests, backend, token_budget=args.token_budget,
+                                        pad_id=scoring.pad_id_of(tok), mask_id=tok.mask_token_id)
+        ours.append(scores.logprob)
+        used, plain = used + scores.model_tokens, plain + scores.plain_tokens
     if args.device.startswith("cuda"):
         torch.cuda.synchronize()
     t_ours, c_ours = time.perf_counter() - t0, time.process_time() - c0
     ours_all = np.concatenate(ours)
-    line = (f"{backend:<6} {n_sent} sentences ({'full' if not args.limit else f'first {args.limit} pairs/file'}), "
-            f"model {type(model).__name__} {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params on {args.device}, "
-            f"{torch.get_num_threads()} threads\n  ours: {t_ours:.2f} s (cpu {c_ours:.2f} s) = {n_sent / t_ours:.0f} sent/s, "
+    names = ",".join(d.name for d in data_list)
+    subset = "all" if not args.limit else f"first {args.limit} items/subtask"
+    line = (f"{backend:<6} {names} ({args.eval_set}): {n_sent} sentences ({subset}), "
+            f"model {type(model).__name__} {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params "
+            f"(vocabulary {len(tok)}) on {args.device}, {torch.get_num_threads()} threads\n"
+            f"  ours: {t_ours:.2f} s (cpu {c_ours:.2f} s) = {n_sent / t_ours:.0f} sent/s, "
             f"accuracy {100 * accuracy(data_list, ours_all):.2f}%")
+    if plain:
+        line += f"; model tokens {used:,} of the plain path's {plain:,} ({plain / max(used, 1):.2f}x fewer)"
     print(line, flush=True)
     if args.skip_baseline:
         return
@@ -150,7 +209,11 @@ def run(backend: str, args) -> None:
     base = []
     for data in data_list:
         requests = zero_shot.prepare_requests(tok, backend, data, opts)
-        base.append(straightforward(model, requests, backend, tok.mask_token_id))
+        if args.against == "plain":
+            base.append(scoring.score_requests(model, requests, backend, token_budget=args.token_budget,
+                                               pad_id=scoring.pad_id_of(tok), prefix_sharing=False).logprob)
+        else:
+            base.append(straightforward(model, requests, backend, tok.mask_token_id))
     if args.device.startswith("cuda"):
         torch.cuda.synchronize()
     t_base, c_base = time.perf_counter() - t0, time.process_time() - c0
@@ -159,7 +222,7 @@ def run(backend: str, args) -> None:
     m_o, m_b = margins(data_list, ours_all), margins(data_list, base_all)
     flips = (m_o >= 0) != (m_b >= 0)
     real = flips & ((np.abs(m_o) > NEAR_TIE) | (np.abs(m_b) > NEAR_TIE))
-    print(f"  straightforward: {t_base:.2f} s (cpu {c_base:.2f} s) = {n_sent / t_base:.0f} sent/s, "
+    print(f"  {args.against}: {t_base:.2f} s (cpu {c_base:.2f} s) = {n_sent / t_base:.0f} sent/s, "
           f"accuracy {100 * acc_b:.2f}%\n"
           f"  speed-up {t_base / t_ours:.2f}x (cpu time {c_base / c_ours:.2f}x); "
           f"max |score difference| {np.abs(ours_all - base_all).max():.2e}; "
@@ -175,7 +238,15 @@ def main() -> None:
     ap.add_argument("--backend", choices=("causal", "mlm", "mntp", "both"), default="both")
     ap.add_argument("--eval_data", default=os.environ.get("BABYLM_EVAL_DATA", "evaluation_data"),
                     help="the official evaluation_data folder (default: $BABYLM_EVAL_DATA)")
-    ap.add_argument("--limit", type=int, default=0, help="first N pairs per file (0: the full sets)")
+    ap.add_argument("--limit", type=int, default=0, help="first N items per subtask (0: the whole sets)")
+    ap.add_argument("--tasks", default="blimp,blimp_supplement",
+                    help="comma list: blimp, blimp_supplement, entity_tracking, ewok (needs the plain ewok folder), "
+                         "ewok_like (EWoK-format items made of BLiMP pairs; EWoK itself is encrypted)")
+    ap.add_argument("--eval_set", default="full", choices=("full", "fast"))
+    ap.add_argument("--against", default="straightforward", choices=("straightforward", "plain"),
+                    help="baseline: the per-sentence scorer, or the kit's causal path without shared prefixes")
+    ap.add_argument("--kit_model", action="store_true", help="causal: the kit's own GPT-2 and BPE tokenizer "
+                    "(babylm.models / babylm.tokenizer, --layers x --hidden) instead of the bench's GPT2Config")
     ap.add_argument("--model", default="", help="a checkpoint instead of the tiny seeded model")
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--layers", type=int, default=4)

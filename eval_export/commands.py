@@ -25,7 +25,9 @@ from eval_export.tasks import DEFAULT_EVAL_DATA
 class ScoreConfig:
     model: str = option("", "model folder (may hold chck_* revision folders), git repository written by `babylm publish`, or hub id")
     revision: str = option("main", "revision: `main` or a milestone such as chck_10M (local: the sub-folder of that name, "
-                                   "or the branch of a git repository)")
+                                   "or the branch of a git repository); a comma list, or `all` (every chck_* milestone "
+                                   "in words-seen order, then main) scores several in one process: each checkpoint "
+                                   "is loaded once and each task tokenised once per tokenizer")
     backend: str = option("auto", "scoring backend; auto infers causal/mlm from the config (mntp must be forced)",
                           choices=("auto", *BACKENDS))
     tasks: list[str] = option(["blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past", "comps", "reading"],
@@ -45,6 +47,10 @@ class ScoreConfig:
     reduction: str = option("sum", "sum of token log-probs (official) or mean (the 2024 masked path's minicons default)",
                             choices=("sum", "mean"))
     temperature: float = option(1.0, "logits are divided by this before the log-softmax (official default 1.0)")
+    prefix_sharing: bool = option(True, "causal: compute every shared token prefix once (the options of an item share "
+                                         "their context, the items of an entity-tracking story its opening, a BLiMP pair "
+                                         "its first words) and score only what follows; exact. false: every string on "
+                                         "its own (the plain path, for checking)")
     token_budget: int = option(0, "padded tokens per forward pass; 0 = auto: 2048 on CPU (cache-friendly, fastest in "
                                   "bench/score_bench.py), 65536 on a GPU")
     dtype: str = option("float32", "weight dtype; log-softmax is float32 regardless", choices=("float32", "bfloat16", "float16"))
@@ -78,7 +84,8 @@ class ScoreConfig:
 
         if not self.model:
             raise UsageError("--model is required (a model folder or hub id)")
-        check_name(self.revision, "revision")
+        for revision in self.revision.split(","):  # a comma list names several
+            check_name(revision.strip(), "revision")
         check_name(model_name(self.model), "model")
         if self.token_budget < 0:
             raise UsageError("--token_budget must be 0 (auto) or positive")
@@ -87,22 +94,29 @@ class ScoreConfig:
 
 
 def score(cfg: ScoreConfig) -> None:
-    """Score one revision while holding its results tree (``<results>/<model>/<revision>``): a second
-    ``score`` of the same revision is refused instead of mixing its files with ours."""
+    """Score each revision named while holding its results tree (``<results>/<model>/<revision>``): a
+    second ``score`` of one of them is refused, before anything is scored, instead of mixing its files
+    with ours."""
+    import contextlib
+
     from babylm.files import FolderLock
     from eval_export import loading, submission
 
-    with FolderLock(submission.revision_dir(Path(cfg.results), loading.model_name(cfg.model), cfg.revision), "--results"):
-        _score(cfg)
+    revisions = loading.resolve_revisions(cfg.model, cfg.revision)
+    with contextlib.ExitStack() as held:
+        for revision in revisions:
+            held.enter_context(FolderLock(submission.revision_dir(Path(cfg.results), loading.model_name(cfg.model),
+                                                                  revision), "--results"))
+        _score(cfg, revisions)
 
 
-def _score(cfg: ScoreConfig) -> None:
-    from eval_export import tasks
+def _score(cfg: ScoreConfig, revisions: list[str]) -> None:
+    from eval_export import loading, tasks
 
     root = Path(cfg.eval_data)
     if not root.is_dir() and any(t in tasks.TASKS for t in cfg.tasks):
         raise InputError(f"--eval_data: {root} is not a folder; point it at the evaluation_data folder")
-    # Read and check every task before loading the model, so bad input leaves nothing behind.
+    # Read and check every task before loading a model, so bad input leaves nothing behind.
     loaded_tasks = []
     for name in cfg.tasks:
         if name in tasks.OPTIONAL_TASKS and not tasks.task_available(name, cfg.eval_set, root):
@@ -113,40 +127,52 @@ def _score(cfg: ScoreConfig) -> None:
             print(f"skip ewok: {why}")
             continue
         loaded_tasks.append(tasks.load_task(name, cfg.eval_set, root, cfg.ewok_password or None, cfg.limit))
+    for revision in revisions:  # a missing local revision fails before any is scored (hub ids: when loaded)
+        loading.resolve_local(cfg.model, revision)
     import torch  # imported after the task files passed their checks: bad input fails fast
 
     from babylm.runtime import pick_device
-    from eval_export import loading, submission, zero_shot
+    from babylm.tokenizer import tokenizer_fingerprint
+    from eval_export import submission, zero_shot
 
     device = pick_device(cfg.device)
-    model = loading.load_model(cfg.model, cfg.revision, None if cfg.backend == "auto" else cfg.backend,
-                               cfg.trust_remote_code, cfg.dtype, str(device))
     budget = cfg.token_budget or (2048 if str(device).startswith("cpu") else 65536)
     opts = zero_shot.ScoringOptions(cfg.bos_rule, cfg.pll_variant, cfg.reduction, budget, cfg.temperature,
-                                    cfg.reading_space, cfg.progress, cfg.reading_token_types)
-    meta = {**loading.describe(model), **_redacted(cfg)}
-    todo = []
-    for data in loaded_tasks:  # tokenise everything first: too-long strings fail before any output
-        out = submission.task_dir(Path(cfg.results), model.name, model.revision, model.backend, data.task, data.data_dir)
-        if (out / "predictions.json").is_file() and not cfg.overwrite:
-            other = submission.made_otherwise(out, meta)
-            if other:
-                raise UsageError(f"{out}/predictions.json was made with {other}; pass --overwrite true to score "
-                                 "it again, or give another --results folder")
-            print(f"skip {data.name}: {out}/predictions.json exists (--overwrite true to redo)")
-            continue
-        requests = zero_shot.prepare_requests(model.tokenizer, model.backend, data, opts)
-        zero_shot.check_lengths(model.model, requests, data)
-        todo.append((data, out, requests))
-    for data, out, requests in todo:
-        with torch.inference_mode():
-            result = zero_shot.score_task(model.model, model.tokenizer, model.backend, data, opts, requests)
-        submission.write_task(result, out, meta, overwrite=True)
-        s = zero_shot.task_summary(result)
-        shown = f"acc {100 * s['accuracy']:.2f}% ties {s['ties']}" if "accuracy" in s else str(s.get("metrics"))
-        print(f"{data.name:<17} {data.data_dir or 'reading':<24} {shown}  -> {out}")
-    written = submission.write_summary(Path(cfg.results), model.name, model.revision, model.backend)
-    print("summary: " + ", ".join(str(p) for p in written))
+                                    cfg.reading_space, cfg.progress, cfg.reading_token_types, cfg.prefix_sharing)
+    # The milestones of one run share their tokenizer: each task is tokenised once per tokenizer.
+    prepared: dict[tuple[str, str, int], tuple] = {}  # (tokenizer fingerprint, backend, task) -> (requests, plan)
+    for revision in revisions:
+        model = loading.load_model(cfg.model, revision, None if cfg.backend == "auto" else cfg.backend,
+                                   cfg.trust_remote_code, cfg.dtype, str(device))
+        meta = {**loading.describe(model), **_redacted(cfg), "revision": revision}
+        fingerprint = tokenizer_fingerprint(model.tokenizer)
+        todo = []
+        for k, data in enumerate(loaded_tasks):  # tokenise first: too-long strings fail before any output
+            out = submission.task_dir(Path(cfg.results), model.name, model.revision, model.backend, data.task, data.data_dir)
+            if (out / "predictions.json").is_file() and not cfg.overwrite:
+                other = submission.made_otherwise(out, meta)
+                if other:
+                    raise UsageError(f"{out}/predictions.json was made with {other}; pass --overwrite true to score "
+                                     "it again, or give another --results folder")
+                print(f"skip {data.name}: {out}/predictions.json exists (--overwrite true to redo)")
+                continue
+            key = (fingerprint, model.backend, k)
+            if key not in prepared:
+                prepared[key] = zero_shot.prepare(model.tokenizer, model.backend, data, opts)
+            zero_shot.check_lengths(model.model, prepared[key][0], data)
+            todo.append((data, out, *prepared[key]))
+        for data, out, requests, plan in todo:
+            with torch.inference_mode():
+                result = zero_shot.score_task(model.model, model.tokenizer, model.backend, data, opts, requests, plan)
+            submission.write_task(result, out, meta, overwrite=True)
+            s = zero_shot.task_summary(result)
+            shown = f"acc {100 * s['accuracy']:.2f}% ties {s['ties']}" if "accuracy" in s else str(s.get("metrics"))
+            if result.plain_tokens:
+                shown += f"  tokens {result.model_tokens:,} of {result.plain_tokens:,}"
+            print(f"{data.name:<17} {data.data_dir or 'reading':<24} {shown}  -> {out}")
+        written = submission.write_summary(Path(cfg.results), model.name, model.revision, model.backend)
+        print("summary: " + ", ".join(str(p) for p in written))
+        del model  # one checkpoint in memory at a time
 
 
 def _redacted(cfg) -> dict:

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from babylm.challenge import BACKENDS, MASKED_BACKENDS, default_backend
+from babylm.challenge import BACKENDS, MASKED_BACKENDS, default_backend, milestone_number
 from babylm.errors import InputError, UsageError
 
 
@@ -76,6 +76,49 @@ def resolve_model_path(model: str, revision: str) -> tuple[str, str | None]:
     if model.startswith((".", "/", "~")) or model.count("/") > 1:
         raise InputError(f"--model {model}: no such folder (give a local model folder or a hub id like org/name)")
     return model, revision
+
+
+def milestone_order(names: list[str]) -> list[str]:
+    """``chck_<N>M`` names in words-seen order (chck_2M before chck_10M); other names after them."""
+    def key(name: str):
+        n = milestone_number(name)
+        return (0, n, name) if n is not None else (1, 0, name)
+    return sorted(names, key=key)
+
+
+def resolve_revisions(path_or_id: str, spec: str) -> list[str]:
+    """The revisions ``--revision`` names: one name, a comma list (duplicates dropped, order kept) or
+    ``all``: every ``chck_*`` milestone of a local run folder (its sub-folders) or git repository (its
+    branches), in words-seen order, then ``main`` when there is one.
+
+    Raises:
+        UsageError: ``all`` for a hub id (its revisions cannot be listed offline) or an empty list.
+        InputError: ``all`` finds no revision.
+    """
+    if spec.strip() != "all":
+        names = list(dict.fromkeys(r.strip() for r in spec.split(",") if r.strip()))
+        if not names:
+            raise UsageError("--revision: give a revision name, a comma list of them, or all")
+        return names
+    path = Path(path_or_id)
+    if not path.is_dir():
+        raise UsageError(f"--revision all: {path_or_id} is not a local folder or git repository, whose revisions "
+                         "can be listed; give a comma list of revisions")
+    git_dir = _git_dir(path)
+    if git_dir is not None and not (path / "config.json").is_file():
+        import subprocess
+
+        heads = subprocess.run(["git", "--git-dir", str(git_dir), "for-each-ref", "--format=%(refname:short)",
+                                "refs/heads"], capture_output=True, text=True).stdout.split()
+        milestones, has_main = [h for h in heads if milestone_number(h) is not None], "main" in heads
+    else:
+        milestones = [p.name for p in path.iterdir() if p.is_dir() and milestone_number(p.name) is not None]
+        has_main = (path / "main" / "config.json").is_file() or (path / "config.json").is_file() \
+            or (path / "final" / "config.json").is_file()
+    found = milestone_order(milestones) + (["main"] if has_main else [])
+    if not found:
+        raise InputError(f"{path}: --revision all found no chck_* milestone and no main model")
+    return found
 
 
 def _git_dir(path: Path) -> Path | None:

@@ -9,7 +9,10 @@ Pipeline (minicons' shape, lm-eval's batching):
    once, the rest sorted by length (descending, ties by original index), packed into batches of
    at most ``token_budget`` tokens, and the original order restored with the inverse permutation.
    Masked copies are packed by exact length (a sentence's copies all share its length), so PLL
-   batches carry no padding and no attention mask.
+   batches carry no padding and no attention mask. Causal requests are packed as prefix trees
+   (:class:`PrefixForest`): every token prefix that several requests share is computed once, with
+   a tree-shaped attention mask and each token's own position; ``prefix_sharing=False`` runs each
+   request on its own (the plain path).
 3. Log-softmax always runs in float32 over the rows that are actually scored: the vocabulary
    projection is applied only at the scored (causal) or masked (PLL) positions, never over the
    whole padded batch. For BERT-family encoders the last layer itself runs only at the read
@@ -218,10 +221,11 @@ class _SplitModel:
     def split(self) -> bool:
         return self.body is not None
 
-    def hidden(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def hidden(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+        extra = {} if positions is None else {"position_ids": positions}
         if self.body is not None:
-            return self.body(input_ids=ids, attention_mask=mask)[0]  # (B, T, H)
-        return self.model(input_ids=ids, attention_mask=mask).logits  # (B, T, V): "hidden" = logits
+            return self.body(input_ids=ids, attention_mask=mask, **extra)[0]  # (B, T, H)
+        return self.model(input_ids=ids, attention_mask=mask, **extra).logits  # (B, T, V): "hidden" = logits
 
     def logits(self, hidden_rows: torch.Tensor) -> torch.Tensor:
         return self.head(hidden_rows) if self.head is not None else hidden_rows  # (N, V)
@@ -307,6 +311,9 @@ class Scores:
 
     logprob: np.ndarray  # (R,) float64 summed natural-log probability of the scored tokens
     n_tokens: np.ndarray  # (R,) int64 number of scored tokens
+    model_tokens: int = 0  # causal: tokens the model ran on (padding excluded)
+    plain_tokens: int = 0  # causal: tokens the plain path runs on (every distinct request's ids)
+    shared_prefixes: bool = False  # causal: whether shared prefixes were computed once
 
     def reduce(self, reduction: str = "sum") -> np.ndarray:
         if reduction == "sum":
@@ -318,7 +325,8 @@ class Scores:
 
 def score_requests(model: Any, requests: Sequence[Request], backend: str, variant: str = "original",
                    token_budget: int = 2048, temperature: float = 1.0, pad_id: int = 0,
-                   mask_id: int | None = None, progress: bool = False, desc: str = "scoring") -> Scores:
+                   mask_id: int | None = None, progress: bool = False, desc: str = "scoring",
+                   prefix_sharing: bool = True, row_tokens: int = 0) -> Scores:
     """Score every request; results come back in the order of ``requests``.
 
     Args:
@@ -331,6 +339,11 @@ def score_requests(model: Any, requests: Sequence[Request], backend: str, varian
         temperature: logits are divided by it before the log-softmax (official default 1.0).
         pad_id: id used for padding (hidden by the attention mask, so any valid id works).
         mask_id: the tokenizer's mask token id (needed for mlm/mntp).
+        prefix_sharing: causal only: compute every shared token prefix once (:class:`PrefixForest`);
+            False runs each request on its own (the plain path, for checking). A model whose
+            attention does not follow a tree mask and position ids exactly (checked on a probe)
+            is scored on the plain path.
+        row_tokens: causal prefix trees: nodes per packed row (0: :func:`default_row_tokens`).
     """
     if backend not in ("causal", "mlm", "mntp"):
         raise UsageError(f"--backend: {backend!r} is not one of causal, mlm, mntp")
@@ -341,16 +354,26 @@ def score_requests(model: Any, requests: Sequence[Request], backend: str, varian
     back = np.fromiter((unique.setdefault(r, len(unique)) for r in requests), dtype=np.int64, count=len(requests))
     distinct = list(unique)
     split = _SplitModel(model)
-    if backend == "causal":
-        logprob, n_tok = _score_causal(split, distinct, token_budget, temperature, pad_id, progress, desc)
-    else:
+    if backend != "causal":
         logprob, n_tok = _score_masked(split, distinct, backend, variant, mask_id, token_budget, temperature,
                                        pad_id, progress, desc)
-    return Scores(logprob[back], n_tok[back])
+        return Scores(logprob[back], n_tok[back])
+    plain = sum(len(r.ids) for r in distinct)
+    if prefix_sharing and _tree_ready(split):
+        forest = plant_forest(distinct, row_tokens or default_row_tokens(distinct, token_budget))
+        logprob, n_tok = _score_forest(split, forest, token_budget, temperature, pad_id, len(distinct), progress, desc)
+        return Scores(logprob[back], n_tok[back], forest.n_tokens, plain, True)
+    logprob, n_tok = _score_causal(split, distinct, token_budget, temperature, pad_id, progress, desc)
+    return Scores(logprob[back], n_tok[back], plain, plain, False)
 
 
-def _rows_logprob(split: _SplitModel, hidden_rows: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
-    """log p(target) for each row: head on the gathered rows only, log-softmax in float32.
+def _rows_logprob(split: _SplitModel, hidden_rows: torch.Tensor, targets: torch.Tensor, temperature: float,
+                  row_of: np.ndarray | None = None) -> torch.Tensor:
+    """log p(target) for each target: head on the gathered rows only, log-softmax in float32.
+
+    ``row_of`` (sorted, one entry per target) says which row each target is read from, so that a row
+    that predicts several targets (the last shared token before the options of an item diverge) goes
+    through the head and its logsumexp once; None: target i is read from row i.
 
     Rows go through the head in chunks of about ``_LOGIT_CHUNK`` logits: a (rows, vocabulary) block
     that big stays in cache on a CPU, while one block for a whole causal batch (2,000 rows x 50k
@@ -364,8 +387,14 @@ def _rows_logprob(split: _SplitModel, hidden_rows: torch.Tensor, targets: torch.
         logits = split.logits(hidden_rows[a:a + step]).float()  # (n, V)
         if temperature != 1.0:
             logits = logits / temperature
+        lse = torch.logsumexp(logits, dim=-1)  # (n,)
+        if row_of is None:
+            rows, tgt = slice(None), targets[a:a + step]
+        else:
+            lo, hi = np.searchsorted(row_of, [a, a + step])
+            rows, tgt = torch.from_numpy(row_of[lo:hi] - a).to(logits.device), targets[lo:hi]
         # log_softmax(x)[t] = x[t] - logsumexp(x), in float32 whatever the model dtype
-        out.append(logits.gather(1, targets[a:a + step, None])[:, 0] - torch.logsumexp(logits, dim=-1))  # (n,)
+        out.append(logits[rows].gather(1, tgt[:, None])[:, 0] - lse[rows])  # (targets of these rows,)
     return torch.cat(out) if out else hidden_rows.new_zeros(0, dtype=torch.float32)
 
 
@@ -415,6 +444,256 @@ def _score_causal(split: _SplitModel, reqs: list[Request], token_budget: int, te
     bar.close()
     inv = invert_permutation(perm)
     return sorted_lp[inv], sorted_n[inv]
+
+
+# ---------------------------------------------------------------------------------------------
+# Causal scoring with shared prefixes (prefix trees packed into rows)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class PrefixForest:
+    """The inputs of many causal requests as prefix trees in token space, packed into rows.
+
+    A causal model's hidden state at position i depends on tokens 0..i only, so requests whose ids
+    agree up to position i share every hidden state up to i: the options of an entity-tracking item
+    share its context (and the items of one story share the story), a BLiMP pair shares the words
+    before its first difference. The inputs (``ids`` up to the last scored position; the last token
+    is only ever a target, as in the official ``tokens[:-1]``) are sorted, so that requests sharing
+    a prefix become neighbours, and laid out depth-first, each shared token once per row: a node is
+    followed by its descendants, and the descendants of node ``n`` are the nodes ``n+1 .. end[n]-1``.
+    With a mask that lets each node attend to itself and its ancestors only, and its depth as its
+    position id, every node computes exactly the hidden state it has in its own request.
+
+    Attributes:
+        tokens: (N,) token id of every node; the rows one after another.
+        depth: (N,) the node's position in its requests (its depth in the tree).
+        end: (N,) one past the node's last descendant.
+        row_starts: (R + 1,) where each row begins in the node arrays (the last entry is N).
+        read_node, read_target: (U,) the distinct (node, target) pairs whose log-probability is read,
+            sorted by node: the node's hidden state predicts the target.
+        owner, read: (S,) for every scored token of every request, its request and its pair.
+        plain_tokens: tokens the plain path feeds the model (every request's ids).
+    """
+
+    tokens: np.ndarray
+    depth: np.ndarray
+    end: np.ndarray
+    row_starts: np.ndarray
+    read_node: np.ndarray
+    read_target: np.ndarray
+    owner: np.ndarray
+    read: np.ndarray
+    plain_tokens: int
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.row_starts[-1])
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def plant_forest(reqs: Sequence[Request], row_tokens: int) -> PrefixForest:
+    """Pack the inputs of ``reqs`` into prefix-tree rows of about ``row_tokens`` nodes.
+
+    Requests are visited in lexicographic order of their inputs: the deepest node a request can
+    reuse in the current row is then on the path of the request before it, at their common prefix.
+    A request whose new nodes do not fit starts a new row and repeats its shared prefix there (a
+    single input longer than ``row_tokens`` gets a row of its own length).
+    """
+    inputs = []
+    wanted = []  # per request: (positions p > 0 whose token is scored, their targets)
+    for r in reqs:
+        targets = r.targets or tuple(r.ids[p] for p in r.scored)
+        pairs = [(p, t) for p, t in zip(r.scored, targets) if p > 0]  # position 0 has nothing before it
+        wanted.append(pairs)
+        inputs.append(r.ids[: max((p for p, _ in pairs), default=0)])
+    order = sorted(range(len(reqs)), key=inputs.__getitem__)
+    size = sum(len(x) for x in inputs)
+    tokens = np.empty(size, dtype=np.int64)
+    depth = np.empty(size, dtype=np.int64)
+    end = np.empty(size, dtype=np.int64)
+    row_starts = [0]
+    owner, node, target = [], [], []
+    n = 0
+    prev: Sequence[int] = ()
+    open_nodes = np.empty(0, dtype=np.int64)  # the nodes of the previous path, root first
+    for i in order:
+        path = inputs[i]
+        shared = _common_prefix(prev, path)
+        if n > row_starts[-1] and n - row_starts[-1] + len(path) - shared > row_tokens:
+            end[open_nodes] = n  # the row is closed: every open subtree ends here
+            row_starts.append(n)
+            shared, open_nodes = 0, open_nodes[:0]
+        end[open_nodes[shared:]] = n  # the previous path's branch below the common prefix is complete
+        new = len(path) - shared
+        tokens[n: n + new] = path[shared:]
+        depth[n: n + new] = np.arange(shared, len(path))
+        open_nodes = np.concatenate([open_nodes[:shared], np.arange(n, n + new, dtype=np.int64)])
+        n += new
+        prev = path
+        for p, t in wanted[i]:
+            owner.append(i)
+            node.append(open_nodes[p - 1])  # the hidden state at p - 1 predicts token p
+            target.append(t)
+    end[open_nodes] = n
+    row_starts.append(n)
+    owner_a = np.asarray(owner, dtype=np.int64)
+    node_a = np.asarray(node, dtype=np.int64)
+    target_a = np.asarray(target, dtype=np.int64)
+    # one head row per distinct (node, target): identical requests and shared scored prefixes read once
+    width = int(target_a.max()) + 1 if len(target_a) else 1
+    keys, read = np.unique(node_a * width + target_a, return_inverse=True)
+    return PrefixForest(tokens[:n], depth[:n], end[:n], np.asarray(row_starts, dtype=np.int64), keys // width,
+                        keys % width, owner_a, read.reshape(-1).astype(np.int64), sum(len(r.ids) for r in reqs))
+
+
+def default_row_tokens(reqs: Sequence[Request], token_budget: int) -> int:
+    """Nodes per packed row: twice the longest request, so that requests sharing a long context (an
+    entity-tracking story, its questions and its options) fit in one row, and at least 128; at most
+    the token budget (or the longest request). Attention over a row is dense, its cost grows with
+    the row's length squared, and more, shorter rows repeat more shared prefixes; at 128-1,200
+    nodes both stay small next to the per-token matrix work (docs/benchmarks.md)."""
+    longest = max((len(r.ids) for r in reqs), default=1)
+    return int(min(max(128, 2 * longest), max(token_budget, longest)))
+
+
+# Model types whose attention sees positions only through ``position_ids`` (absolute or rotary) and
+# follows a 4D mask: a tree row then reproduces each request exactly. ALiBi (BLOOM, MPT, Falcon) and
+# sliding windows (GPT-Neo's local layers, Mistral/Qwen2 with a window) measure distances by index
+# in the row, which a tree row does not preserve; anything not listed is scored on the plain path.
+TREE_MODEL_TYPES = frozenset({"gpt2", "llama", "gpt_neox", "opt"})
+
+
+def _tree_ready(split: _SplitModel) -> bool:
+    """Whether shared prefixes may be used: a listed model type (the kit's custom head: its body's)
+    whose tree scores equal the plain path's on a probe."""
+    cfg = split.model.config
+    kind = getattr(cfg, "model_type", "")
+    if kind == "babylm-head":
+        kind = getattr(getattr(split.body, "config", None), "model_type", "") if split.split else ""
+    if kind not in TREE_MODEL_TYPES or getattr(cfg, "sliding_window", None):
+        return False
+    return _forest_agrees(split)
+
+
+@torch.no_grad()
+def _forest_agrees(split: _SplitModel) -> bool:
+    """Probe: every token's log-probability through tree rows equals the one of its string run on its
+    own, on random ids with long and short branches (a node's index in its row far from its depth),
+    a repeated path, a path that continues another, two rows and padding. Catches attention
+    implementations that ignore a 4D mask or explicit position ids."""
+    model = split.model
+    device = next(model.parameters()).device
+    vocab = model.get_input_embeddings().weight.shape[0]
+    ids = torch.randint(0, vocab, (4, 24), generator=torch.Generator().manual_seed(2)).tolist()
+    stem = ids[0][:3]
+    paths = [stem + ids[1], stem + ids[2][:5], stem + ids[1][:4] + ids[3][:6], ids[3][6:12], stem + ids[2][:5]]
+    reqs = [Request(tuple(p), tuple(range(1, len(p)))) for p in paths]
+    try:
+        forest = plant_forest(reqs, 40)
+        # per scored token, grouped by request, positions in order (see plant_forest)
+        got = _forest_pair_logprob(split, forest, 4096, 1.0, 0)[forest.read][np.argsort(forest.owner, kind="stable")]
+        want = []
+        for r in reqs:  # each string on its own, no padding, no mask to honour
+            x = torch.tensor([r.ids], device=device)  # (1, T)
+            hidden = split.hidden(x, torch.ones_like(x))[0]  # (T, H)
+            read = torch.tensor([p - 1 for p in r.scored], device=device)
+            want.append(_rows_logprob(split, hidden[read], x[0, read + 1], 1.0).double().cpu().numpy())
+        want = np.concatenate(want)
+    except Exception:  # e.g. an attention implementation that refuses a 4D mask
+        return False
+    tol = 1e-5 if next(model.parameters()).dtype == torch.float32 else 2e-2
+    return got.shape == want.shape and bool(np.all(np.abs(got - want) <= tol * np.maximum(1.0, np.abs(want))))
+
+
+def tree_mask(end: torch.Tensor, additive_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """(B, T) subtree ends -> (B, 1, T, T) attention mask: query i sees key j when j is i or one of
+    i's ancestors, i.e. ``j <= i < end[j]`` in depth-first order.
+
+    Boolean (True = attend) for SDPA; with ``additive_dtype``, 0 / the dtype's minimum, which eager
+    attention adds to its scores. Padding positions carry ``end = position + 1``: they see only
+    themselves (no empty softmax rows) and nothing sees them.
+    """
+    t = end.shape[1]
+    idx = torch.arange(t, device=end.device)
+    allowed = (idx[None, None, :] <= idx[None, :, None]) & (idx[None, :, None] < end[:, None, :])  # (B, T, T)
+    allowed = allowed[:, None]  # (B, 1, T, T)
+    if additive_dtype is None:
+        return allowed
+    return torch.zeros(allowed.shape, dtype=additive_dtype, device=end.device).masked_fill(
+        ~allowed, torch.finfo(additive_dtype).min)
+
+
+def _attention_kind(split: _SplitModel) -> str | None:
+    """The attention implementation the body runs (the custom-head wrapper: its body's)."""
+    for module in (split.body, split.model):
+        impl = getattr(getattr(module, "config", None), "_attn_implementation", None)
+        if impl is not None:
+            return impl
+    return None
+
+
+def _score_forest(split: _SplitModel, forest: PrefixForest, token_budget: int, temperature: float, pad_id: int,
+                  n_requests: int, progress: bool = False, desc: str = "scoring") -> tuple[np.ndarray, np.ndarray]:
+    """(R,) summed log-probability and number of scored tokens of every request of ``forest``."""
+    pair_lp = _forest_pair_logprob(split, forest, token_budget, temperature, pad_id, progress, desc)
+    logprob = np.bincount(forest.owner, weights=pair_lp[forest.read], minlength=n_requests)
+    return logprob, np.bincount(forest.owner, minlength=n_requests).astype(np.int64)
+
+
+@torch.no_grad()
+def _forest_pair_logprob(split: _SplitModel, forest: PrefixForest, token_budget: int, temperature: float,
+                         pad_id: int, progress: bool = False, desc: str = "scoring") -> np.ndarray:
+    """(U,) log-probability of every distinct (node, target) pair of ``forest``, rows packed into
+    batches of at most ``token_budget`` nodes."""
+    device = next(split.model.parameters()).device
+    dtype = next(split.model.parameters()).dtype
+    additive = None if _attention_kind(split) == "sdpa" else dtype
+    starts = forest.row_starts
+    lengths = np.diff(starts)
+    perm = length_order(lengths)
+    read_lo = np.searchsorted(forest.read_node, starts[:-1])  # the pairs of row k: read_lo[k]:read_hi[k]
+    read_hi = np.searchsorted(forest.read_node, starts[1:])
+    pair_lp = np.zeros(len(forest.read_node), dtype=np.float64)
+    bar = _progress(len(lengths), progress, desc)
+    for a, b in pack_batches(lengths[perm], token_budget):
+        rows = perm[a:b]
+        width = int(lengths[rows[0]])
+        ids = np.full((len(rows), width), pad_id, dtype=np.int64)  # (B, T)
+        pos = np.zeros((len(rows), width), dtype=np.int64)  # (B, T)
+        end = np.tile(np.arange(1, width + 1, dtype=np.int64), (len(rows), 1))  # (B, T): pads see themselves
+        pair_parts, batch_row, col = [], [], []
+        for k, row in enumerate(rows):
+            s, e = int(starts[row]), int(starts[row + 1])
+            ids[k, : e - s] = forest.tokens[s:e]
+            pos[k, : e - s] = forest.depth[s:e]
+            end[k, : e - s] = forest.end[s:e] - s
+            pairs = np.arange(read_lo[row], read_hi[row])
+            pair_parts.append(pairs)
+            batch_row.append(np.full(len(pairs), k, dtype=np.int64))
+            col.append(forest.read_node[pairs] - s)
+        order = np.argsort(np.concatenate(pair_parts), kind="stable")  # by pair, hence by node
+        pairs = np.concatenate(pair_parts)[order]
+        batch_row, col = np.concatenate(batch_row)[order], np.concatenate(col)[order]
+        end_t = torch.from_numpy(end).to(device)
+        hidden = split.hidden(torch.from_numpy(ids).to(device), tree_mask(end_t, additive),
+                              torch.from_numpy(pos).to(device))  # (B, T, H)
+        # a node that predicts several targets (where the options of an item diverge) is one head row
+        _, first, row_of = np.unique(forest.read_node[pairs], return_index=True, return_inverse=True)
+        picked = hidden[torch.from_numpy(batch_row[first]).to(device),
+                        torch.from_numpy(col[first]).to(device)]  # (U, H): the read nodes only
+        targets = torch.from_numpy(forest.read_target[pairs]).to(device)
+        pair_lp[pairs] = _rows_logprob(split, picked, targets, temperature, row_of.reshape(-1)).double().cpu().numpy()
+        bar.update(b - a)
+    bar.close()
+    return pair_lp
 
 
 def _mask_sets(r: Request, variant: str) -> list[tuple[int, tuple[int, ...]]]:

@@ -30,6 +30,7 @@ class ScoringOptions:
     reading_space: bool = False  # official quirk: the reading target word is tokenised without its space
     progress: bool = False
     reading_token_types: str = "official"  # reading: token types the official call would pass (or "drop")
+    prefix_sharing: bool = True  # causal: shared token prefixes computed once (False: the plain path)
 
 
 @dataclasses.dataclass
@@ -41,14 +42,23 @@ class TaskResult:
     probs: list[float] = dataclasses.field(default_factory=list)  # WUG: softmax probability of candidate 0
     surprisal: list[float] = dataclasses.field(default_factory=list)  # reading
     prev_surprisal: list[float] = dataclasses.field(default_factory=list)  # reading (NaN: no previous word)
+    model_tokens: int = 0  # causal: tokens the model ran on
+    plain_tokens: int = 0  # causal: tokens the plain path would have run on
 
 
 def prepare_requests(tokenizer: Any, backend: str, data: TaskData, opts: ScoringOptions) -> list[scoring.Request]:
     """Tokenise every string of a task (all candidates, or reading words and their previous words)."""
+    return prepare(tokenizer, backend, data, opts)[0]
+
+
+def prepare(tokenizer: Any, backend: str, data: TaskData, opts: ScoringOptions) -> tuple[list[scoring.Request], Any]:
+    """The task's requests and, for reading, the rest of its plan: (the word each request belongs
+    to, token types or None), see :func:`reading_plan`; None for the other tasks."""
     if data.kind == "reading":
-        return reading_plan(tokenizer, backend, data, opts)[0]
+        requests, owner, types = reading_plan(tokenizer, backend, data, opts)
+        return requests, (owner, types)
     flat = [cand for it in data.items for cand in it.candidates]
-    return scoring.build_requests(tokenizer, flat, backend, opts.bos_rule)
+    return scoring.build_requests(tokenizer, flat, backend, opts.bos_rule), None
 
 
 def check_lengths(model: Any, requests: list[scoring.Request], data: TaskData) -> None:
@@ -61,21 +71,23 @@ def check_lengths(model: Any, requests: list[scoring.Request], data: TaskData) -
 
 
 def score_task(model: Any, tokenizer: Any, backend: str, data: TaskData, opts: ScoringOptions,
-               requests: list[scoring.Request] | None = None) -> TaskResult:
-    """Score every candidate of ``data`` and pick the winner of each item."""
+               requests: list[scoring.Request] | None = None, plan: Any = None) -> TaskResult:
+    """Score every candidate of ``data`` and pick the winner of each item (``requests`` and ``plan``:
+    from :func:`prepare`, when the caller tokenised already)."""
     if requests is None:
-        requests = prepare_requests(tokenizer, backend, data, opts)
+        requests, plan = prepare(tokenizer, backend, data, opts)
     if data.kind == "reading":
-        _, owner, types = reading_plan(tokenizer, backend, data, opts)
+        owner, types = plan if plan is not None else reading_plan(tokenizer, backend, data, opts)[1:]
         if types and _types_matter(model, requests[0], types[0], backend):
             logprob = _typed_logprob(model, requests, types, backend, scoring.pad_id_of(tokenizer), opts)
             return _reading_result(TaskResult(data), logprob, owner)
     scores = scoring.score_requests(model, requests, backend, opts.pll_variant, opts.token_budget, opts.temperature,
                                     pad_id=scoring.pad_id_of(tokenizer), mask_id=tokenizer.mask_token_id,
-                                    progress=opts.progress, desc=f"{data.name} ({len(requests)} strings)")
-    result = TaskResult(data)
+                                    progress=opts.progress, desc=f"{data.name} ({len(requests)} strings)",
+                                    prefix_sharing=opts.prefix_sharing)
+    result = TaskResult(data, model_tokens=scores.model_tokens, plain_tokens=scores.plain_tokens)
     if data.kind == "reading":
-        return _reading_result(result, scores.logprob, reading_plan(tokenizer, backend, data, opts)[1])
+        return _reading_result(result, scores.logprob, owner)
     reduced = scores.reduce(opts.reduction)
     pos = 0
     for it in data.items:
