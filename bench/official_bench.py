@@ -126,11 +126,9 @@ def model_folder(path: str) -> Path:
 
 
 def infer_backend(folder: Path) -> str:
-    from types import SimpleNamespace
+    from babylm.challenge import default_backend
 
-    from eval_export.loading import infer_backend as infer
-
-    backend = infer(SimpleNamespace(**json.loads((folder / "config.json").read_text(encoding="utf-8"))))
+    backend = default_backend(json.loads((folder / "config.json").read_text(encoding="utf-8")))
     if backend is None:
         fail(f"--backend: cannot tell causal from masked from {folder}/config.json; pass --backend causal|mlm|mntp")
     return backend

@@ -7,10 +7,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import pytest
 
+from bench import official_env
 from tests import reference
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,6 +44,21 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def shared() -> Path:
     return shared_dir()
+
+
+@pytest.fixture(scope="session")
+def official_site():
+    """The official-versions package folder (cached; built from the package index on first use)."""
+    folder = official_env.default_dir()
+    if not official_env.is_built(folder):
+        warnings.warn(f"installing the official pipeline's pinned packages from the package index into {folder} "
+                      "(first use; later runs reuse the cached folder)", stacklevel=1)
+    try:
+        folder = official_env.ensure(folder, log=lambda m: print(m, file=sys.stderr))
+    except RuntimeError as exc:
+        pytest.fail(f"could not build the cached official environment: {exc}")
+    print(f"using the cached official environment {folder} (installed from the package index on first use)")
+    return folder
 
 
 def run_cli(module: str, *args: str, cwd: Path | None = None, timeout: int = 600, env: dict | None = None):

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from babylm import checkpoint, gpt_bert, models
 from babylm.errors import UsageError
 from babylm.objective import CAUSAL, MNTP, HybridLoss, count_predicted, hybrid_mode, loss_module, mask_rate_at, mask_tokens
+from bench import official_env
 from tests.train_fixtures import make_tokenizer, sentences
 
 
@@ -437,7 +438,7 @@ def _expected(model, ids):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("versions", ["current", "official"])
-def test_checkpoint_loads_with_its_own_code(saved, versions):
+def test_checkpoint_loads_with_its_own_code(saved, versions, request):
     folder, model, tk = saved
     cfg = json.loads((folder / "config.json").read_text())
     assert cfg["model_type"] == "babylm-gpt-bert" and (folder / "gpt_bert.py").is_file()
@@ -445,9 +446,9 @@ def test_checkpoint_loads_with_its_own_code(saved, versions):
     ids = tk(TEXTS[0], return_tensors="pt")["input_ids"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     if versions == "official":
-        from tests.test_official_versions import OFFICIAL, official_dir
+        from tests.test_official_versions import OFFICIAL
 
-        env["PYTHONPATH"] = str(official_dir())
+        env = official_env.environ(request.getfixturevalue("official_site"), base=env)
     got = _fresh_load(folder, ids, env)
     if versions == "official":
         assert got["version"] == OFFICIAL["transformers"]

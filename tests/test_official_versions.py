@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import warnings
 
 import pytest
 import torch
@@ -23,21 +22,6 @@ from tests.conftest import run_cli
 
 OFFICIAL = {"transformers": "4.51.3", "tokenizers": "0.21.1"}
 TEXT = "The cats with the dog see themselves."
-
-
-@pytest.fixture(scope="session")
-def official_site():
-    """The official-versions package folder (cached; built from the package index on first use)."""
-    folder = official_env.default_dir()
-    if not official_env.is_built(folder):
-        warnings.warn(f"installing the official pipeline's pinned packages from the package index into {folder} "
-                      "(first use; later runs reuse the cached folder)", stacklevel=1)
-    try:
-        folder = official_env.ensure(folder, log=lambda m: print(m, file=sys.stderr))
-    except RuntimeError as exc:
-        pytest.fail(f"could not build the cached official environment: {exc}")
-    print(f"using the cached official environment {folder} (installed from the package index on first use)")
-    return folder
 
 
 def run_official(site, code: str, *args, cwd=None) -> subprocess.CompletedProcess:
