@@ -19,7 +19,8 @@ Pipeline (minicons' shape, lm-eval's batching):
    position (:class:`_EncoderShortcut`; keys and values still see every position).
 
 Natural logs, summed by default (every official pipeline sums, except the 2024 masked path
-which used minicons' default mean; see eval-formats.md 2.3).
+which used minicons' default mean: babylm/evaluation-pipeline-2024, lm_eval/models/huggingface.py,
+and minicons' MaskedLMScorer.conditional_score).
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from babylm.challenge import BACKENDS
 from babylm.errors import InputError, UsageError
 
-# Beginning-of-sentence handling of each challenge year (eval-formats.md 2.2-2.4).
+# Beginning-of-sentence handling of each challenge year (babylm/evaluation-pipeline-2023 and -2024,
+# lm_eval/models/huggingface.py; babylm-org/babylm-eval strict/evaluation_pipeline/sentence_zero_shot).
 #   2023: causal = EOS + continuation (" " + sentence), no special tokens.
 #   2024: causal = BOS (else EOS, else PAD) + continuation, no special tokens.
 #   2025/2026: the tokenizer's own special tokens; character offsets decide the scored span.
@@ -345,8 +348,8 @@ def score_requests(model: Any, requests: Sequence[Request], backend: str, varian
             is scored on the plain path.
         row_tokens: causal prefix trees: nodes per packed row (0: :func:`default_row_tokens`).
     """
-    if backend not in ("causal", "mlm", "mntp"):
-        raise UsageError(f"--backend: {backend!r} is not one of causal, mlm, mntp")
+    if backend not in BACKENDS:
+        raise UsageError(f"--backend: {backend!r} is not one of {', '.join(BACKENDS)}")
     if variant not in PLL_VARIANTS:
         raise UsageError(f"--pll_variant: {variant!r} is not one of {', '.join(PLL_VARIANTS)}")
     # Score each distinct request once (minimal pairs and EWoK repeat sentences).
