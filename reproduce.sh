@@ -31,11 +31,13 @@ KIT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # ---------------------------------------------------------------------------------------------
 # Presets and steps
 # ---------------------------------------------------------------------------------------------
-PRESETS=(smoke strict-small strict seed)
+PRESETS=(smoke strict-small strict gpt-bert-strict-small gpt-bert-strict seed)
 declare -A PRESET_INFO=(
     [smoke]="embedded synthetic corpus on CPU: every stage in a few minutes (babylm/presets/smoke.yaml)"
     [strict-small]="official 10M-word data, the strict-small track (babylm/presets/strict_small.yaml)"
     [strict]="official 100M-word data, the strict track (babylm/presets/strict.yaml)"
+    [gpt-bert-strict-small]="GPT-BERT on the official 10M-word data, scored with mntp and causal (babylm/presets/gpt_bert_strict_small.yaml)"
+    [gpt-bert-strict]="GPT-BERT on the official 100M-word data, scored with mntp and causal (babylm/presets/gpt_bert_strict.yaml)"
     [seed]="small-model experiments on the 10M-word data: tokenizer, small GPT and BERT with their curricula, a scaled-up GPT (babylm/presets/small_*.yaml, scaled_gpt.yaml)"
 )
 PIPELINE="corpus tokenizer train test export finetune collate validate report"
@@ -43,6 +45,8 @@ declare -A PRESET_STEPS=(
     [smoke]="$PIPELINE"
     [strict-small]="$PIPELINE"
     [strict]="$PIPELINE"
+    [gpt-bert-strict-small]="$PIPELINE"
+    [gpt-bert-strict]="$PIPELINE"
     [seed]="corpus tokenizer gpt gpt-test gpt-easy-hard gpt-hard-easy bert bert-test bert-easy-hard bert-hard-easy best best-test export finetune collate validate report"
 )
 declare -A STEP_INFO=(
@@ -50,10 +54,10 @@ declare -A STEP_INFO=(
     [tokenizer]="train the tokenizer on the training files"
     [train]="train the model, with milestone checkpoints (torchrun on several GPUs)"
     [test]="test-set loss and perplexity of the final model"
-    [export]="zero-shot predictions of the final model and of every milestone checkpoint"
+    [export]="zero-shot predictions of the final model and of every milestone checkpoint (each scoring backend)"
     [finetune]="fine-tune the final model on the classification tasks"
-    [collate]="collate the predictions into the submission file"
-    [validate]="check the submission against the official format and gold data"
+    [collate]="collate the predictions into the submission file (one per scoring backend)"
+    [validate]="check the submission files against the official format and gold data"
     [report]="write report/report.md with its plots"
     [gpt]="small GPT (4 layers, 256 hidden, 4 heads)"
     [gpt-test]="test perplexity of the small GPT"
@@ -67,12 +71,13 @@ declare -A STEP_INFO=(
     [best-test]="test perplexity of the scaled-up model"
 )
 
-# Settings of a preset: track, corpus and data locations, config file per model.
+# Settings of a preset: track, corpus and data locations, config file per model, scoring backends
+# (the first one's collated file is the submission).
 set_preset() {
     PRESET=$1
     OUT_ROOT=${BABYLM_OUT:-runs}
     RUN="$OUT_ROOT/$PRESET"
-    BACKEND=causal
+    BACKENDS=causal
     case "$PRESET" in
     smoke)
         TRACK=strict-small
@@ -104,9 +109,9 @@ set_preset() {
         MODEL=smoke-gpt
         export CUDA_VISIBLE_DEVICES=""  # CPU by design: same numbers on every machine
         ;;
-    strict-small|strict|seed)
+    strict-small|strict|gpt-bert-strict-small|gpt-bert-strict|seed)
         TRACK=strict-small
-        [ "$PRESET" != strict ] || TRACK=strict
+        [ "${PRESET%strict}" = "$PRESET" ] || TRACK=strict  # strict and gpt-bert-strict
         DATA=${BABYLM_DATA:-$OUT_ROOT/data/$TRACK}
         CORPUS="$DATA"
         EVAL_DATA=${BABYLM_EVAL_DATA:-}
@@ -115,17 +120,28 @@ set_preset() {
         SCORE_TASKS="" MILESTONE_TASKS=""  # every task of the track
         MILESTONE_SET=fast MAIN_FAST_TASKS="" SCORE_LIMIT=0
         OFFICIAL_EVAL=$EVAL_DATA
-        CONFIG=${PRESET/-/_}  # babylm/presets/strict_small.yaml, babylm/presets/strict.yaml
+        CONFIG=${PRESET//-/_}  # babylm/presets/strict_small.yaml, strict.yaml, gpt_bert_strict_small.yaml ...
         MODEL=$PRESET-model
         if [ "$PRESET" = seed ]; then CONFIG=scaled_gpt; MODEL=scaled_gpt; fi
+        # GPT-BERT: masked next-token prediction, its training objective on most steps, is what the
+        # official pipeline scores it with; causal scoring of the same weights is kept beside it
+        [ "${PRESET#gpt-bert}" = "$PRESET" ] || BACKENDS="mntp causal"
         ;;
     esac
+    BACKEND=${BACKENDS%% *}
     MODELS="$RUN/models"
     RESULTS="$RUN/results"
-    SUBMISSION="$RESULTS/$MODEL/all_full_preds_and_fast_scores_$BACKEND.json"
-    # The smoke run scores the synthetic minimal pairs and at most part of the official tasks: its
-    # collated file is a partial one, checked against the gold data, not a submission.
-    [ "$PRESET" != smoke ] || SUBMISSION="$RESULTS/$MODEL/all_full_preds_and_fast_scores_${BACKEND}_partial.json"
+    SUBMISSION=$(submission_of "$BACKEND")
+}
+# submission_of BACKEND: the collated file of one backend. The smoke run scores the synthetic
+# minimal pairs and at most part of the official tasks: its collated file is a partial one, checked
+# against the gold data, not a submission.
+submission_of() {
+    if [ "$PRESET" = smoke ]; then
+        echo "$RESULTS/$MODEL/all_full_preds_and_fast_scores_${1}_partial.json"
+    else
+        echo "$RESULTS/$MODEL/all_full_preds_and_fast_scores_$1.json"
+    fi
 }
 
 # =============================================================================================
@@ -273,30 +289,34 @@ step_best()           { train_step scaled_gpt scaled_gpt; }
 step_best_test()      { test_step scaled_gpt scaled_gpt; }
 step_export() {
     need_eval_data export
-    run_stage "$RESULTS/$MODEL/main/zero_shot" cmd_score "$MODEL" main full "$SCORE_TASKS"
-    # smoke with the official data: BLiMP (and EWoK) of the final model on their fast sets
-    [ -z "$MAIN_FAST_TASKS" ] || run_stage "$RESULTS/$MODEL/main/zero_shot/$BACKEND/blimp/blimp_fast" \
-        cmd_score "$MODEL" main fast "$MAIN_FAST_TASKS"
-    # every milestone checkpoint the training wrote, in words-seen order (chck_1M, chck_2M, ... chck_10M),
-    # scored in one process: each checkpoint loaded once, each task tokenised once for all of them
-    local pending=() dir rev
-    while IFS= read -r dir; do
-        [ -d "$dir" ] || continue
-        rev=$(basename "$dir")
-        if [ -e "$RESULTS/$MODEL/$rev/zero_shot" ]; then
-            echo "  skip: $RESULTS/$MODEL/$rev/zero_shot exists"
-        else
-            pending+=("$rev")
-        fi
-    done < <(printf '%s\n' "$MODELS/$MODEL"/chck_* | sort -V)
-    [ "${#pending[@]}" -gt 0 ] || return 0
-    cmd_score "$MODEL" "$(IFS=,; echo "${pending[*]}")" "$MILESTONE_SET" "$MILESTONE_TASKS"
-    for rev in "${pending[@]}"; do
-        if [ "${DRY_RUN:-0}" != 1 ] && [ ! -e "$RESULTS/$MODEL/$rev/zero_shot" ]; then
-            echo "error: scoring finished without writing $RESULTS/$MODEL/$rev/zero_shot" >&2
-            exit 1
-        fi
+    local primary=$BACKEND dir rev pending
+    for BACKEND in $BACKENDS; do  # cmd_score reads $BACKEND
+        run_stage "$RESULTS/$MODEL/main/zero_shot/$BACKEND" cmd_score "$MODEL" main full "$SCORE_TASKS"
+        # smoke with the official data: BLiMP (and EWoK) of the final model on their fast sets
+        [ -z "$MAIN_FAST_TASKS" ] || run_stage "$RESULTS/$MODEL/main/zero_shot/$BACKEND/blimp/blimp_fast" \
+            cmd_score "$MODEL" main fast "$MAIN_FAST_TASKS"
+        # every milestone checkpoint the training wrote, in words-seen order (chck_1M, chck_2M, ... chck_10M),
+        # scored in one process: each checkpoint loaded once, each task tokenised once for all of them
+        pending=()
+        while IFS= read -r dir; do
+            [ -d "$dir" ] || continue
+            rev=$(basename "$dir")
+            if [ -e "$RESULTS/$MODEL/$rev/zero_shot/$BACKEND" ]; then
+                echo "  skip: $RESULTS/$MODEL/$rev/zero_shot/$BACKEND exists"
+            else
+                pending+=("$rev")
+            fi
+        done < <(printf '%s\n' "$MODELS/$MODEL"/chck_* | sort -V)
+        [ "${#pending[@]}" -gt 0 ] || continue
+        cmd_score "$MODEL" "$(IFS=,; echo "${pending[*]}")" "$MILESTONE_SET" "$MILESTONE_TASKS"
+        for rev in "${pending[@]}"; do
+            if [ "${DRY_RUN:-0}" != 1 ] && [ ! -e "$RESULTS/$MODEL/$rev/zero_shot/$BACKEND" ]; then
+                echo "error: scoring finished without writing $RESULTS/$MODEL/$rev/zero_shot/$BACKEND" >&2
+                exit 1
+            fi
+        done
     done
+    BACKEND=$primary
 }
 step_finetune() {
     if [ -z "${GLUE_DATA:-}" ] || { [ "${DRY_RUN:-0}" != 1 ] && [ ! -d "$GLUE_DATA" ]; }; then
@@ -308,15 +328,27 @@ step_finetune() {
     fi
     run_stage "$RESULTS/$MODEL/main/finetune/${FINETUNE_TASKS##*,}/predictions.json" cmd_finetune "$MODEL"
 }
-step_collate() { run_stage "$SUBMISSION" cmd_collate; }
+step_collate() {
+    local primary=$BACKEND
+    for BACKEND in $BACKENDS; do  # cmd_collate reads $BACKEND
+        run_stage "$(submission_of "$BACKEND")" cmd_collate
+    done
+    BACKEND=$primary
+}
 step_validate() {
-    local marker="$RUN/validation.txt"
-    if [ -e "$marker" ] && [ "$marker" -nt "$SUBMISSION" ]; then
-        echo "  skip: $marker is newer than the submission"
-        return 0
-    fi
-    cmd_validate
-    [ "${DRY_RUN:-0}" = 1 ] || echo "valid: $SUBMISSION ($(date -u +%Y-%m-%dT%H:%M:%SZ))" > "$marker"
+    local backend marker primary=$SUBMISSION
+    for backend in $BACKENDS; do
+        SUBMISSION=$(submission_of "$backend")  # cmd_validate reads $SUBMISSION
+        marker="$RUN/validation.txt"  # the submission's backend; any other has its own marker
+        [ "$backend" = "$BACKEND" ] || marker="$RUN/validation_$backend.txt"
+        if [ -e "$marker" ] && [ "$marker" -nt "$SUBMISSION" ]; then
+            echo "  skip: $marker is newer than $SUBMISSION"
+            continue
+        fi
+        cmd_validate
+        [ "${DRY_RUN:-0}" = 1 ] || echo "valid: $SUBMISSION ($(date -u +%Y-%m-%dT%H:%M:%SZ))" > "$marker"
+    done
+    SUBMISSION=$primary
 }
 step_report() { run_stage "$RUN/report/report.md" cmd_report "$RUN/report"; }
 

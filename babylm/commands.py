@@ -184,7 +184,7 @@ def publish(cfg) -> None:
 
 COMMANDS.update({
     "train": Command("train", TrainConfig, train,
-                     "Train a model (gpt2, llama, bert, roberta, deberta-v2) with word-milestone checkpoints."),
+                     "Train a model (gpt2, llama, bert, roberta, deberta-v2, gpt-bert) with word-milestone checkpoints."),
     "test": Command("test", TestConfig, test, "Report loss and perplexity of a saved model on test files."),
     "publish": Command("publish", PublishConfig, publish,
                        "Write a run's milestones and final model as git branches (chck_1M ... main); optionally push "

@@ -276,6 +276,18 @@ class BatchPlan:
         return sum(self._epoch_batches(s, e) for s in range(len(self.sizes))
                    for e in range(1 if self._endless(s) else self._epochs_of(s)))
 
+    def planned_steps(self, words_per_epoch: int, words: int | None) -> int:
+        """Optimizer steps the run is planned for: every batch of the plan, or, under a word budget,
+        the budget over the mean words of a global batch (the loop itself stops on the exact count).
+
+        The length of the schedules that depend on progress (learning rate, GPT-BERT's mask rate),
+        the same for both engines.
+        """
+        if words is None:
+            return self.total_batches()
+        words_per_step = words_per_epoch / max(1, sum(self.sizes)) * self.batch
+        return math.ceil(words / max(words_per_step, 1e-9))
+
     def _order(self, stage: int, epoch: int):
         import torch
 

@@ -19,6 +19,14 @@ order, so the resumed run reads exactly the blocks the uninterrupted one would h
 model resumes bitwise. A masked one does not: the Trainer collates the first batch after the
 skip before it restores the RNG state, so the masking collator draws that batch's masks, and
 everything after, from another point of the RNG stream (same data, other masks and dropout).
+
+GPT-BERT: the Trainer trains the model and its hybrid loss as one module
+(:class:`babylm.objective.TrainerHybridLoss`) on batches from :class:`HybridCollator`, which gives
+every optimizer step the kit loop's objective, mask rate and masks (the step is read from each
+row's place in the fixed order, so gradient accumulation and ranks cannot shift it); the loss is
+divided by the step's predicted tokens, which the Trainer counts over all micro-batches and ranks.
+Its masks are drawn from the step and the seed, not from the RNG stream, so it resumes bitwise;
+the Trainer saves this plain module's state dict itself, each tied tensor under one name.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from __future__ import annotations
 import time
 
 from babylm import checkpoint
+from babylm.errors import UsageError
 from babylm.events import LoopState, RunEvents
 from babylm.files import read_json, remove_dir, write_json, write_text
 
@@ -46,7 +55,13 @@ def fit(run, model, optimizer) -> LoopState:
     data = concatenate_datasets(list(run.stages)).select(order)
     data = data.remove_columns([c for c in data.column_names if c != "input_ids"])
     max_steps = len(step_words)
-    if run.objective == "mlm":
+    train_model, val = model, None
+    if run.objective == "hybrid":
+        # GPT-BERT: the Trainer trains the loss module (model + loss, like the kit's loop), fed by a
+        # collator that makes each optimizer step's objective and targets as the kit's loop does.
+        collator, data, val = hybrid_batches(run, plan, order, global_batch)
+        train_model = hybrid_train_module(model)
+    elif run.objective == "mlm":
         collator = tf.DataCollatorForLanguageModeling(tok, mlm=True, mlm_probability=cfg.mlm_probability,
                                                       mask_replace_prob=cfg.mask_replace_prob,
                                                       random_replace_prob=cfg.random_replace_prob)
@@ -132,8 +147,29 @@ def fit(run, model, optimizer) -> LoopState:
         def _get_train_sampler(self, *args, **kwargs):
             return torch.utils.data.SequentialSampler(self.train_dataset)
 
-    val = run.val.remove_columns([c for c in run.val.column_names if c != "input_ids"]) if run.val is not None else None
-    trainer = OrderedTrainer(model=model, args=args, train_dataset=data, eval_dataset=val, data_collator=collator,
+        def _save(self, output_dir=None, state_dict=None):
+            # GPT-BERT trains model + loss as one plain module, which the Trainer saves as a bare
+            # safetensors state dict; safetensors refuses the tied embedding/decoder pair, so each
+            # shared tensor is kept under its first name. Resume loads it with strict=False and the
+            # tie fills the other name.
+            if state_dict is None and not isinstance(self.model, tf.PreTrainedModel):
+                aliases = _aliases(self.model)
+                state_dict = {k: v for k, v in self.model.state_dict().items() if k not in aliases}
+            super()._save(output_dir, state_dict=state_dict)
+
+        def _issue_warnings_after_load(self, load_result):
+            if not isinstance(self.model, tf.PreTrainedModel):  # the names _save left out are not missing
+                aliases = _aliases(self.model)
+                missing = [k for k in load_result.missing_keys if k not in aliases]
+                if missing or load_result.unexpected_keys:
+                    raise RuntimeError(f"resume checkpoint does not fit the model: missing {missing}, "
+                                       f"unexpected {load_result.unexpected_keys}")
+                return
+            super()._issue_warnings_after_load(load_result)
+
+    if val is None and run.val is not None:
+        val = run.val.remove_columns([c for c in run.val.column_names if c != "input_ids"])
+    trainer = OrderedTrainer(model=train_model, args=args, train_dataset=data, eval_dataset=val, data_collator=collator,
                              processing_class=tok, callbacks=[callback := Events()], optimizers=(optimizer, None))
     events.print(f"run {run.run_dir} | engine hf | {run.objective} | {max_steps} steps | global batch {global_batch}"
                  + (f" | resumed at step {state.step} from {resume_from}" if resume_from else ""))
@@ -148,7 +184,101 @@ def fit(run, model, optimizer) -> LoopState:
     return state
 
 
+def _aliases(module) -> set[str]:
+    """State-dict names whose tensor another, earlier name already holds (tied weights)."""
+    seen, aliases = set(), set()
+    for name, tensor in module.state_dict().items():
+        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape))
+        if key in seen:
+            aliases.add(name)
+        seen.add(key)
+    return aliases
+
+
 def _ppl(loss: float) -> float:
     import math
 
     return math.exp(min(loss, 50.0))
+
+
+# ----------------------------------------------------------------------------- GPT-BERT
+
+def hybrid_train_module(model):
+    """The module the Trainer trains for GPT-BERT: model and hybrid loss together (every parameter of ``model``)."""
+    from babylm.objective import TrainerHybridLoss, body_and_head
+
+    split = body_and_head(model)
+    if split is None:
+        raise UsageError(f"{type(model).__name__}: body and head do not reproduce the model's logits")
+    return TrainerHybridLoss(*(getattr(model, name) for name in split))
+
+
+def hybrid_batches(run, plan, order: list[int], global_batch: int):
+    """(collator, train rows, validation rows) for GPT-BERT under the Trainer.
+
+    The datasets hold only row numbers: ``row`` (the place in the fixed block order ``order``) for
+    training and ``val_row`` for validation; :class:`HybridCollator` turns them into batches.
+    """
+    import torch
+    from datasets import Dataset, concatenate_datasets
+
+    from babylm.data import column
+    from babylm.objective import HybridPlan, Targets
+
+    cfg = run.cfg
+    blocks = torch.as_tensor(column(concatenate_datasets(list(run.stages)), "input_ids"), dtype=torch.long)  # (N, T)
+    words_per_epoch = sum(int(column(s, "n_words").sum()) for s in run.stages)
+    # The kit's loop plans its schedules over this many steps; so does this engine's mask rate.
+    schedule = HybridPlan(cfg.seed, plan.planned_steps(words_per_epoch, cfg.words), cfg.causal_share)
+    val_ids = torch.as_tensor(column(run.val, "input_ids"), dtype=torch.long) if run.val is not None else None
+    targets = Targets(run.tokenizer, "hybrid", cfg.mlm_probability, cfg.mask_replace_prob, cfg.random_replace_prob)
+    collator = HybridCollator(targets, schedule, blocks, torch.as_tensor(order, dtype=torch.long), global_batch,
+                              val_ids, cfg.batch_size, cfg.seed)
+    train = Dataset.from_dict({"row": list(range(len(order)))})
+    val = Dataset.from_dict({"val_row": list(range(len(val_ids)))}) if val_ids is not None else None
+    return collator, train, val
+
+
+class HybridCollator:
+    """GPT-BERT batches for the Trainer, made exactly as the kit's loop makes them.
+
+    A training row's place in the fixed order (``row``) tells its optimizer step (``row //
+    global_batch``), whatever the micro-batch, rank or gradient accumulation, and so the step's
+    objective and mask rate (:class:`babylm.objective.HybridPlan`). The step's whole global batch is
+    masked with the kit's per-step seed and this batch's rows are taken from it, so both engines
+    train on the same inputs and targets. Validation rows (``val_row``) get the targets of
+    :func:`babylm.perplexity.validation_targets` for their batch of ``val_batch`` rows. Position 0
+    of every label row is -100 (never predicted), so the Trainer's count of labels, by which
+    :class:`babylm.objective.TrainerHybridLoss` divides, is the step's :func:`count_predicted`.
+    """
+
+    def __init__(self, targets, schedule, blocks, order, global_batch: int, val_ids, val_batch: int, seed: int):
+        self.targets, self.schedule, self.blocks, self.order = targets, schedule, blocks, order
+        self.global_batch, self.val_ids, self.val_batch, self.seed = global_batch, val_ids, val_batch, seed
+
+    def __call__(self, rows: list[dict]) -> dict:
+        import torch
+
+        from babylm.objective import MNTP
+        from babylm.perplexity import validation_targets
+
+        if "row" in rows[0]:
+            pos = torch.tensor([r["row"] for r in rows])  # (B,)
+            step = int(pos[0]) // self.global_batch
+            if int(pos.max()) // self.global_batch != step or int(pos.min()) // self.global_batch != step:
+                raise RuntimeError(f"a micro-batch spans optimizer steps (rows {pos.tolist()})")
+            start = step * self.global_batch
+            ids = self.blocks[self.order[start:start + self.global_batch]]  # (G, T) the step's global batch
+            mode, rate = self.schedule.at(step)
+            inputs, labels, _ = self.targets.make(ids, self.seed * 1_000_003 + step, mode, rate)
+        else:
+            pos = torch.tensor([r["val_row"] for r in rows])  # (B,)
+            batch = int(pos[0]) // self.val_batch
+            start = batch * self.val_batch
+            mode = MNTP
+            inputs, labels, _ = validation_targets(self.targets, self.val_ids[start:start + self.val_batch], batch,
+                                                   self.seed)
+        pick = pos - start
+        labels = labels[pick].clone()  # (B, T)
+        labels[:, 0] = -100  # no output precedes position 0
+        return {"input_ids": inputs[pick], "labels": labels, "mode": mode}

@@ -21,6 +21,7 @@ training loop does each step).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 
@@ -144,7 +145,12 @@ def mask_tokens(ids: torch.Tensor, gen: torch.Generator, vocab_size: int, mask_i
 
 
 class Targets:
-    """Turns a (G, T) id batch into model inputs, labels and the number of predicted positions."""
+    """Turns a (G, T) id batch into model inputs, labels and the number of predicted positions.
+
+    For ``hybrid`` (GPT-BERT) the step's ``mode`` and ``mask_rate`` (:class:`HybridPlan`) say what
+    to make: causal steps keep the ids as labels, MNTP steps mask at ``mask_rate`` with the same
+    80/10/10 replacement; the count is :func:`count_predicted` (position 0 is never read).
+    """
 
     def __init__(self, tokenizer, objective: str, mlm_probability: float = 0.15, mask_replace_prob: float = 0.8,
                  random_replace_prob: float = 0.1):
@@ -157,15 +163,26 @@ class Targets:
         # Special tokens are never selected for prediction (unk is an ordinary token here).
         unk = {tokenizer.unk_token_id} if tokenizer.unk_token_id is not None else set()
         self.specials = sorted(set(tokenizer.all_special_ids) - unk)
-        if objective == "mlm" and self.mask_id is None:
-            raise InputError("the tokenizer has no mask token; the mlm objective needs one")
+        if objective in ("mlm", "hybrid") and self.mask_id is None:
+            raise InputError(f"the tokenizer has no mask token; the {objective} objective needs one")
 
-    def make(self, ids: torch.Tensor, mask_seed: int):
-        """(inputs, labels, n_targets) for a global (G, T) id batch."""
-        if self.objective == "clm":
+    def make(self, ids: torch.Tensor, mask_seed: int, mode: str | None = None, mask_rate: float | None = None):
+        """(inputs, labels, n_targets) for a global (G, T) id batch.
+
+        ``mode`` and ``mask_rate`` are the hybrid objective's (ignored otherwise); ``mask_rate``
+        None masks at ``mlm_probability``.
+        """
+        if self.objective == "clm" or (self.objective == "hybrid" and mode == CAUSAL):
             return ids, ids, ids.size(0) * (ids.size(1) - 1)
         gen = torch.Generator().manual_seed(mask_seed)
-        inputs, labels = mask_tokens(ids, gen, self.vocab, self.mask_id, self.specials, *self.probs)
+        prob, replace, rand = self.probs
+        if self.objective == "hybrid":
+            if mode != MNTP:
+                raise ValueError(f"the hybrid objective needs mode {CAUSAL!r} or {MNTP!r}, got {mode!r}")
+            inputs, labels = mask_tokens(ids, gen, self.vocab, self.mask_id, self.specials,
+                                         prob if mask_rate is None else mask_rate, replace, rand)
+            return inputs, labels, count_predicted(labels)
+        inputs, labels = mask_tokens(ids, gen, self.vocab, self.mask_id, self.specials, prob, replace, rand)
         return inputs, labels, int((labels != -100).sum())
 
 # ---------------------------------------------------------------------------------------------
@@ -208,6 +225,24 @@ def mask_rate_at(step: int, total_steps: int, start: float = MASK_RATE_START, en
     """Share of tokens selected for MNTP at ``step``: linear from ``start`` to ``end`` over ``total_steps``."""
     progress = min(1.0, step / max(1, total_steps))
     return start + (end - start) * progress
+
+
+@dataclasses.dataclass(frozen=True)
+class HybridPlan:
+    """The objective and MNTP mask rate of every optimizer step of a GPT-BERT run.
+
+    Both training engines ask it, so they train the same step the same way; a pure function of
+    the step, so a resumed run continues the same sequence. ``total_steps`` is the run's planned
+    length (the learning-rate schedule's), over which the mask rate falls.
+    """
+
+    seed: int
+    total_steps: int
+    causal_share: float = CAUSAL_SHARE
+
+    def at(self, step: int) -> tuple[str, float]:
+        """(mode, mask rate) of optimizer step ``step`` (0-based); the rate is unused on causal steps."""
+        return hybrid_mode(step, self.seed, self.causal_share), mask_rate_at(step, self.total_steps)
 
 
 def count_predicted(labels: torch.Tensor) -> int:
@@ -264,6 +299,10 @@ class HybridLoss(nn.Module):
         self.z_loss = z_loss
 
     def forward(self, inputs: torch.Tensor, labels: torch.Tensor, mode: str) -> torch.Tensor:
+        return self.summed(inputs, labels, mode, self.z_loss)
+
+    def summed(self, inputs: torch.Tensor, labels: torch.Tensor, mode: str, z_loss: float) -> torch.Tensor:
+        """The summed loss with z-loss weight ``z_loss`` (see the class docstring)."""
         if mode not in (CAUSAL, MNTP):
             raise ValueError(f"mode must be {CAUSAL!r} or {MNTP!r}, got {mode!r}")
         hidden = self.body(input_ids=inputs, causal=mode == CAUSAL)[0]  # (B, T, H)
@@ -273,6 +312,27 @@ class HybridLoss(nn.Module):
         target = target[keep]  # (M,)
         lse = torch.logsumexp(logits, dim=-1)  # (M,) log-partition, shared by cross-entropy and z-loss
         loss = (lse - logits.gather(1, target[:, None])[:, 0]).sum()
-        if self.z_loss:
-            loss = loss + self.z_loss * lse.pow(2).sum()
+        if z_loss:
+            loss = loss + z_loss * lse.pow(2).sum()
         return loss
+
+
+class TrainerHybridLoss(HybridLoss):
+    """:class:`HybridLoss` as the transformers Trainer calls a model (``--engine hf``).
+
+    Called with the collated batch as keywords (``input_ids``, ``labels``, ``mode``) plus the
+    Trainer's ``num_items_in_batch``: its count of labels other than -100 over the optimizer step
+    (every micro-batch, every rank). The batches carry -100 at position 0, so that count is
+    :func:`count_predicted` of the step, and the returned loss is the step's summed loss over its
+    predicted tokens exactly as the kit's loop divides it. Declaring ``accepts_loss_kwargs`` tells
+    the Trainer the loss is already normalised for gradient accumulation and ranks. In evaluation
+    (``eval()``) the z-loss is left out, as the kit's validation leaves it out.
+    """
+
+    accepts_loss_kwargs = True
+
+    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor, mode: str, num_items_in_batch=None,
+                **kwargs) -> dict[str, torch.Tensor]:
+        total = self.summed(input_ids, labels, mode, self.z_loss if self.training else 0.0)
+        n = num_items_in_batch if num_items_in_batch is not None else count_predicted(labels)
+        return {"loss": total / n}

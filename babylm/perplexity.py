@@ -2,7 +2,10 @@
 
 Causal models are scored on every next token of each block; masked models on a fixed 15%
 masking of each block (the mask of batch b is seeded by (seed, b), so every evaluation of a run
-scores the same positions and the numbers are comparable across steps and resumes).
+scores the same positions and the numbers are comparable across steps and resumes). GPT-BERT
+(the hybrid objective) is scored by masked next-token prediction on the same fixed 15% masks,
+its training objective on most steps at the end of training, and also causally on every next token
+(``causal_loss``): the two ways the official pipeline can score it.
 """
 
 from __future__ import annotations
@@ -25,12 +28,20 @@ def evaluate(model, blocks, targets, batch_size: int, device: str, precision: st
     import torch
 
     from babylm.data import column
-    from babylm.objective import loss_module
+    from babylm.objective import CAUSAL, MNTP, count_predicted, hybrid_loss, loss_module
     from babylm.runtime import autocast
 
     ids_all = torch.as_tensor(column(blocks, "input_ids"), dtype=torch.long)  # (N, T)
-    loss_of = loss_module(model, targets.objective, split_head=False)  # full logits: the reference path
+    hybrid = targets.objective == "hybrid"
+    if hybrid:
+        scored = hybrid_loss(model, z_loss=0.0)  # cross-entropy only: comparable with any other model's
+
+        def loss_of(inputs, labels):
+            return scored(inputs, labels, MNTP)
+    else:
+        loss_of = loss_module(model, targets.objective, split_head=False)  # full logits: the reference path
     total, count = 0.0, 0
+    causal_total, causal_count = 0.0, 0
     was_training = model.training
     model.eval()
     n_batches = math.ceil(len(ids_all) / batch_size)
@@ -39,13 +50,33 @@ def evaluate(model, blocks, targets, batch_size: int, device: str, precision: st
     with torch.no_grad(), autocast(device, precision):
         for b in range(n_batches):
             ids = ids_all[b * batch_size:(b + 1) * batch_size]
-            # Fixed per-batch mask seeds: every evaluation scores the same masked positions.
-            inputs, labels, n = targets.make(ids, mask_seed=seed + 7919 * (b + 1))
+            inputs, labels, n = validation_targets(targets, ids, b, seed)
             total += float(loss_of(inputs.to(device), labels.to(device)))
             count += n
+            if hybrid:
+                causal_total += float(scored(ids.to(device), ids.to(device), CAUSAL))
+                causal_count += count_predicted(ids)
     model.train(was_training)
     loss = total / max(1, count)
-    return {"val/loss": loss, "val/ppl": math.exp(min(loss, 50.0))}
+    out = {"val/loss": loss, "val/ppl": math.exp(min(loss, 50.0))}
+    if hybrid:
+        causal = causal_total / max(1, causal_count)
+        out.update({"val/causal_loss": causal, "val/causal_ppl": math.exp(min(causal, 50.0))})
+    return out
+
+
+def validation_targets(targets, ids, batch: int, seed: int):
+    """(inputs, labels, n_targets) of validation batch number ``batch`` (0-based).
+
+    Fixed per-batch mask seeds: every evaluation scores the same masked positions. The hybrid
+    objective is validated by masked next-token prediction at the final training mask rate (15%).
+    Both training engines validate on these targets.
+    """
+    from babylm.objective import MASK_RATE_END, MNTP
+
+    if targets.objective == "hybrid":
+        return targets.make(ids, seed + 7919 * (batch + 1), MNTP, MASK_RATE_END)
+    return targets.make(ids, mask_seed=seed + 7919 * (batch + 1))
 
 
 @dataclasses.dataclass
@@ -55,8 +86,9 @@ class TestConfig:
     files: list[str] = option(["test"], "test files: names, globs or groups")
     block_size: int = option(128, "tokens per sequence")
     batch_size: int = option(32, "sequences per batch")
-    objective: str = option("auto", "clm, mlm or auto (the model's own)", choices=("auto", "clm", "mlm"))
-    seed: int = option(42, "seed of the mlm masks")
+    objective: str = option("auto", "clm, mlm, hybrid (gpt-bert: masked next-token prediction at 15%, and causal) "
+                                    "or auto (the model's own)", choices=("auto", "clm", "mlm", "hybrid"))
+    seed: int = option(42, "seed of the mlm and hybrid masks")
     device: str = option("auto", "auto, cpu, cuda")
     trust_remote_code: bool = option(False, "allow models with their own code (custom head) to run it")
 
@@ -85,7 +117,17 @@ def test_model(cfg: TestConfig) -> dict[str, float]:
     blocks = pack_corpus(corpus, tokenizer, cfg.block_size)
     if len(blocks) == 0:
         raise InputError(f"{cfg.corpus} files {cfg.files}: no full block of {cfg.block_size} tokens to test on")
-    objective = cfg.objective if cfg.objective != "auto" else ("clm" if model_kind(model) == "causal" else "mlm")
+    from babylm.gpt_bert import MODEL_TYPE as GPT_BERT_TYPE
+
+    if model.config.model_type == GPT_BERT_TYPE:
+        if cfg.objective not in ("auto", "hybrid"):
+            raise UsageError(f"--objective {cfg.objective}: a gpt-bert model is tested with the hybrid objective "
+                             "(masked next-token prediction, and causal)")
+        objective = "hybrid"
+    elif cfg.objective == "hybrid":
+        raise UsageError("--objective hybrid needs a gpt-bert model")
+    else:
+        objective = cfg.objective if cfg.objective != "auto" else ("clm" if model_kind(model) == "causal" else "mlm")
     metrics = evaluate(model, blocks, Targets(tokenizer, objective), cfg.batch_size, device, seed=cfg.seed)
-    return {"test/loss": metrics["val/loss"], "test/ppl": metrics["val/ppl"], "blocks": len(blocks),
-            "words": int(column(blocks, "n_words").sum())}
+    out = {f"test/{k[4:]}": v for k, v in metrics.items()}  # val/loss -> test/loss, ...
+    return {**out, "blocks": len(blocks), "words": int(column(blocks, "n_words").sum())}

@@ -39,8 +39,11 @@ class TrainConfig:
     tokenizer: str | None = option(None, "tokenizer folder (python -m babylm tokenizer); default: --init_from's tokenizer")
     block_size: int = option(128, "tokens per training sequence")
     # model
-    arch: str = option("gpt2", "architecture", choices=("gpt2", "llama", "bert", "roberta", "deberta-v2"))
-    size: str = option("tiny", "size preset (layers, hidden, heads, intermediate)", choices=("tiny", "small", "medium", "base"))
+    arch: str = option("gpt2", "architecture (gpt-bert: the causal + masked hybrid, docs/gpt_bert.md)",
+                       choices=("gpt2", "llama", "bert", "roberta", "deberta-v2", "gpt-bert"))
+    size: str = option("tiny", "size preset (layers, hidden, heads, intermediate); gpt-bert has tiny, small and base, "
+                               "the latter two its published strict-small and strict shapes",
+                       choices=("tiny", "small", "medium", "base"))
     layers: int | None = option(None, "number of layers (overrides the preset)")
     hidden: int | None = option(None, "hidden size (overrides the preset)")
     heads: int | None = option(None, "attention heads (overrides the preset)")
@@ -52,10 +55,16 @@ class TrainConfig:
     init_from: str | None = option(None, "continue training this saved model folder instead of building a new one")
     init_optimizer: bool = option(False, "with --init_from: also restore its optimizer state (train_state.pt)")
     # objective
-    objective: str = option("auto", "clm (causal), mlm (masked) or auto (the architecture's own)", choices=("auto", "clm", "mlm"))
+    objective: str = option("auto", "clm (causal), mlm (masked), hybrid (gpt-bert: causal and masked next-token "
+                                    "prediction) or auto (the architecture's own)", choices=("auto", "clm", "mlm", "hybrid"))
     mlm_probability: float = option(0.15, "mlm: share of tokens selected for prediction")
     mask_replace_prob: float = option(0.8, "mlm: share of selected tokens replaced by the mask token")
     random_replace_prob: float = option(0.1, "mlm: share of selected tokens replaced by a random token (rest unchanged)")
+    # babylm.objective.CAUSAL_SHARE, written out: this module must not import torch (--help stays fast)
+    causal_share: float = option(1 / 16, "hybrid: share of optimizer steps trained causally, the rest by masked "
+                                         "next-token prediction (mask rate 30% falling to 15%); default 0.0625 = 1/16, "
+                                         "the published 1 causal : 15 masked (ltgoslo/gpt-bert, "
+                                         "pretraining/train_multi_gpu.py)")
     # length
     words: int | None = option(None, "stop after this many words seen (e.g. 100_000_000 = 10 epochs of 10M); overrides --epochs")
     epochs: float = option(1.0, "passes over each stage's data when --words is not given")
@@ -100,6 +109,13 @@ class TrainConfig:
                 raise UsageError(f"--objective mlm needs a masked architecture (bert, roberta, deberta-v2); {self.arch} is causal")
             if self.objective == "clm" and kind == "mlm":
                 raise UsageError(f"--objective clm needs a causal architecture (gpt2, llama); {self.arch} is masked")
+            if self.objective in ("clm", "mlm") and kind == "hybrid":
+                raise UsageError(f"--objective {self.objective}: gpt-bert trains with the hybrid objective; "
+                                 "--causal_share 1 makes every step causal, 0 every step masked")
+            if self.objective == "hybrid" and kind != "hybrid":
+                raise UsageError(f"--objective hybrid needs --arch gpt-bert; {self.arch} trains with {kind}")
+        if not 0 <= self.causal_share <= 1:
+            raise UsageError(f"--causal_share must be in [0, 1], got {self.causal_share}")
         for name in ("block_size", "batch_size", "grad_accum", "milestone_unit_words"):
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name} must be at least 1, got {getattr(self, name)}")
@@ -302,6 +318,7 @@ def precheck(cfg: TrainConfig, tokenizer) -> None:
             raise InputError(f"--init_from: {cfg.init_from} is not a model folder (no config.json)")
         import transformers as tf
 
+        models.register_kit_models()  # a gpt-bert folder is read with the kit's own classes
         config = tf.AutoConfig.from_pretrained(cfg.init_from, trust_remote_code=False) \
             if read_json(path).get("model_type") != "babylm-head" else None
         if config is not None:
@@ -314,7 +331,7 @@ def precheck(cfg: TrainConfig, tokenizer) -> None:
             warn_short_positions(limit, "the --init_from model has")
         return
     models.resolve_shape(cfg.size, cfg.layers, cfg.hidden, cfg.heads, cfg.intermediate, cfg.model_positions,
-                         cfg.dropout)  # checks the sizes fit together
+                         cfg.dropout, arch=cfg.arch)  # checks the sizes fit together
     warn_short_positions(cfg.model_positions, "--positions gives the model")
 
 
@@ -369,6 +386,7 @@ def build(run: Run, model=None):
     import torch
 
     from babylm import models
+    from babylm.gpt_bert import MODEL_TYPE as GPT_BERT_TYPE
 
     cfg = run.cfg
     if model is not None:
@@ -378,13 +396,14 @@ def build(run: Run, model=None):
         arch = model.config.model_type
     else:
         shape = models.resolve_shape(cfg.size, cfg.layers, cfg.hidden, cfg.heads, cfg.intermediate,
-                                     cfg.model_positions, cfg.dropout)
+                                     cfg.model_positions, cfg.dropout, arch=cfg.arch)
         model = models.build_model(cfg.arch, shape, run.tokenizer, custom_head=cfg.custom_head, seed=cfg.seed)
         arch = cfg.arch
-    kind = model_kind(model)
+    kind = "hybrid" if model.config.model_type == GPT_BERT_TYPE else model_kind(model)
+    own = {"causal": "clm", "hybrid": "hybrid"}.get(kind, "mlm")  # the objective the model trains with
     if run.objective == "auto":
-        run.objective = "clm" if kind == "causal" else "mlm"
-    elif (run.objective == "mlm") != (kind == "masked"):
+        run.objective = own
+    elif run.objective != own:
         raise UsageError(f"--objective {run.objective} does not fit the {arch} model in --init_from ({kind})")
     models.check_fits(model, run.tokenizer, cfg.block_size)
     model.to(run.device)

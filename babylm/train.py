@@ -17,6 +17,13 @@ seeded by (seed, stage, epoch) (:class:`babylm.data.BatchPlan`), and the MLM mas
 come from a generator seeded by (seed, step) (:class:`babylm.objective.Targets`); neither
 depends on global RNG state, so a resumed run sees exactly the batches the uninterrupted run
 would have seen. Dropout uses the global torch RNG, which is saved and restored.
+
+GPT-BERT (``--arch gpt-bert``, the hybrid objective): each optimizer step is one objective,
+causal or masked next-token prediction, a pure function of (step, seed, ``--causal_share``); MNTP
+steps mask at a rate falling from 30% to 15% over the planned steps
+(:class:`babylm.objective.HybridPlan`). Every rank and micro-batch of a step runs the same mode,
+the loss of each micro-batch is divided by the predicted tokens of the whole global batch, and the
+compiled / DDP-wrapped loss module takes the mode as a plain string (one graph per mode).
 """
 
 from __future__ import annotations
@@ -56,7 +63,7 @@ def fit(run, model, optimizer) -> LoopState:
 
     from babylm.data import BatchPlan, column
     from babylm.models import count_parameters
-    from babylm.objective import Targets, loss_module
+    from babylm.objective import HybridPlan, Targets, loss_module
     from babylm.perplexity import evaluate
     from babylm.runtime import autocast, resolve_precision
 
@@ -70,14 +77,11 @@ def fit(run, model, optimizer) -> LoopState:
     repeat = cfg.words is not None
     plan = BatchPlan([len(s) for s in run.stages], global_batch, cfg.seed, cfg.epochs, repeat)
     words_per_epoch = sum(int(w.sum()) for w in stage_words)
-    if repeat:
-        # Steps are planned from the mean words per block; the loop itself stops on the exact count.
-        words_per_step = words_per_epoch / max(1, sum(plan.sizes)) * global_batch
-        max_steps = math.ceil(cfg.words / max(words_per_step, 1e-9))
-        budget_words = cfg.words
-    else:
-        max_steps = plan.total_batches()
-        budget_words = int(words_per_epoch * cfg.epochs)
+    # Under a word budget, steps are planned from the mean words per block; the loop itself stops on the exact count.
+    max_steps = plan.planned_steps(words_per_epoch, cfg.words)
+    budget_words = cfg.words if repeat else int(words_per_epoch * cfg.epochs)
+    # GPT-BERT: each step is causal or masked next-token prediction, at a mask rate falling over the run
+    hybrid = HybridPlan(cfg.seed, max_steps, cfg.causal_share) if run.objective == "hybrid" else None
 
     # ---- loop state: fresh or restored in one place
     state = LoopState()
@@ -185,7 +189,9 @@ def fit(run, model, optimizer) -> LoopState:
         for group in optimizer.param_groups:
             group["lr"] = lr
         ids = stage_ids[stage][idx]  # (G, T) the global batch, identical on every rank
-        inputs, labels, n_targets = targets.make(ids, mask_seed=cfg.seed * 1_000_003 + state.step)
+        mode, mask_rate = hybrid.at(state.step) if hybrid else (None, None)
+        inputs, labels, n_targets = targets.make(ids, cfg.seed * 1_000_003 + state.step, mode, mask_rate)
+        step_args = (mode,) if hybrid else ()  # the hybrid loss takes the step's mode (one compiled graph per mode)
         n_micro = cfg.grad_accum
         step_loss = torch.zeros((), device=run.device)
         for micro in range(n_micro):
@@ -196,7 +202,7 @@ def fit(run, model, optimizer) -> LoopState:
             with (contextlib.nullcontext() if sync else train_model.no_sync()), autocast(run.device, precision):
                 # Sum over this micro-batch / targets of the whole global batch; DDP averages over
                 # ranks, so scale by world to get the exact global mean.
-                loss = train_model(x, y) / max(1, n_targets)
+                loss = train_model(x, y, *step_args) / max(1, n_targets)
                 scaler.scale(loss * dist.world).backward()
             step_loss += loss.detach()
         if cfg.grad_clip > 0:

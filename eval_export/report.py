@@ -24,6 +24,7 @@ import dataclasses
 import io
 import json
 import math
+import re
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -134,13 +135,22 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def find_prediction_files(results: Path) -> list[tuple[str, str, str, str, Path]]:
-    """(model, revision, task, data_dir, path) of every zero-shot predictions.json under results/."""
+def find_prediction_files(results: Path) -> list[tuple[str, str, str, str, str, Path]]:
+    """(model, backend, revision, task, data_dir, path) of every zero-shot predictions.json under results/."""
     found = []
     for path in sorted(results.glob("*/*/zero_shot/*/*/*/predictions.json")):
-        data_dir, task, _backend, _zs, revision, model = (p.name for p in list(path.parents)[:6])
-        found.append((model, revision, task, data_dir, path))
+        data_dir, task, backend, _zs, revision, model = (p.name for p in list(path.parents)[:6])
+        found.append((model, backend, revision, task, data_dir, path))
     return found
+
+
+def model_labels(found: list[tuple]) -> dict[tuple[str, str], str]:
+    """(model, backend) -> the name the report shows: the model's, or ``<model> (<backend>)`` for a model
+    scored with several backends (GPT-BERT: mntp and causal), so their numbers are never mixed."""
+    backends: dict[str, set[str]] = defaultdict(set)
+    for model, backend, *_ in found:
+        backends[model].add(backend)
+    return {(m, b): (m if len(bs) == 1 else f"{m} ({b})") for m, bs in backends.items() for b in bs}
 
 
 def load_gold(eval_data: Path | None, data_dir: str, cache: dict):
@@ -297,7 +307,10 @@ def zero_shot_sections(run: Path, cfg: ReportConfig, out: Path, final_words: dic
     final_blimp: dict[str, tuple[dict, Any]] = {}  # model -> (scores, gold task) of its final BLiMP
     unscored = set()
     milestone: dict[tuple[str, int], dict[bool, float]] = defaultdict(dict)
-    for model, revision, task, data_dir, path in find_prediction_files(results) if results.is_dir() else []:
+    found = find_prediction_files(results) if results.is_dir() else []
+    labels = model_labels(found)
+    for run_name, backend, revision, task, data_dir, path in found:
+        model = labels[(run_name, backend)]
         gold = load_gold(eval_data, data_dir, gold_cache)
         if gold is None:
             unscored.add(data_dir)
@@ -309,7 +322,7 @@ def zero_shot_sections(run: Path, cfg: ReportConfig, out: Path, final_words: dic
         acc = mean_accuracy(scores)
         if acc is None:
             continue
-        words = words_of_checkpoint(run / "models", model, revision) if words_of_milestone(revision) else None
+        words = words_of_checkpoint(run / "models", run_name, revision) if words_of_milestone(revision) else None
         if words is not None and task in ("blimp", "custom"):
             # the fast set where a checkpoint has it (the official milestone evaluation), else its one
             # set; the supplement (same task folder) and a custom set of pairs (the smoke run's
@@ -361,7 +374,7 @@ def zero_shot_sections(run: Path, cfg: ReportConfig, out: Path, final_words: dic
             by_term[term][0] += correct
             by_term[term][1] += total
         accs = {t: 100.0 * c / n for t, (c, n) in by_term.items() if n}
-        png = f"blimp_phenomena_{model}.png"
+        png = "blimp_phenomena_{}.png".format(re.sub(r"[^\w.-]+", "_", model).strip("_"))  # "m (mntp)" -> m_mntp
         plot_phenomena(accs, out / png)
         lines = [f"Final model `{model}`; pairs pooled per phenomenon (BLiMP's `linguistics_term`).", "",
                  f"![BLiMP per phenomenon]({png})", ""]
@@ -386,11 +399,14 @@ def metric_rows(results: Path, notes: list[str]) -> list[tuple[str, str, str, st
     """(model, task, data, metric, value) of the final model's tasks that report metrics, not
     accuracies (WUG: Spearman rho; reading: the regression fits), from their summary.json."""
     rows = []
-    for path in sorted(results.glob("*/main/zero_shot/*/**/summary.json")):
+    paths = sorted(results.glob("*/main/zero_shot/*/**/summary.json"))
+    labels = model_labels([(p.relative_to(results).parts[0], p.relative_to(results).parts[3]) for p in paths])
+    for path in paths:
         data = read_json(path, notes)
         if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
             continue
-        model = path.relative_to(results).parts[0]
+        parts = path.relative_to(results).parts
+        model = labels[(parts[0], parts[3])]
         for key, value in sorted(data["metrics"].items()):
             if _number(value) is not None:
                 rows.append((model, str(data.get("task", path.parent.name)), str(data.get("data_dir") or "—"),

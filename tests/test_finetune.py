@@ -98,6 +98,21 @@ def bert_dir(tmp_path_factory, tokenizer_dir) -> Path:
     return _save_model("bert", tokenizer_dir, tmp_path_factory.mktemp("tiny-bert"))
 
 
+@pytest.fixture(scope="module")
+def gpt_bert_dir(tmp_path_factory, tokenizer_dir) -> Path:
+    """A tiny GPT-BERT saved as training saves it (masked LM class, its code file, auto_map)."""
+    from transformers import AutoTokenizer
+
+    from babylm import checkpoint, models
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    shape = models.resolve_shape("tiny", hidden=32, heads=2, positions=128, arch="gpt-bert")
+    model = models.build_model("gpt-bert", shape, tok, seed=0)
+    out = tmp_path_factory.mktemp("tiny-gpt-bert")
+    checkpoint.save_model(out, model, tok, {})
+    return out
+
+
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
@@ -294,6 +309,18 @@ def test_decoder_official_head_learns_through_cli(gpt2_dir, separable_dir, tmp_p
     summary = run_finetune(cfg)
     assert summary["rte"]["metrics"]["accuracy"] >= 0.95, summary["rte"]["history"]
     assert summary["rte"]["pooling"] == "last"
+
+
+def test_gpt_bert_fine_tunes_through_cli_on_its_first_token(gpt_bert_dir, separable_dir, tmp_path):
+    """GPT-BERT is fine-tuned as it was trained on most steps: bidirectional, the official head on the first token
+    (the published fine-tuning reads position 0 too); loaded with the kit's own classes, no remote code."""
+    from eval_export.finetune import run_finetune
+
+    cfg = _cfg(model=str(gpt_bert_dir), tasks="rte", data_dir=str(separable_dir), output_dir=str(tmp_path),
+               epochs=4, batch_size=16, lr=5e-3, max_length=64)
+    summary = run_finetune(cfg)
+    assert summary["rte"]["pooling"] == "first"
+    assert summary["rte"]["metrics"]["accuracy"] >= 0.95, summary["rte"]["history"]
 
 
 def test_segment_ids_only_for_models_with_segment_embeddings(bert_dir, gpt2_dir, separable_dir):

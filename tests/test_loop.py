@@ -130,7 +130,7 @@ def test_presets_build(path):
 
     built = {name: config.build(commands[name].config, {"config": path.stem, **needs(name)}, command=name) for name in raw}
     if "train" in built:
-        assert built["train"].arch in ("gpt2", "bert")
+        assert built["train"].arch in ("gpt2", "bert", "gpt-bert")
         if path.stem.startswith("small_"):
             assert built["train"].run_name == path.stem
     if "tokenizer" in built and path.stem != "smoke":
@@ -175,12 +175,14 @@ def _losses(run: Run) -> list[float]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("arch", ["gpt2", "roberta"])
+@pytest.mark.parametrize("arch", ["gpt2", "roberta", "gpt-bert"])
 def test_gpu_code_paths_on_cpu_compile_and_bf16_follow_the_eager_fp32_run(tok, tmp_path, arch):
     """The settings used on GPUs (torch.compile of model + loss, bf16 autocast), run on the CPU:
     the compiled run gives the eager run's losses; bf16 stays within bf16 rounding of them."""
     blocks = [make_blocks(tok, 32, 120)]
-    common = dict(arch=arch, epochs=1, eval_every=0, milestones=False, layers=2)
+    # gpt-bert: both objectives (one compiled graph each), a causal step in every 4
+    common = dict(arch=arch, epochs=1, eval_every=0, milestones=False, layers=2,
+                  **({"causal_share": 0.25} if arch == "gpt-bert" else {}))
     from torch._dynamo.utils import counters
 
     runs = {}

@@ -71,3 +71,28 @@ def test_model_without_a_matching_split_keeps_full_logits(tok):
     inputs, labels = _batch(tok, "mlm", seed=1)
     assert module(inputs, labels).item() == pytest.approx(_reference_loss(model, inputs, labels, "mlm").item(), rel=1e-5)
 
+
+
+def test_hybrid_targets_follow_the_step_plan(tok):
+    """Causal steps keep the ids; MNTP steps mask at the plan's rate; the count skips position 0; the train
+    option's default share is the objective's published one."""
+    from babylm.objective import CAUSAL_SHARE, HybridPlan, Targets, count_predicted
+    from babylm.run import TrainConfig
+
+    assert TrainConfig().causal_share == CAUSAL_SHARE == 1 / 16  # written out in run.py (no torch import there)
+    targets = Targets(tok, "hybrid")
+    ids = torch.randint(5, len(tok), (64, 32), generator=torch.Generator().manual_seed(3))  # (G, T)
+    plan = HybridPlan(seed=1, total_steps=100, causal_share=0.25)
+    modes = [plan.at(s)[0] for s in range(8)]
+    assert modes.count("causal") == 2
+    step = modes.index("causal")
+    inputs, labels, n = targets.make(ids, 7, *plan.at(step))
+    assert inputs is ids and labels is ids and n == 64 * 31
+    for step, rate in ((0, 0.30), (100, 0.15)):  # the mask rate falls over the planned steps
+        assert plan.at(step)[1] == pytest.approx(rate)
+        inputs, labels, n = targets.make(ids, 7, "mntp", rate)
+        assert n == count_predicted(labels) == int((labels[:, 1:] != -100).sum())
+        assert abs((labels != -100).float().mean().item() - rate) < 0.03  # no special ids among these tokens
+        assert torch.equal(targets.make(ids, 7, "mntp", rate)[1], labels)  # a pure function of the seed
+    with pytest.raises(ValueError, match="mode"):
+        targets.make(ids, 7, None)

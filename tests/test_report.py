@@ -168,3 +168,22 @@ def test_synthetic_scores_are_not_put_beside_the_official_baselines():
     assert "88.40 (synthetic pairs: not comparable)" in text and "published" in text
     text = "\n".join(comparison_section({"m": {"blimp_filtered": 61.0}}, "strict-small").lines)
     assert "| 61.00 |" in text and "not comparable" not in text
+
+
+def test_a_model_scored_with_two_backends_is_reported_per_backend(run_folder):
+    """GPT-BERT is scored with mntp and causal: the report keeps the two apart, never averages or overwrites."""
+    run, eval_data, glue = run_folder
+    res = run / "results" / "tiny-gpt"
+    full = {uid: [json.loads(line) for line in (eval_data / "blimp_filtered" / f"{uid}.jsonl").read_text().splitlines()]
+            for uid in ("anaphor_gender_agreement", "anaphor_number_agreement", "adjunct_island")}
+    # mntp: 4/4, 4/4, 2/4 -> UID mean 83.33 (causal stays 66.67); chck_1M mntp: 4/4 everywhere -> 100.00
+    _predictions(res / "main/zero_shot/mntp/blimp/blimp_filtered/predictions.json", full,
+                 {"anaphor_gender_agreement": 4, "anaphor_number_agreement": 4, "adjunct_island": 2})
+    fast = {uid: rows for uid, rows in full.items()}
+    _predictions(res / "chck_1M/zero_shot/mntp/blimp/blimp_fast/predictions.json", fast, dict.fromkeys(fast, 4))
+    md = write_report(ReportConfig(run=str(run), eval_data=str(eval_data), glue_data=str(glue))).read_text()
+    assert "| tiny-gpt (causal) | 66.67 |" in md and "| tiny-gpt (mntp) | 83.33 |" in md
+    assert "| tiny-gpt (causal) | 1,000,000 | 66.67 |" in md and "| tiny-gpt (mntp) | 1,000,000 | 100.00 |" in md
+    for png in ("blimp_phenomena_tiny-gpt_causal.png", "blimp_phenomena_tiny-gpt_mntp.png"):
+        assert f"]({png})" in md
+        _png_ok(run / "report" / png)

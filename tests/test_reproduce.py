@@ -52,10 +52,11 @@ def _listed_steps(text: str, preset: str) -> list[str]:
 def test_list_shows_every_preset_with_numbered_steps():
     proc = repro("--list")
     assert proc.returncode == 0, proc.stderr
-    for preset in ("smoke", "strict-small", "strict", "seed"):
+    for preset in ("smoke", "strict-small", "strict", "gpt-bert-strict-small", "gpt-bert-strict", "seed"):
         assert re.search(rf"^{preset}\s+\S", proc.stdout, re.M), preset
     assert _listed_steps(proc.stdout, "smoke") == SMOKE_STEPS
     assert _listed_steps(proc.stdout, "strict") == SMOKE_STEPS
+    assert _listed_steps(proc.stdout, "gpt-bert-strict-small") == SMOKE_STEPS
     assert _listed_steps(proc.stdout, "seed") == SEED_STEPS
     numbers = [int(n) for n in re.findall(r"^\s+(\d+)\. ", proc.stdout.split("\nseed ", 1)[1], re.M)]
     assert numbers == list(range(1, len(SEED_STEPS) + 1))
@@ -64,7 +65,7 @@ def test_list_shows_every_preset_with_numbered_steps():
 
 
 @pytest.mark.parametrize("args, words", [
-    (("nope",), ["unknown preset 'nope'", "smoke strict-small strict seed"]),
+    (("nope",), ["unknown preset 'nope'", "smoke strict-small strict gpt-bert-strict-small gpt-bert-strict seed"]),
     (("--only", "nope", "smoke"), ["unknown step 'nope'", "corpus tokenizer"]),
     (("--from", "gpt", "smoke"), ["unknown step 'gpt' for preset smoke"]),
     (("--bogus", "smoke"), ["unknown option '--bogus'"]),
@@ -134,7 +135,7 @@ def test_dry_run_skips_outputs_that_exist_and_lists_milestones(tmp_path):
     (run / "tokenizer").mkdir(parents=True)
     for name in ("chck_10M", "chck_2M", "chck_1M"):
         (run / "models" / "strict-small-model" / name).mkdir(parents=True)
-    (run / "results" / "strict-small-model" / "chck_2M" / "zero_shot").mkdir(parents=True)
+    (run / "results" / "strict-small-model" / "chck_2M" / "zero_shot" / "causal").mkdir(parents=True)
     env = {"BABYLM_OUT": str(tmp_path), "BABYLM_DATA": str(tmp_path), "BABYLM_EVAL_DATA": str(tmp_path)}
     proc = repro("--dry-run", "--from", "tokenizer", "strict-small", env=env)
     assert f"skip: {run / 'tokenizer'} exists" in proc.stdout
@@ -143,7 +144,7 @@ def test_dry_run_skips_outputs_that_exist_and_lists_milestones(tmp_path):
     revisions = [re.search(r"--revision (\S+)", c).group(1).replace("\\,", ",") for c in scores]
     # the milestones in one process, in words-seen order; chck_2M already scored
     assert revisions == ["main", "chck_1M,chck_10M"]
-    assert f"skip: {run / 'results' / 'strict-small-model' / 'chck_2M' / 'zero_shot'} exists" in proc.stdout
+    assert f"skip: {run / 'results' / 'strict-small-model' / 'chck_2M' / 'zero_shot' / 'causal'} exists" in proc.stdout
     # the final model on the full sets, the milestones on the fast sets
     assert [re.search(r"--eval_set (\S+)", c).group(1) for c in scores] == ["full", "fast"]
     # the smoke preset scores its synthetic pairs (full set, no official counts) at every revision
@@ -151,6 +152,31 @@ def test_dry_run_skips_outputs_that_exist_and_lists_milestones(tmp_path):
     smoke = repro("--dry-run", "--only", "export", "smoke", env={"BABYLM_OUT": str(tmp_path)})
     smoke_scores = [c for c in _commands(smoke.stdout) if "eval_export score" in c]
     assert len(smoke_scores) == 2 and all("--eval_set full" in c and "--limit" in c for c in smoke_scores)
+
+
+def test_gpt_bert_presets_score_collate_and_validate_with_mntp_and_causal(tmp_path):
+    """GPT-BERT is scored with mntp (the submission) and causal at every revision, each collated and validated."""
+    for preset, track in (("gpt-bert-strict-small", "strict-small"), ("gpt-bert-strict", "strict")):
+        model = tmp_path / preset / "models" / f"{preset}-model"
+        (model / "chck_1M").mkdir(parents=True)
+        # mntp of chck_1M is already there: only that one is skipped
+        (tmp_path / preset / "results" / f"{preset}-model" / "chck_1M" / "zero_shot" / "mntp").mkdir(parents=True)
+        env = {"BABYLM_OUT": str(tmp_path), "BABYLM_DATA": str(tmp_path), "BABYLM_EVAL_DATA": str(tmp_path)}
+        proc = repro("--dry-run", "--from", "tokenizer", preset, env=env)
+        assert proc.returncode == 0, proc.stderr
+        cmds = _commands(proc.stdout)
+        config = preset.replace("-", "_")
+        train = next(c for c in cmds if " babylm train " in c)
+        assert f"--config {config}" in train and f"--track {track}" in train
+        scored = [(re.search(r"--revision (\S+)", c).group(1), re.search(r"--backend (\S+)", c).group(1))
+                  for c in cmds if "eval_export score" in c]
+        assert scored == [("main", "mntp"), ("main", "causal"), ("chck_1M", "causal")]
+        collated = [re.search(r"--backend (\S+)", c).group(1) for c in cmds if "eval_export collate" in c]
+        assert collated == ["mntp", "causal"]
+        validated = [c.split(" validate ", 1)[1].split()[0] for c in cmds if "eval_export validate" in c]
+        assert [Path(v).name for v in validated] == ["all_full_preds_and_fast_scores_mntp.json",
+                                                     "all_full_preds_and_fast_scores_causal.json"]
+        assert "submission: " not in proc.stdout  # a dry run names nothing as written
 
 
 def test_run_stage_skips_existing_output_and_checks_new_output(tmp_path):
