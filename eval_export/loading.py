@@ -132,6 +132,29 @@ def _git_dir(path: Path) -> Path | None:
 _UNPACKED: dict[tuple[str, str], Path] = {}
 
 
+def _unpack_plain(archive, out: Path) -> None:
+    """Unpack a streamed tar into ``out``: folders and plain files only, none outside ``out``.
+
+    Written out rather than ``extractall(filter="data")``, which Python 3.11 has only from 3.11.4
+    (Debian 12 ships 3.11.2). Files get the permissions a plain ``open()`` gives (the umask)."""
+    import shutil
+    import tarfile
+
+    root = out.resolve()
+    for member in archive:
+        target = (root / member.name).resolve()
+        if not target.is_relative_to(root) or target == root and not member.isdir():
+            raise tarfile.TarError(f"{member.name!r} points outside the folder")
+        if member.isdir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif member.isfile():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.extractfile(member) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        else:
+            raise tarfile.TarError(f"{member.name!r} is not a plain file (a link or a special file)")
+
+
 def _git_revision(git_dir: Path, revision: str) -> Path:
     """The files of ``revision`` (branch, tag or commit) unpacked once per process into a temporary
     folder that is removed at exit; the repository itself is only read."""
@@ -163,7 +186,7 @@ def _git_revision(git_dir: Path, revision: str) -> Path:
         failed = ""
         try:
             with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
-                archive.extractall(out, filter="data")  # plain files only; no paths outside ``out``
+                _unpack_plain(archive, out)
         except tarfile.TarError as exc:  # a refused member (a link, a device), a broken stream
             failed = f"{exc}; the kit reads plain files only (no links or special files)"
         except OSError as exc:  # no room for the unpacked files
