@@ -31,6 +31,19 @@ def required() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def copy_writable(src: Path, dst: Path) -> Path:
+    """Copy a reference folder for a test to edit: the reference data may be read-only (it is
+    where it is installed), so files and folders get the permissions of new ones, not the source's."""
+    import shutil
+
+    for folder, _, files in os.walk(src):
+        target = dst / Path(folder).relative_to(src)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            shutil.copyfile(Path(folder) / name, target / name)
+    return dst
+
+
 if __name__ == "__main__":
     found = reference_dir()
     if found is None:

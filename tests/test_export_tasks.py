@@ -48,9 +48,7 @@ def test_official_counts_and_keys(root, name, eval_set, n_uids, total):
 
 
 def _copy_fast(root, tmp_path, name="supplement_fast"):
-    dst = tmp_path / name
-    shutil.copytree(root / name, dst)
-    return dst
+    return reference.copy_writable(root / name, tmp_path / name)
 
 
 def test_wrong_count_is_rejected(root, tmp_path):
