@@ -41,6 +41,18 @@ def shared_dir() -> Path:
     return found
 
 
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op torch thread for a test: tiny models gain nothing from more, and on shared CI
+    cores more threads spin against other processes."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     return shared_dir()

@@ -20,13 +20,7 @@ from babylm.objective import CAUSAL, MNTP, HybridLoss, count_predicted, hybrid_m
 from bench import official_env
 from tests.train_fixtures import make_tokenizer, sentences
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: one thread avoids oversubscription on shared CI cores
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,7 @@ from babylm.run import Run, TrainConfig, build
 from babylm.train import fit
 from tests.train_fixtures import make_blocks, make_tokenizer
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

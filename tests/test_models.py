@@ -22,12 +22,7 @@ def tok(tmp_path_factory):
     return make_tokenizer(tmp_path_factory.mktemp("tok"))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: one thread avoids oversubscription on shared CI cores
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 IDS = torch.tensor([[2, 30, 41, 52, 63, 74, 85, 3]])
