@@ -34,7 +34,6 @@ from __future__ import annotations
 import time
 
 from babylm import checkpoint
-from babylm.errors import UsageError
 from babylm.events import LoopState, RunEvents
 from babylm.files import read_json, remove_dir, write_json, write_text
 
@@ -46,6 +45,8 @@ def fit(run, model, optimizer) -> LoopState:
     from datasets import concatenate_datasets
 
     from babylm.data import BatchPlan, flat_order
+    from babylm.objective import TrainerHybridLoss, hybrid_loss
+    from babylm.perplexity import ppl
     from babylm.runtime import resolve_precision
 
     cfg, tok = run.cfg, run.tokenizer
@@ -60,7 +61,7 @@ def fit(run, model, optimizer) -> LoopState:
         # GPT-BERT: the Trainer trains the loss module (model + loss, like the kit's loop), fed by a
         # collator that makes each optimizer step's objective and targets as the kit's loop does.
         collator, data, val = hybrid_batches(run, plan, order, global_batch)
-        train_model = hybrid_train_module(model)
+        train_model = hybrid_loss(model, cls=TrainerHybridLoss)
     elif run.objective == "mlm":
         collator = tf.DataCollatorForLanguageModeling(tok, mlm=True, mlm_probability=cfg.mlm_probability,
                                                       mask_replace_prob=cfg.mask_replace_prob,
@@ -134,7 +135,7 @@ def fit(run, model, optimizer) -> LoopState:
         def on_evaluate(self, args, trainer_state, control, metrics=None, **kw):
             at(trainer_state.global_step)
             loss = float((metrics or {}).get("eval_loss", float("nan")))
-            stop = events.evaluated({"val/loss": loss, "val/ppl": _ppl(loss)})
+            stop = events.evaluated({"val/loss": loss, "val/ppl": ppl(loss)})
             if stop:
                 events.print(stop)
                 self.stop = stop
@@ -195,23 +196,7 @@ def _aliases(module) -> set[str]:
     return aliases
 
 
-def _ppl(loss: float) -> float:
-    import math
-
-    return math.exp(min(loss, 50.0))
-
-
 # ----------------------------------------------------------------------------- GPT-BERT
-
-def hybrid_train_module(model):
-    """The module the Trainer trains for GPT-BERT: model and hybrid loss together (every parameter of ``model``)."""
-    from babylm.objective import TrainerHybridLoss, body_and_head
-
-    split = body_and_head(model)
-    if split is None:
-        raise UsageError(f"{type(model).__name__}: body and head do not reproduce the model's logits")
-    return TrainerHybridLoss(*(getattr(model, name) for name in split))
-
 
 def hybrid_batches(run, plan, order: list[int], global_batch: int):
     """(collator, train rows, validation rows) for GPT-BERT under the Trainer.
@@ -255,11 +240,12 @@ class HybridCollator:
     def __init__(self, targets, schedule, blocks, order, global_batch: int, val_ids, val_batch: int, seed: int):
         self.targets, self.schedule, self.blocks, self.order = targets, schedule, blocks, order
         self.global_batch, self.val_ids, self.val_batch, self.seed = global_batch, val_ids, val_batch, seed
+        self._step = None  # (step, mode, inputs, labels) of the last training step masked
 
     def __call__(self, rows: list[dict]) -> dict:
         import torch
 
-        from babylm.objective import MNTP
+        from babylm.objective import MNTP, step_seed
         from babylm.perplexity import validation_targets
 
         if "row" in rows[0]:
@@ -268,9 +254,11 @@ class HybridCollator:
             if int(pos.max()) // self.global_batch != step or int(pos.min()) // self.global_batch != step:
                 raise RuntimeError(f"a micro-batch spans optimizer steps (rows {pos.tolist()})")
             start = step * self.global_batch
-            ids = self.blocks[self.order[start:start + self.global_batch]]  # (G, T) the step's global batch
-            mode, rate = self.schedule.at(step)
-            inputs, labels, _ = self.targets.make(ids, self.seed * 1_000_003 + step, mode, rate)
+            if self._step is None or self._step[0] != step:  # once per step, not per micro-batch
+                ids = self.blocks[self.order[start:start + self.global_batch]]  # (G, T) the step's global batch
+                mode, rate = self.schedule.at(step)
+                self._step = (step, mode, *self.targets.make(ids, step_seed(self.seed, step), mode, rate)[:2])
+            _, mode, inputs, labels = self._step
         else:
             pos = torch.tensor([r["val_row"] for r in rows])  # (B,)
             batch = int(pos[0]) // self.val_batch

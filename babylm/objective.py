@@ -254,8 +254,15 @@ def count_predicted(labels: torch.Tensor) -> int:
     return int((labels[:, 1:] != -100).sum())
 
 
-def hybrid_loss(model: nn.Module, z_loss: float = Z_LOSS) -> "HybridLoss":
-    """The :class:`HybridLoss` of a GPT-BERT model (``GPTBertForMaskedLM`` or ``GPTBertForCausalLM``)."""
+def step_seed(seed: int, step: int) -> int:
+    """The seed of optimizer step ``step``'s masks: both engines draw a step's masks from it, so a
+    resumed run, another world size or the other engine masks the same tokens."""
+    return seed * 1_000_003 + step
+
+
+def hybrid_loss(model: nn.Module, z_loss: float = Z_LOSS, cls: type | None = None) -> "HybridLoss":
+    """The :class:`HybridLoss` (or subclass ``cls``) of a GPT-BERT model (``GPTBertForMaskedLM`` or
+    ``GPTBertForCausalLM``)."""
     from babylm.gpt_bert import MODEL_TYPE
 
     if getattr(getattr(model, "config", None), "model_type", None) != MODEL_TYPE:
@@ -263,7 +270,7 @@ def hybrid_loss(model: nn.Module, z_loss: float = Z_LOSS) -> "HybridLoss":
     split = body_and_head(model)
     if split is None:
         raise ValueError(f"{type(model).__name__}: body and head do not reproduce the model's logits")
-    return HybridLoss(*(getattr(model, name) for name in split), z_loss=z_loss)
+    return (cls or HybridLoss)(*(getattr(model, name) for name in split), z_loss=z_loss)
 
 
 class HybridLoss(nn.Module):

@@ -58,11 +58,16 @@ def evaluate(model, blocks, targets, batch_size: int, device: str, precision: st
                 causal_count += count_predicted(ids)
     model.train(was_training)
     loss = total / max(1, count)
-    out = {"val/loss": loss, "val/ppl": math.exp(min(loss, 50.0))}
+    out = {"val/loss": loss, "val/ppl": ppl(loss)}
     if hybrid:
         causal = causal_total / max(1, causal_count)
-        out.update({"val/causal_loss": causal, "val/causal_ppl": math.exp(min(causal, 50.0))})
+        out.update({"val/causal_loss": causal, "val/causal_ppl": ppl(causal)})
     return out
+
+
+def ppl(loss: float) -> float:
+    """Perplexity of a mean loss in nats, capped at exp(50) so a diverged run still logs a number."""
+    return math.exp(min(loss, 50.0))
 
 
 def validation_targets(targets, ids, batch: int, seed: int):

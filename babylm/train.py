@@ -63,7 +63,7 @@ def fit(run, model, optimizer) -> LoopState:
 
     from babylm.data import BatchPlan, column
     from babylm.models import count_parameters
-    from babylm.objective import HybridPlan, Targets, loss_module
+    from babylm.objective import HybridPlan, Targets, loss_module, step_seed
     from babylm.perplexity import evaluate
     from babylm.runtime import autocast, resolve_precision
 
@@ -190,7 +190,7 @@ def fit(run, model, optimizer) -> LoopState:
             group["lr"] = lr
         ids = stage_ids[stage][idx]  # (G, T) the global batch, identical on every rank
         mode, mask_rate = hybrid.at(state.step) if hybrid else (None, None)
-        inputs, labels, n_targets = targets.make(ids, cfg.seed * 1_000_003 + state.step, mode, mask_rate)
+        inputs, labels, n_targets = targets.make(ids, step_seed(cfg.seed, state.step), mode, mask_rate)
         step_args = (mode,) if hybrid else ()  # the hybrid loss takes the step's mode (one compiled graph per mode)
         n_micro = cfg.grad_accum
         step_loss = torch.zeros((), device=run.device)
