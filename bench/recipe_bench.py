@@ -40,6 +40,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from babylm.challenge import milestone_number  # noqa: E402  (after the path line: runs from a checkout)
+
 # (layers, hidden, heads) per --size, the same for every recipe: the kit's tiny and small presets
 # (babylm.models.SIZES) and GPT-BERT's published strict-small shape (babylm.models.GPT_BERT_SIZES).
 SHAPES = {"tiny": (2, 64, 2), "small": (4, 256, 4), "strict-small": (12, 384, 6)}
@@ -275,7 +277,8 @@ def step_of(model_dir: Path) -> int:
 
 def revisions_of(run_dir: Path, which: str) -> list[str]:
     """main, then the milestone checkpoints the run wrote (in words order) that --milestones asks for."""
-    found = sorted((p.name for p in run_dir.glob("chck_*") if p.is_dir()), key=lambda n: int(n[5:-1]))
+    found = sorted((p.name for p in run_dir.glob("chck_*") if p.is_dir() and milestone_number(p.name) is not None),
+                   key=milestone_number)
     if which == "none":
         found = []
     elif which != "all":
@@ -346,7 +349,7 @@ def milestone_rows(results: list[dict], tasks: list[str]) -> list[dict]:
 
 
 def _rev_key(rev: str) -> int:
-    return 10 ** 9 if rev == "main" else int(rev[5:-1])
+    return 10 ** 9 if rev == "main" else milestone_number(rev)
 
 
 def markdown(summary: list[dict], milestones: list[dict], tasks: list[str], header: list[str]) -> str:
