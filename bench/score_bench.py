@@ -38,14 +38,7 @@ def tiny_model(backend: str, eval_root: Path, hidden: int, layers: int, vocab: i
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import BertConfig, BertForMaskedLM, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-    lines = []
-    for f in sorted((eval_root / "blimp_fast").glob("*.jsonl"))[:67]:
-        lines += f.read_text().splitlines()[:50]
-    import json
-
-    text = [s for line in lines for s in (json.loads(line)["sentence_good"], json.loads(line)["sentence_bad"])]
-    if corpus:
-        text = [ln for f in sorted(Path(corpus).iterdir()) if f.is_file() for ln in f.read_text(errors="ignore").splitlines()]
+    text = tokenizer_text(eval_root, corpus)
     torch.manual_seed(0)
     if backend == "causal":
         tok = Tokenizer(models.BPE())
@@ -72,21 +65,25 @@ def tiny_model(backend: str, eval_root: Path, hidden: int, layers: int, vocab: i
     return model.eval(), fast
 
 
+def tokenizer_text(eval_root: Path, corpus: str = "") -> list[str]:
+    """The lines a bench tokenizer is trained on: every line of ``corpus`` (a folder of text files), or
+    without one both sentences of the first 50 pairs of each BLiMP-fast phenomenon."""
+    import json
+
+    if corpus:
+        return [ln for f in sorted(Path(corpus).iterdir()) if f.is_file() for ln in f.read_text(errors="ignore").splitlines()]
+    rows = [json.loads(ln) for f in sorted((eval_root / "blimp_fast").glob("*.jsonl")) for ln in f.read_text().splitlines()[:50]]
+    return [s for r in rows for s in (r["sentence_good"], r["sentence_bad"])]
+
+
 def kit_model(eval_root: Path, hidden: int, layers: int, vocab: int, corpus: str = ""):
     """The kit's own GPT-2 (babylm.models: fused tanh GELU, SDPA, tied head; 1024 positions so that
     the longest entity-tracking strings fit) and byte-level BPE tokenizer (babylm.tokenizer: BOS
     prepended), trained on ``corpus`` or, without one, on BLiMP sentences; seeded random weights."""
-    import json
-
     from babylm.models import build_model, resolve_shape
     from babylm.tokenizer import train_tokenizer_from_texts
 
-    if corpus:
-        text = [ln for f in sorted(Path(corpus).iterdir()) if f.is_file() for ln in f.read_text(errors="ignore").splitlines()]
-    else:
-        rows = [json.loads(ln) for f in sorted((eval_root / "blimp_fast").glob("*.jsonl")) for ln in f.read_text().splitlines()[:50]]
-        text = [s for r in rows for s in (r["sentence_good"], r["sentence_bad"])]
-    tok = train_tokenizer_from_texts(iter(text), "bpe", vocab)
+    tok = train_tokenizer_from_texts(iter(tokenizer_text(eval_root, corpus)), "bpe", vocab)
     shape = resolve_shape("small", layers=layers, hidden=hidden, heads=max(hidden // 64, 2), positions=1024)
     return build_model("gpt2", shape, tok, seed=0).eval(), tok
 
