@@ -53,8 +53,6 @@ def fit(run, model, optimizer) -> LoopState:
     global_batch = cfg.batch_size * cfg.grad_accum * run.dist.world
     plan = BatchPlan([len(s) for s in run.stages], global_batch, cfg.seed, cfg.epochs, cfg.words is not None)
     order, step_words, epoch_ends = flat_order(run.stages, plan, cfg.words)
-    data = concatenate_datasets(list(run.stages)).select(order)
-    data = data.remove_columns([c for c in data.column_names if c != "input_ids"])
     max_steps = len(step_words)
     train_model, val = model, None
     if run.objective == "hybrid":
@@ -62,12 +60,12 @@ def fit(run, model, optimizer) -> LoopState:
         # collator that makes each optimizer step's objective and targets as the kit's loop does.
         collator, data, val = hybrid_batches(run, plan, order, global_batch)
         train_model = hybrid_loss(model, cls=TrainerHybridLoss)
-    elif run.objective == "mlm":
-        collator = tf.DataCollatorForLanguageModeling(tok, mlm=True, mlm_probability=cfg.mlm_probability,
-                                                      mask_replace_prob=cfg.mask_replace_prob,
-                                                      random_replace_prob=cfg.random_replace_prob)
-    else:
-        collator = tf.DataCollatorForLanguageModeling(tok, mlm=False)
+    else:  # the blocks themselves, in the fixed order, masked (mlm) or not (clm) by the Trainer's collator
+        data = concatenate_datasets(list(run.stages)).select(order)
+        data = data.remove_columns([c for c in data.column_names if c != "input_ids"])
+        collator = tf.DataCollatorForLanguageModeling(
+            tok, mlm=run.objective == "mlm", mlm_probability=cfg.mlm_probability,
+            mask_replace_prob=cfg.mask_replace_prob, random_replace_prob=cfg.random_replace_prob)
     precision = resolve_precision(run.device, cfg.precision)
     resume_from = checkpoint.latest(run.run_dir) if cfg.resume else None
     state = LoopState.from_dict(read_json(resume_from / checkpoint.LOOP_FILE)) if resume_from else LoopState()

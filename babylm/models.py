@@ -86,6 +86,17 @@ def objective_of(arch: str) -> str:
     return "clm" if ARCHS[arch] == "causal" else "mlm"
 
 
+def objective_of_model(model) -> str:
+    """The objective a built or loaded model trains with: ``hybrid`` for gpt-bert, ``clm`` for causal
+    models, ``mlm`` for the others (as :func:`objective_of` says for an architecture name)."""
+    from babylm.challenge import model_kind
+    from babylm.gpt_bert import MODEL_TYPE as GPT_BERT_TYPE
+
+    if model.config.model_type == GPT_BERT_TYPE:
+        return "hybrid"
+    return "clm" if model_kind(model) == "causal" else "mlm"
+
+
 def special_ids(tokenizer) -> dict[str, int | None]:
     """The tokenizer's special-token ids under the names the model configs use."""
     def tid(name):

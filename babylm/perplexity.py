@@ -107,7 +107,6 @@ class TestConfig:
 def test_model(cfg: TestConfig) -> dict[str, float]:
     """Loss and perplexity of a saved model on test files (``python -m babylm test``)."""
     from babylm import models
-    from babylm.challenge import model_kind
     from babylm.corpus import load_corpus
     from babylm.data import column, pack_corpus
     from babylm.objective import Targets
@@ -122,9 +121,8 @@ def test_model(cfg: TestConfig) -> dict[str, float]:
     blocks = pack_corpus(corpus, tokenizer, cfg.block_size)
     if len(blocks) == 0:
         raise InputError(f"{cfg.corpus} files {cfg.files}: no full block of {cfg.block_size} tokens to test on")
-    from babylm.gpt_bert import MODEL_TYPE as GPT_BERT_TYPE
-
-    if model.config.model_type == GPT_BERT_TYPE:
+    own = models.objective_of_model(model)
+    if own == "hybrid":
         if cfg.objective not in ("auto", "hybrid"):
             raise UsageError(f"--objective {cfg.objective}: a gpt-bert model is tested with the hybrid objective "
                              "(masked next-token prediction, and causal)")
@@ -132,7 +130,7 @@ def test_model(cfg: TestConfig) -> dict[str, float]:
     elif cfg.objective == "hybrid":
         raise UsageError("--objective hybrid needs a gpt-bert model")
     else:
-        objective = cfg.objective if cfg.objective != "auto" else ("clm" if model_kind(model) == "causal" else "mlm")
+        objective = cfg.objective if cfg.objective != "auto" else own
     metrics = evaluate(model, blocks, Targets(tokenizer, objective), cfg.batch_size, device, seed=cfg.seed)
     out = {f"test/{k[4:]}": v for k, v in metrics.items()}  # val/loss -> test/loss, ...
     return {**out, "blocks": len(blocks), "words": int(column(blocks, "n_words").sum())}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from babylm import distributed
-from babylm.challenge import TRACKS, model_kind
+from babylm.challenge import TRACKS
 from babylm.config import option
 from babylm.distributed import Dist
 from babylm.errors import InputError, KitError, UsageError
@@ -386,7 +386,6 @@ def build(run: Run, model=None):
     import torch
 
     from babylm import models
-    from babylm.gpt_bert import MODEL_TYPE as GPT_BERT_TYPE
 
     cfg = run.cfg
     if model is not None:
@@ -399,12 +398,11 @@ def build(run: Run, model=None):
                                      cfg.model_positions, cfg.dropout, arch=cfg.arch)
         model = models.build_model(cfg.arch, shape, run.tokenizer, custom_head=cfg.custom_head, seed=cfg.seed)
         arch = cfg.arch
-    kind = "hybrid" if model.config.model_type == GPT_BERT_TYPE else model_kind(model)
-    own = {"causal": "clm", "hybrid": "hybrid"}.get(kind, "mlm")  # the objective the model trains with
+    own = models.objective_of_model(model)  # the objective the model trains with
     if run.objective == "auto":
         run.objective = own
     elif run.objective != own:
-        raise UsageError(f"--objective {run.objective} does not fit the {arch} model in --init_from ({kind})")
+        raise UsageError(f"--objective {run.objective} does not fit the {arch} model in --init_from (it trains with {own})")
     models.check_fits(model, run.tokenizer, cfg.block_size)
     model.to(run.device)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
