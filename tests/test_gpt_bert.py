@@ -4,6 +4,7 @@ processes (transformers 5 from the saved code file, and the official transformer
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -229,18 +230,26 @@ def test_hybrid_loss_and_gradients_match_full_logits_reference(mode, z_loss, dev
 
     loss = module(inputs, labels, mode)
     grads = torch.autograd.grad(loss, params, allow_unused=True)
-    ref = _reference_loss(model, inputs, labels, mode, z_loss)
-    ref_grads = torch.autograd.grad(ref, params, allow_unused=True)
+    # The reference runs a float64 copy of the model end to end, so its own rounding is far below the
+    # float32 module's, whatever the CPU's kernels: the comparison measures the module's error alone.
+    ref_model = copy.deepcopy(model).double()
+    ref = _reference_loss(ref_model, inputs, labels, mode, z_loss)
+    ref_grads = torch.autograd.grad(ref, list(ref_model.parameters()), allow_unused=True)
 
     assert loss.dtype == torch.float32
     assert loss.item() == pytest.approx(ref.item(), rel=1e-5 if device == "cpu" else 1e-4)
     n = count_predicted(labels)
     assert n == (3 * 11 if mode == CAUSAL else int((labels != -100).sum() - (labels[:, 0] != -100).sum()))
     assert n > 6
+    # float32 rounding scales with a gradient's size, not with each entry's: an entry near zero carries
+    # the absolute error of its large neighbours. So the bound is relative to the largest entry.
+    rel = 1e-4 if device == "cpu" else 1e-3
     for (name, _), g, r in zip(model.named_parameters(), grads, ref_grads):
         assert r is not None and g is not None, name
-        tol = dict(rtol=1e-4, atol=1e-6) if device == "cpu" else dict(rtol=1e-3, atol=1e-5)
-        torch.testing.assert_close(g.double(), r.double(), **tol, msg=name)
+        scale = r.abs().max().item()
+        err = (g.double() - r).abs().max().item()
+        assert scale > 0, f"{name}: the reference gradient is zero"
+        assert err <= rel * scale, f"{name}: max |diff| {err:.3g} > {rel:g} x max |grad| {scale:.3g}"
     with pytest.raises(ValueError, match="mode"):
         module(inputs, labels, "mlm")
 
