@@ -43,6 +43,22 @@ class Backend(enum.StrEnum):
 BACKENDS: tuple[str, ...] = tuple(Backend)
 MASKED_BACKENDS: tuple[str, ...] = (Backend.MLM, Backend.MNTP)
 
+
+class Rules(enum.StrEnum):
+    """Which year's evaluation rules the exporter follows (``--year``).
+
+    ``2026`` is babylm-org/babylm-eval at 3d57ddc (2026-07-08), the revision the 2026 leaderboard
+    scores against; ``2025`` is the same repository at 45fe2c1 (April 2026), whose ``strict/`` code is
+    the 2025 pipeline. The two differ in the task set, some tasks' scoring and the collated file.
+    """
+
+    Y2025 = "2025"
+    Y2026 = "2026"
+
+
+RULES: tuple[str, ...] = tuple(Rules)
+DEFAULT_RULES = Rules.Y2026
+
 # ----------------------------------------------------------------------------- milestones
 
 MILESTONE = re.compile(r"^chck_(\d+)M$")
