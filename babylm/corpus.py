@@ -107,7 +107,9 @@ class CorpusFile:
         return self.path is not None and self.lines == 0 and self.words > 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "path": str(self.path) if self.path else None, "subcorpus": self.subcorpus,
+        # ``path`` is relative to the corpus root (it equals ``name``): the manifest travels with every
+        # checkpoint, to the hub too, and an absolute path would publish the user's folders
+        return {"name": self.name, "path": self.name if self.path else None, "subcorpus": self.subcorpus,
                 "split": self.split, "words": self.words, "bytes": self.bytes, "lines": self.lines,
                 "streamed": self.streamed, "fingerprint": self.fingerprint, "sha256": self.sha256}
 
@@ -156,11 +158,15 @@ class Corpus:
         return h.hexdigest()[:20]
 
     def manifest(self) -> dict[str, Any]:
+        """What the selection is, with no local path in it: the manifest goes beside every checkpoint
+        (and so to the hub with every revision), so a local corpus is named by its folder's name only
+        and its files by their paths under that folder; ``embedded`` and ``hf:<id>`` stay as given."""
         budget = WORD_BUDGET[self.track]
+        local = self.root is not None and self.layout != "embedded"
         return {
-            "source": self.source,
+            "source": self.root.name if local else self.source,
             "layout": self.layout,
-            "root": str(self.root) if self.root else None,
+            "root": self.root.name if local else None,
             "selection": self.selection,
             "track": self.track,
             "budget_words": budget,
