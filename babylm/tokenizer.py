@@ -18,7 +18,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from babylm.config import option, to_dict
 from babylm.corpus import CorpusConfig, load_corpus
@@ -73,6 +73,10 @@ def check_vocab_size(model: str, vocab_size: int) -> None:
         extra = f" + {BYTE_ALPHABET} byte symbols" if model == "bpe" else " + at least one piece"
         raise UsageError(f"--vocab_size: {vocab_size} is too small for {model}: it must hold the "
                          f"{len(SPECIAL_TOKENS)} special tokens{extra} (at least {need})")
+
+
+class AlphabetOverVocabulary(UsageError):
+    """Unigram keeps every character of its training text as a piece: the vocabulary asked for is smaller."""
 
 
 def _build(model: str, vocab_size: int, min_frequency: int):
@@ -162,7 +166,13 @@ def train_tokenizer_from_texts(texts: Iterator[str] | Iterator[list[str]], model
     """Train a tokenizer on an iterator of texts (or of lists of texts); return it as a fast tokenizer."""
     check_vocab_size(model, vocab_size)
     tok, trainer = _build(model, vocab_size, min_frequency)
-    tok.train_from_iterator(texts, trainer=trainer, length=length)
+    try:
+        tok.train_from_iterator(texts, trainer=trainer, length=length)
+    except Exception as exc:  # the tokenizers library raises a bare Exception
+        if model == "unigram" and "not large enough to contain all chars" in str(exc):
+            raise AlphabetOverVocabulary(f"--vocab_size: {vocab_size} is smaller than the characters of the "
+                                         "training text, each of which unigram keeps as a piece") from None
+        raise
     for i, t in enumerate(SPECIAL_TOKENS):
         assert tok.token_to_id(t) == i, f"special token {t} must have id {i}"
     tok.post_processor = _post_processor(tok, add_bos, add_eos)
@@ -201,9 +211,20 @@ def train_tokenizer(cfg: TokenizerConfig, corpus=None) -> Path:
             bar.update(sum(len(t.split()) for t in batch))
             yield batch
 
-    fast = train_tokenizer_from_texts(texts(), cfg.model, cfg.vocab_size, cfg.min_frequency, cfg.target,
-                                      add_bos, add_eos, cfg.model_max_length)
+    try:
+        fast = train_tokenizer_from_texts(texts(), cfg.model, cfg.vocab_size, cfg.min_frequency, cfg.target,
+                                          add_bos, add_eos, cfg.model_max_length)
+    except AlphabetOverVocabulary:
+        bar.close()
+        chars = len(unigram_alphabet(corpus.iter_texts(train_files)))
+        raise UsageError(f"--vocab_size: {cfg.vocab_size} is too small for unigram on this text: it keeps each of "
+                         f"the {chars} characters of the training text (its word-start mark \u2581 included) as a "
+                         f"piece; ask for at least {chars}") from None
     bar.close()
+    note = vocabulary_note(fast, cfg.model, cfg.vocab_size, cfg.min_frequency,
+                           lambda: corpus.iter_texts(train_files))
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     out = Path(cfg.out_dir)
     try:
         with atomic_dir(out, overwrite=cfg.overwrite) as tmp:
@@ -213,6 +234,8 @@ def train_tokenizer(cfg: TokenizerConfig, corpus=None) -> Path:
                 "config": to_dict(cfg),
                 "resolved": {"add_bos": add_bos, "add_eos": add_eos},
                 "vocab_size": len(fast),
+                "vocab_size_asked": cfg.vocab_size,
+                "vocab_size_note": note,
                 "special_tokens": {t: fast.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS},
                 "training_files": [f.name for f in train_files],
                 "training_words": words,
@@ -221,6 +244,59 @@ def train_tokenizer(cfg: TokenizerConfig, corpus=None) -> Path:
     except FileExistsError:
         raise UsageError(f"--out_dir: {out} exists; pass --overwrite true or choose another folder") from None
     return out
+
+
+def unigram_alphabet(texts: Iterator[str]) -> set[str]:
+    """The characters unigram must keep: those of the text after its pre-tokenizer (spaces become \u2581)."""
+    chars: set[str] = set()
+    for text in texts:
+        chars.update(text)
+    return {c for c in chars if not c.isspace()} | {"\u2581"}
+
+
+def vocabulary_note(fast, model: str, vocab_size: int, min_frequency: int,
+                    texts: Callable[[], Iterator[str]]) -> str | None:
+    """Why a trained vocabulary is not the size asked for, in one line (None when it is).
+
+    More tokens: the trainer always keeps the special tokens and its alphabet (WordPiece: every
+    character of the text, also in its ``##`` continuation form; unigram: every character). Fewer: it
+    ran out of merges or pieces, which only a pass over the text can say, so ``texts`` is read again,
+    and only then.
+    """
+    size = len(fast)
+    if size == vocab_size:
+        return None
+    backend = json.loads(fast.backend_tokenizer.to_str())["model"]
+    vocab = backend["vocab"]
+    specials = len(SPECIAL_TOKENS)
+    if model == "bpe":
+        parts = f"{specials} special tokens + {BYTE_ALPHABET} byte symbols + {len(backend['merges']):,} merges"
+    elif model == "wordpiece":
+        chars = sum(1 for t in vocab if len(t) == 1 or (len(t) == 3 and t.startswith("##")))
+        parts = f"{specials} special tokens + {chars} characters (alone and as ##-continuations) + " \
+                f"{size - specials - chars:,} merged pieces"
+    else:
+        parts = f"{specials} special tokens + {size - specials:,} pieces"
+    if size > vocab_size:
+        kept = "every character of the text, alone and as a ##-continuation" if model == "wordpiece" \
+            else "every character of the text"
+        return (f"the vocabulary holds {size:,} tokens, more than the --vocab_size {vocab_size:,} asked for ({parts}): "
+                f"{model} always keeps the special tokens and {kept}")
+    pre = fast.backend_tokenizer.pre_tokenizer
+    words: set[str] = set()
+    for text in texts():
+        words.update(w for w, _ in pre.pre_tokenize_str(text))
+    if model == "unigram":
+        why = f"unigram found no more pieces worth keeping in the {len(words):,} distinct words of the training text"
+    elif not (split := sum(1 for w in words if w not in vocab)):
+        why = (f"after the last merge each of the {len(words):,} distinct words of the training text was one token, "
+               "so nothing was left to merge")
+    else:
+        return (f"the vocabulary holds {size:,} of the {vocab_size:,} tokens asked for ({parts}): after the last merge "
+                f"no pair of adjacent symbols in the {split:,} words still split occurred --min_frequency "
+                f"{min_frequency} times or more; lower --min_frequency to merge further")
+    return (f"the vocabulary holds {size:,} of the {vocab_size:,} tokens asked for ({parts}): {why}; more (or more "
+            "varied) training text gives a larger vocabulary")
 
 
 def load_tokenizer(path_or_id: str | Path, trust_remote_code: bool = False):
