@@ -1,20 +1,26 @@
-"""Run report: one Markdown page with PNG plots, built from what a reproduce.sh run folder holds.
+"""Run report: one Markdown page with PNG plots, built from a run's training folders and results.
+
+``--run`` is any of the three folders the kit writes: what reproduce.sh wrote (``<run>/models/<name>/``
+and ``<run>/results/``), one training run (``train --save_dir runs --run_name demo`` -> ``runs/demo``,
+its results wherever ``score --results`` put them), or a ``--save_dir`` holding several runs. A
+training run without ``final/`` stopped before its end (or is still running): it is shown, labelled.
 
 Every input is optional; a section whose input is absent is left out and listed at the end with
-the file it would have needed. The inputs are the kit's and the challenge's own files:
+the file it would have needed, and so is every value or file the report could not use. The inputs
+are the kit's and the challenge's own files:
 
-- ``<run>/models/<name>/metrics.jsonl``: JSON lines with ``step``, ``words_seen`` (or ``words``) and
+- ``<training run>/metrics.jsonl``: JSON lines with ``step``, ``words_seen`` (or ``words``) and
   ``train/loss`` and/or ``val/loss`` (loss curves); ``test_results.json`` beside it (test loss,
   perplexity).
-- ``<run>/results/<model>/<revision>/zero_shot/<backend>/<task>/<data_dir>/predictions.json``:
+- ``<results>/<model>/<revision>/zero_shot/<backend>/<task>/<data_dir>/predictions.json``:
   the official prediction files, scored against the gold items of ``eval_data/<data_dir>/`` as
   :mod:`eval_export.tasks` reads them, the way the official collator does (a prediction is
   right when its stripped ``pred`` is the stripped gold candidate; :func:`eval_export.zero_shot.score_predictions`).
   Revisions ``chck_<N>M`` give BLiMP-fast accuracy against words seen.
-- ``<run>/results/<model>/all_full_preds_and_fast_scores_<backend>.json``: the collated
+- ``<results>/<model>/all_full_preds_and_fast_scores_<backend>.json``: the collated
   submission; its ``fast_eval_results`` is used for the words-seen curve when the per-checkpoint
   prediction files are gone.
-- ``<run>/results/<model>/main/finetune/<task>/predictions.json``: fine-tuning predictions, scored
+- ``<results>/<model>/main/finetune/<task>/predictions.json``: fine-tuning predictions, scored
   against ``glue_data/<task>.valid.jsonl``; a metrics JSON beside them adds its F1/MCC.
 """
 
@@ -35,7 +41,6 @@ from babylm.challenge import TRACKS, milestones, words_of_milestone
 from babylm.config import option
 from babylm.errors import InputError, KitError, UsageError
 from babylm.files import write_bytes, write_text
-from eval_export.zero_shot import score_predictions
 
 # Published scores of the official baselines: babylm-org/babylm-eval README @ 45fe2c1 (2026) and
 # the draft results table of babylm/evaluation-pipeline-2025 README @ 19993f9 (2025). They are
@@ -56,8 +61,11 @@ OFFICIAL_BASELINES: list[tuple[str, str, str, float, float, str]] = [
 
 @dataclasses.dataclass
 class ReportConfig:
-    run: str = option("", "the run folder reproduce.sh wrote (holding models/ and results/)")
-    out: str | None = option(None, "where report.md and its PNG plots go (default: <run>/report)")
+    run: str = option("", "a run folder: what reproduce.sh wrote (models/ and results/), one training run "
+                          "(<save_dir>/<run_name>: metrics.jsonl, final/), or a --save_dir holding several")
+    results: str | None = option(None, "the --results folder `eval_export score` wrote (default: <run>/results)")
+    out: str | None = option(None, "where report.md and its PNG plots go (default: <run>/report); written aside "
+                                   "and renamed into place, so it is a whole report or the previous one")
     eval_data: str | None = option(None, "evaluation_data folder holding the gold files "
                                           "(blimp_fast/, blimp_filtered/, supplement_*/ ...)")
     glue_data: str | None = option(None, "folder with <task>.valid.jsonl gold files for fine-tuning")
@@ -65,13 +73,49 @@ class ReportConfig:
 
     def validate(self) -> None:
         if not self.run:
-            raise UsageError("--run is required: the run folder written by reproduce.sh")
+            raise UsageError("--run is required: the run folder written by reproduce.sh or by train")
 
 
 @dataclasses.dataclass
 class Section:
     title: str
     lines: list[str]
+
+
+@dataclasses.dataclass
+class Layout:
+    """Where a report's inputs are: the training runs by name, the results folder, and the models of the
+    result tree that belong to the run (None: every one, as in a reproduce.sh run folder)."""
+
+    runs: dict[str, Path]
+    results: Path
+    models: set[str] | None
+
+    def wants(self, model: str) -> bool:
+        return self.models is None or model in self.models
+
+    def model_dirs(self) -> list[Path]:
+        """The result-tree folders of the run's models (``<results>/<model>/``)."""
+        if not self.results.is_dir():
+            return []
+        return [p for p in sorted(self.results.iterdir()) if p.is_dir() and self.wants(p.name)]
+
+
+def is_training_run(folder: Path) -> bool:
+    """A folder ``babylm train`` wrote: its metrics, or its final model."""
+    return folder.is_dir() and ((folder / "metrics.jsonl").is_file() or (folder / "final").is_dir())
+
+
+def find_layout(cfg: ReportConfig) -> Layout:
+    """The run's training folders and results, for each of the three folders ``--run`` may name."""
+    run = Path(cfg.run)
+    results = Path(cfg.results) if cfg.results else run / "results"
+    if (run / "models").is_dir():  # reproduce.sh: models/<name>/, results/ beside it
+        return Layout({p.name: p for p in sorted((run / "models").iterdir()) if is_training_run(p)}, results, None)
+    if is_training_run(run):  # one training run; its results are those of the model named after it
+        return Layout({run.name: run}, results, {run.name})
+    runs = {p.name: p for p in sorted(run.iterdir()) if is_training_run(p)}  # a --save_dir
+    return Layout(runs, results, set(runs) or None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -109,12 +153,12 @@ def read_json(path: Path, notes: list[str]) -> Any:
         return None
 
 
-def words_of_checkpoint(models: Path, model: str, revision: str) -> int | None:
-    """Words seen at a milestone: the checkpoint's own record (run_config.json ``progress``), else
-    the official name (``chck_20M`` -> 20,000,000). Smoke runs lower the words per "M", so the
-    record is the truth where it exists."""
-    record = models / model / revision / "run_config.json"
-    if record.is_file():
+def words_of_checkpoint(run: Path | None, revision: str) -> int | None:
+    """Words seen at a milestone: the checkpoint's own record (run_config.json ``progress``) in the
+    training run's folder, else the official name (``chck_20M`` -> 20,000,000). Smoke runs lower the
+    words per "M", so the record is the truth where it exists."""
+    record = run / revision / "run_config.json" if run is not None else None
+    if record is not None and record.is_file():
         try:
             words = json.loads(record.read_text(encoding="utf-8")).get("progress", {}).get("words_seen")
         except (OSError, json.JSONDecodeError, AttributeError):
@@ -135,12 +179,13 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def find_prediction_files(results: Path) -> list[tuple[str, str, str, str, str, Path]]:
-    """(model, backend, revision, task, data_dir, path) of every zero-shot predictions.json under results/."""
+def find_prediction_files(layout: Layout) -> list[tuple[str, str, str, str, str, Path]]:
+    """(model, backend, revision, task, data_dir, path) of every zero-shot predictions.json of the run's models."""
     found = []
-    for path in sorted(results.glob("*/*/zero_shot/*/*/*/predictions.json")):
-        data_dir, task, backend, _zs, revision, model = (p.name for p in list(path.parents)[:6])
-        found.append((model, backend, revision, task, data_dir, path))
+    for model_dir in layout.model_dirs():
+        for path in sorted(model_dir.glob("*/zero_shot/*/*/*/predictions.json")):
+            data_dir, task, backend, _zs, revision = (p.name for p in list(path.parents)[:5])
+            found.append((model_dir.name, backend, revision, task, data_dir, path))
     return found
 
 
@@ -211,16 +256,18 @@ def _save(fig, path: Path) -> None:
 
 
 def plot_losses(curves: dict[str, list[dict]], path: Path) -> None:
+    """Loss against words seen (against steps for a run that logs no word counts: never both on one axis)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
+    by_words = any(words_of_record(r) is not None for rows in curves.values() for r in rows)
     for name, rows in curves.items():
         for key, style in (("train/loss", "-"), ("val/loss", "o--")):
-            pts = [(words_of_record(r) or r.get("step"), _number(r.get(key))) for r in rows]
-            pts = [(x, y) for x, y in pts if _number(x) is not None and y is not None]
+            pts = [(words_of_record(r) if by_words else _number(r.get("step")), _number(r.get(key))) for r in rows]
+            pts = [(x, y) for x, y in pts if x is not None and y is not None]
             if pts:
                 xs, ys = zip(*pts)
                 ax.plot(xs, ys, style, label=f"{name} {key.split('/')[0]}", markersize=3)
-    ax.set_xlabel("words seen")
+    ax.set_xlabel("words seen" if by_words else "optimizer step")
     ax.set_ylabel("loss (nats/token)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -268,26 +315,67 @@ def _table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> list[str]:
     return out
 
 
-def training_section(models: Path, out: Path, notes: list[str]) -> tuple[Section | None, dict[str, int]]:
+# The fields of a metrics.jsonl record the report reads; each must be a finite number where present.
+LOGGED = ("step", "words_seen", "words", "train/loss", "val/loss")
+
+
+def _written(value: Any) -> str:
+    """A value as the file holds it: NaN, Infinity, 'text'."""
+    return repr(value) if isinstance(value, str) else json.dumps(value)
+
+
+def unusable_values(records: list[dict]) -> tuple[int, list[str]]:
+    """(records holding a logged value that is not a finite number, one phrase per such value)."""
+    bad, phrases = 0, []
+    for i, record in enumerate(records):
+        found = [key for key in LOGGED if key in record and _number(record[key]) is None]
+        if found:
+            bad += 1
+            step = _number(record.get("step"))
+            where = f"step {int(step)}" if step is not None else f"record {i + 1}"
+            phrases += [f"{key} = {_written(record[key])} ({where})" for key in found]
+    return bad, phrases
+
+
+def last_value(records: list[dict], key: str) -> float | str | None:
+    """The last record's ``key`` as written: a diverged run shows NaN, not its last finite loss."""
+    for record in reversed(records):
+        if key in record:
+            value = record[key]
+            return _number(value) if _number(value) is not None else _written(value)
+    return None
+
+
+def training_section(layout: Layout, out: Path, notes: list[str]) -> tuple[Section | None, dict[str, int]]:
     """Loss curves and final losses per training run; returns the final words seen per run too."""
     curves, final_words, rows = {}, {}, []
-    for metrics in sorted(models.glob("*/metrics.jsonl")) if models.is_dir() else []:
-        name = metrics.parent.name
-        records = read_jsonl(metrics, notes)
+    for name, folder in layout.runs.items():
+        metrics = folder / "metrics.jsonl"
+        records = read_jsonl(metrics, notes) if metrics.is_file() else []
         if not records:
             continue
-        curves[name] = records
+        bad, phrases = unusable_values(records)
+        if bad:
+            shown = "; ".join(phrases[:3]) + (f"; and {len(phrases) - 3} more" if len(phrases) > 3 else "")
+            notes.append(f"{metrics}: {bad} record(s) with a value that is not a finite number ({shown}); "
+                         "left out of the plot (the table shows the last value as written)")
+        label = name
+        if not (folder / "final").is_dir():
+            label = f"{name} (unfinished: no final/)"
+            notes.append(f"{folder}: no final/ (the run stopped before its end, or is still running); "
+                         "shown as far as its metrics go")
+        curves[label] = records
         words = [int(w) for r in records if (w := words_of_record(r)) is not None]
         if words:
             final_words[name] = max(words)
-        last = {k: next((_number(r[k]) for r in reversed(records) if _number(r.get(k)) is not None), None)
-                for k in ("train/loss", "val/loss")}
-        test = read_json(metrics.parent / "test_results.json", notes) if (metrics.parent / "test_results.json").is_file() else None
+        test_file = folder / "test_results.json"
+        test = read_json(test_file, notes) if test_file.is_file() else None
         test = test if isinstance(test, dict) else {}
         ppl = _number(test.get("test/ppl", test.get("perplexity", test.get("test/perplexity"))))
         test_loss = _number(test.get("loss", test.get("test/loss")))
         words_txt = f"{final_words[name]:,}" if name in final_words else None
-        rows.append((name, words_txt, last["train/loss"], last["val/loss"], test_loss, ppl))
+        rows.append((label, words_txt, last_value(records, "train/loss"), last_value(records, "val/loss"),
+                     test_loss, ppl))
     if not curves:
         return None, final_words
     plot_losses(curves, out / "loss.png")
@@ -296,10 +384,19 @@ def training_section(models: Path, out: Path, notes: list[str]) -> tuple[Section
     return Section("Training", lines), final_words
 
 
-def zero_shot_sections(run: Path, cfg: ReportConfig, out: Path, final_words: dict[str, int],
+# Tasks scored by a correlation or a fit, not against gold candidates: their numbers come from the
+# summary.json that `score` wrote (metric_rows), so their predictions are not re-scored here.
+METRIC_TASKS = ("wug_adj", "wug_past", "reading")
+
+
+def _empty(preds: Any) -> bool:
+    """A predictions object with no prediction in it ({} or sections with empty lists)."""
+    return isinstance(preds, dict) and not any(isinstance(v, dict) and v.get("predictions") for v in preds.values())
+
+
+def zero_shot_sections(layout: Layout, cfg: ReportConfig, out: Path,
                        notes: list[str]) -> tuple[list[Section], dict[str, dict[str, float]]]:
     """BLiMP-fast against words seen, BLiMP per phenomenon, and the final scores per task."""
-    results = run / "results"
     eval_data = Path(cfg.eval_data) if cfg.eval_data else None
     gold_cache: dict = {}
     curve: dict[str, list[tuple[int, float]]] = defaultdict(list)
@@ -307,22 +404,30 @@ def zero_shot_sections(run: Path, cfg: ReportConfig, out: Path, final_words: dic
     final_blimp: dict[str, tuple[dict, Any]] = {}  # model -> (scores, gold task) of its final BLiMP
     unscored = set()
     milestone: dict[tuple[str, int], dict[bool, float]] = defaultdict(dict)
-    found = find_prediction_files(results) if results.is_dir() else []
+    found = find_prediction_files(layout)
     labels = model_labels(found)
     for run_name, backend, revision, task, data_dir, path in found:
+        if task in METRIC_TASKS:
+            continue
         model = labels[(run_name, backend)]
         gold = load_gold(eval_data, data_dir, gold_cache)
         if gold is None:
             unscored.add(data_dir)
             continue
         preds = read_json(path, notes)
-        if not isinstance(preds, dict):
+        from eval_export.zero_shot import score_predictions  # imports torch: only once there is something to score
+
+        if not isinstance(preds, dict) or _empty(preds):
+            if preds is not None:
+                what = "no predictions in the file" if _empty(preds) else "not a JSON object of predictions"
+                notes.append(f"{path}: {what}; {data_dir} of {model} at {revision} left out")
             continue
         scores = score_predictions(preds, gold)
         acc = mean_accuracy(scores)
         if acc is None:
+            notes.append(f"{path}: no prediction matches an item of {data_dir}; left out")
             continue
-        words = words_of_checkpoint(run / "models", run_name, revision) if words_of_milestone(revision) else None
+        words = words_of_checkpoint(layout.runs.get(run_name), revision) if words_of_milestone(revision) else None
         if words is not None and task in ("blimp", "custom"):
             # the fast set where a checkpoint has it (the official milestone evaluation), else its one
             # set; the supplement (same task folder) and a custom set of pairs (the smoke run's
@@ -343,20 +448,45 @@ def zero_shot_sections(run: Path, cfg: ReportConfig, out: Path, final_words: dic
     for (model, words), accs in milestone.items():
         curve[model].append((words, accs.get(True, accs.get(False))))
     if unscored:
-        notes.append(f"zero-shot predictions for {', '.join(sorted(unscored))} not scored: "
-                     "no gold files (pass --eval_data)")
+        where = "(pass --eval_data)" if eval_data is None else f"for it under {eval_data}"
+        notes += [f"{d} not scored: no gold files {where}" for d in sorted(unscored)]
+    if not curve:
+        curve = collated_curve(layout, cfg.track, notes)
+    sections = blimp_sections(curve, final_blimp, out)
+    if final:
+        dirs = sorted({d for accs in final.values() for d in accs})
+        lines = ["Mean accuracy over subtasks (%), final model, each data set as scored.", ""]
+        lines += _table(["model", *dirs], [(m, *(final[m].get(d) for d in dirs)) for m in sorted(final)])
+        sections.append(Section("Zero-shot scores", lines))
+    metrics = metric_rows(layout, notes)
+    if metrics:
+        lines = ["Tasks scored by a correlation or a fit rather than an accuracy (final model), as the "
+                 "scoring command computed them (`summary.json` beside each `predictions.json`).", ""]
+        lines += _table(["model", "task", "data", "metric", "value"], metrics)
+        sections.append(Section("Other zero-shot metrics", lines))
+    return sections, final
 
-    if not curve:  # fall back on the collated submission's fast_eval_results
-        for sub in sorted(results.glob("*/all_full_preds_and_fast_scores_*.json")) if results.is_dir() else []:
+
+def collated_curve(layout: Layout, track: str, notes: list[str]) -> dict[str, list[tuple[int, float]]]:
+    """BLiMP-fast against words seen from the collated submissions' ``fast_eval_results``, for when the
+    per-checkpoint prediction files are gone."""
+    curve: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for model_dir in layout.model_dirs():
+        for sub in sorted(model_dir.glob("all_full_preds_and_fast_scores_*.json")):
             data = read_json(sub, notes)
             fast = data.get("fast_eval_results", {}).get("blimp") if isinstance(data, dict) else None
             if not isinstance(fast, list):
                 continue
-            for name, per_uid in zip(milestones(cfg.track), fast):
+            for name, per_uid in zip(milestones(track), fast):
                 vals = [v for v in per_uid.values() if _number(v) is not None] if isinstance(per_uid, dict) else []
                 if vals:
-                    curve[sub.parent.name].append((words_of_milestone(name), 100.0 * sum(vals) / len(vals)))
+                    curve[model_dir.name].append((words_of_milestone(name), 100.0 * sum(vals) / len(vals)))
+    return curve
 
+
+def blimp_sections(curve: dict[str, list[tuple[int, float]]], final_blimp: dict[str, tuple[dict, Any]],
+                   out: Path) -> list[Section]:
+    """The BLiMP curve over the milestones, and the final model's BLiMP per phenomenon."""
     sections = []
     if curve:
         plot_blimp_curve(curve, out / "blimp_fast_curve.png")
@@ -381,25 +511,15 @@ def zero_shot_sections(run: Path, cfg: ReportConfig, out: Path, final_words: dic
         lines += _table(["phenomenon", "pairs", "accuracy (%)"],
                         [(t, by_term[t][1], accs[t]) for t in sorted(accs)])
         sections.append(Section(f"BLiMP per phenomenon: {model}", lines))
-    if final:
-        dirs = sorted({d for accs in final.values() for d in accs})
-        lines = ["Mean accuracy over subtasks (%), final model, each data set as scored.", ""]
-        lines += _table(["model", *dirs], [(m, *(final[m].get(d) for d in dirs)) for m in sorted(final)])
-        sections.append(Section("Zero-shot scores", lines))
-    metrics = metric_rows(results, notes) if results.is_dir() else []
-    if metrics:
-        lines = ["Tasks scored by a correlation or a fit rather than an accuracy (final model), as the "
-                 "scoring command computed them (`summary.json` beside each `predictions.json`).", ""]
-        lines += _table(["model", "task", "data", "metric", "value"], metrics)
-        sections.append(Section("Other zero-shot metrics", lines))
-    return sections, final
+    return sections
 
 
-def metric_rows(results: Path, notes: list[str]) -> list[tuple[str, str, str, str, float]]:
+def metric_rows(layout: Layout, notes: list[str]) -> list[tuple[str, str, str, str, float]]:
     """(model, task, data, metric, value) of the final model's tasks that report metrics, not
     accuracies (WUG: Spearman rho; reading: the regression fits), from their summary.json."""
     rows = []
-    paths = sorted(results.glob("*/main/zero_shot/*/**/summary.json"))
+    paths = [p for d in layout.model_dirs() for p in sorted(d.glob("main/zero_shot/*/**/summary.json"))]
+    results = layout.results
     labels = model_labels([(p.relative_to(results).parts[0], p.relative_to(results).parts[3]) for p in paths])
     for path in paths:
         data = read_json(path, notes)
@@ -414,10 +534,10 @@ def metric_rows(results: Path, notes: list[str]) -> list[tuple[str, str, str, st
     return rows
 
 
-def finetune_section(run: Path, cfg: ReportConfig, notes: list[str]) -> Section | None:
+def finetune_section(layout: Layout, cfg: ReportConfig, notes: list[str]) -> Section | None:
     glue = Path(cfg.glue_data) if cfg.glue_data else None
     rows = []
-    for pred_file in sorted((run / "results").glob("*/main/finetune/*/predictions.json")):
+    for pred_file in [p for d in layout.model_dirs() for p in sorted(d.glob("main/finetune/*/predictions.json"))]:
         task = pred_file.parent.name
         model = pred_file.parents[3].name
         metrics: dict[str, float] = {}
@@ -437,6 +557,9 @@ def finetune_section(run: Path, cfg: ReportConfig, notes: list[str]) -> Section 
         gold_file = glue / f"{task}.valid.jsonl" if glue else None
         preds = read_json(pred_file, notes)
         entries = preds.get(task, {}).get("predictions", []) if isinstance(preds, dict) else []
+        if preds is not None and not entries:
+            notes.append(f"{pred_file}: no predictions in the file; {task} of {model} scored from its metrics "
+                         "file alone, if any")
         if gold_file is not None and gold_file.is_file() and entries:
             gold = read_jsonl(gold_file, notes)
             n = min(len(gold), len(entries))
@@ -491,33 +614,75 @@ def comparison_section(final: dict[str, dict[str, float]], track: str, synthetic
 
 
 def write_report(cfg: ReportConfig) -> Path:
-    """Build ``report.md`` and its PNGs from the run folder; returns the Markdown path."""
+    """Build ``report.md`` and its PNGs; returns the Markdown path.
+
+    The report is written into a temporary folder beside ``--out`` and renamed into place only when
+    it is complete: a full disk or a kill leaves the previous report (or none), never half of one.
+    """
     run = Path(cfg.run)
     if not run.is_dir():
-        raise InputError(f"run folder {run} does not exist; pass the folder reproduce.sh wrote (runs/<preset>)")
+        raise InputError(f"run folder {run} does not exist; pass the folder reproduce.sh or train wrote "
+                         "(runs/<preset>, or <save_dir>/<run_name>)")
     out = Path(cfg.out) if cfg.out else run / "report"
-    out.mkdir(parents=True, exist_ok=True)
+    check_out(out)
+    clear_leftovers(out)
+    layout = find_layout(cfg)
+    with files.atomic_dir(out, overwrite=True) as tmp:
+        write_text(tmp / "report.md", report_text(cfg, layout, tmp))
+    return out / "report.md"
+
+
+def check_out(out: Path) -> None:
+    """Refuse an ``--out`` that holds anything but a report: the whole folder is replaced."""
+    if out.is_file():
+        raise UsageError(f"--out: {out} is a file; give a folder for report.md and its plots")
+    if out.is_dir():
+        other = next((p.name for p in sorted(out.iterdir()) if not (p.name == "report.md" or p.suffix == ".png")), None)
+        if other is not None:
+            raise UsageError(f"--out: {out} holds {other}, which is not part of a report, and the folder is replaced "
+                             "as a whole; choose a new folder or the report's own")
+
+
+def clear_leftovers(out: Path) -> None:
+    """What a killed report left beside ``out``: its unfinished temporary folder, or the previous report
+    set aside between the two renames (put back when ``out`` is missing). Only the report's own names
+    are touched: the run folder may hold a training run's temporary files."""
+    if not out.parent.is_dir():
+        return
+    for entry in sorted(out.parent.iterdir()):
+        if entry.name.startswith(f".old-{out.name}-") and not out.exists():
+            entry.rename(out)
+        elif entry.name.startswith((f".tmp-{out.name}-", f".old-{out.name}-")) and entry.is_dir():
+            files.remove_dir(entry)
+
+
+def report_text(cfg: ReportConfig, layout: Layout, out: Path) -> str:
+    """The Markdown of the report; its plots are written into ``out``."""
+    run = Path(cfg.run)
     notes: list[str] = []
     sections: list[Section] = []
     missing: list[str] = []
 
-    training, final_words = training_section(run / "models", out, notes)
+    training, _ = training_section(layout, out, notes)
     if training:
         sections.append(training)
     else:
-        missing.append(f"training curves: no {run}/models/<run>/metrics.jsonl")
-    zs, final = zero_shot_sections(run, cfg, out, final_words, notes)
+        missing.append(f"training curves: no metrics.jsonl of a training run in {run} (its models/<run>/, "
+                       "the run folder itself, or the runs of a --save_dir)")
+    zs, final = zero_shot_sections(layout, cfg, out, notes)
     sections += zs
     if not zs:
-        missing.append(f"zero-shot results: no scored predictions under {run}/results/")
-    ft = finetune_section(run, cfg, notes)
+        missing.append(f"zero-shot results: no scored predictions under {layout.results}/"
+                       + (" (pass --results: the folder `eval_export score --results` wrote)" if not cfg.results else ""))
+    ft = finetune_section(layout, cfg, notes)
     if ft:
         sections.append(ft)
     else:
-        missing.append(f"fine-tuning: no {run}/results/<model>/main/finetune/<task>/ results")
+        missing.append(f"fine-tuning: no {layout.results}/<model>/main/finetune/<task>/ results")
     # The smoke run links the kit's synthetic minimal pairs as blimp_filtered/ (UIDs synthetic_*).
     synthetic = any(p.is_file() and '"synthetic_' in p.read_text(encoding="utf-8")[:200]
-                    for p in (run / "results").glob("*/main/zero_shot/*/blimp/blimp_filtered/predictions.json"))
+                    for d in layout.model_dirs()
+                    for p in d.glob("main/zero_shot/*/blimp/blimp_filtered/predictions.json"))
     sections.append(comparison_section(final, cfg.track, synthetic))
 
     from babylm.runtime import code_version
@@ -529,4 +694,4 @@ def write_report(cfg: ReportConfig) -> Path:
         lines += [f"## {section.title}", "", *section.lines, ""]
     if missing or notes:
         lines += ["## Not in this report", ""] + [f"- {m}" for m in missing + notes] + [""]
-    return write_text(out / "report.md", "\n".join(lines))
+    return "\n".join(lines)

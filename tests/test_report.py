@@ -55,6 +55,7 @@ def run_folder(tmp_path: Path) -> tuple[Path, Path, Path]:
     with open(model / "metrics.jsonl", "a") as fh:
         fh.write("{not json\n")  # a torn last line, as a killed run can leave
     (model / "test_results.json").write_text(json.dumps({"loss": 3.5, "perplexity": 33.1}))
+    (model / "final").mkdir()  # the run finished
 
     # chck_2M records the words it really saw (a smoke run lowers the words per "M")
     (model / "chck_2M").mkdir()
@@ -139,7 +140,7 @@ def test_report_skips_absent_inputs(tmp_path):
     md = write_report(ReportConfig(run=str(run))).read_text()
     assert "## Training" not in md and "## BLiMP" not in md and "## Fine-tuning" not in md
     assert "## Comparison with the official baselines" in md
-    assert "no " + str(run / "models") in md
+    assert f"training curves: no metrics.jsonl of a training run in {run}" in md
     assert not list((run / "report").glob("*.png"))
 
 
@@ -187,3 +188,42 @@ def test_a_model_scored_with_two_backends_is_reported_per_backend(run_folder):
     for png in ("blimp_phenomena_tiny-gpt_causal.png", "blimp_phenomena_tiny-gpt_mntp.png"):
         assert f"]({png})" in md
         _png_ok(run / "report" / png)
+
+
+def _train_run(folder: Path, finished: bool, loss: float) -> None:
+    """What `babylm train` leaves in <save_dir>/<run_name>: metrics.jsonl, a milestone, and final/ at the end."""
+    _jsonl(folder / "metrics.jsonl", [{"step": s, "words": 500 * s, "train/loss": loss - 0.1 * s} for s in range(1, 5)])
+    (folder / "chck_1M").mkdir()
+    (folder / "chck_1M" / "run_config.json").write_text(json.dumps({"progress": {"words_seen": 1500}}))
+    if finished:
+        (folder / "final").mkdir()
+
+
+def test_report_of_a_train_run_folder_with_results_elsewhere(tmp_path):
+    """The README's own layout: `train --save_dir runs --run_name demo`, `score --results results`."""
+    runs, results, eval_data = tmp_path / "runs", tmp_path / "results", tmp_path / "eval"
+    _train_run(runs / "demo", finished=True, loss=4.0)
+    _train_run(runs / "broken", finished=False, loss=6.0)  # killed before its end: no final/
+    gold = _gold(eval_data, "blimp_fast")
+    _predictions(results / "demo/chck_1M/zero_shot/causal/blimp/blimp_fast/predictions.json", gold,
+                 {"anaphor_gender_agreement": 4, "anaphor_number_agreement": 2, "adjunct_island": 0})  # 50.00
+    _predictions(results / "demo/main/zero_shot/causal/blimp/blimp_fast/predictions.json", gold,
+                 dict.fromkeys(gold, 3))  # 75.00
+    _predictions(results / "other/main/zero_shot/causal/blimp/blimp_fast/predictions.json", gold,
+                 dict.fromkeys(gold, 1))  # another model's results in the same folder: not this run's
+
+    md_path = write_report(ReportConfig(run=str(runs / "demo"), results=str(results), eval_data=str(eval_data)))
+    assert md_path == runs / "demo" / "report" / "report.md"
+    md = md_path.read_text()
+    assert "| demo | 2,000 | 3.60 |" in md  # the training section of the run folder itself
+    assert "| demo | 1,500 | 50.00 |" in md  # the milestone's words from its own record
+    assert "| demo | 75.00 |" in md and "| other |" not in md and "broken" not in md
+    assert "## Not in this report" not in md or "training curves" not in md
+
+    # the whole --save_dir: every run, the one without final/ labelled as such
+    md = write_report(ReportConfig(run=str(runs), results=str(results), eval_data=str(eval_data),
+                                   out=str(tmp_path / "all"))).read_text()
+    assert "| demo | 2,000 | 3.60 |" in md
+    assert "| broken (unfinished: no final/) | 2,000 | 5.60 |" in md
+    assert f"{runs / 'broken'}: no final/" in md
+    assert "| other |" not in md  # results of models that are not runs of this folder stay out
