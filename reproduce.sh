@@ -3,13 +3,19 @@
 #
 #   ./reproduce.sh smoke                    embedded synthetic corpus, CPU, every stage, a few minutes
 #   ./reproduce.sh strict-small             official 10M-word data (BABYLM_DATA or downloaded)
+#   ./reproduce.sh cpu-real                 real data on a CPU: a small GPT-2 on 1.5M words, ~10 min of training
 #   ./reproduce.sh --list                   presets and their numbered steps
 #   ./reproduce.sh --only STEP PRESET       one step          ./reproduce.sh --from STEP PRESET   from STEP on
 #   ./reproduce.sh --dry-run PRESET         print the commands instead of running them
+#   ./reproduce.sh PRESET -- --flag value   pass flags to the commands of one step: the training step(s)
+#                                           (train; seed: gpt ... best), or with --only/--from STEP, that
+#                                           step's commands (e.g. --only export cpu-real -- --limit 50).
+#                                           They come last, so they override the preset's own values.
 #
 # Every step skips itself when its output exists, so an interrupted run continues where it
 # stopped; delete a step's output to redo it. Outputs go to $BABYLM_OUT/<preset>/ (default
-# runs/<preset>/), together with reproduce.log (everything printed) and env.txt.
+# runs/<preset>/), together with reproduce.log (everything printed) and env.txt. A step that is
+# skipped because its output exists does not use the flags after --: delete its output to redo it.
 #
 # Environment:
 #   BABYLM_OUT           root of the run folders                     (default: runs; /outputs in the image)
@@ -31,9 +37,10 @@ KIT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # ---------------------------------------------------------------------------------------------
 # Presets and steps
 # ---------------------------------------------------------------------------------------------
-PRESETS=(smoke strict-small strict gpt-bert-strict-small gpt-bert-strict seed)
+PRESETS=(smoke strict-small strict gpt-bert-strict-small gpt-bert-strict seed cpu-real)
 declare -A PRESET_INFO=(
     [smoke]="embedded synthetic corpus on CPU: every stage in a few minutes (babylm/presets/smoke.yaml)"
+    [cpu-real]="real data on a CPU: a small GPT-2 on 1.5M words of BABYLM_DATA (or the downloaded strict-small data), about ten minutes of training on two cores, every task whose data is there (babylm/presets/cpu_real.yaml)"
     [strict-small]="official 10M-word data, the strict-small track (babylm/presets/strict_small.yaml)"
     [strict]="official 100M-word data, the strict track (babylm/presets/strict.yaml)"
     [gpt-bert-strict-small]="GPT-BERT on the official 10M-word data, scored with mntp and causal (babylm/presets/gpt_bert_strict_small.yaml)"
@@ -43,12 +50,16 @@ declare -A PRESET_INFO=(
 PIPELINE="corpus tokenizer train test export finetune collate validate report"
 declare -A PRESET_STEPS=(
     [smoke]="$PIPELINE"
+    [cpu-real]="$PIPELINE"
     [strict-small]="$PIPELINE"
     [strict]="$PIPELINE"
     [gpt-bert-strict-small]="$PIPELINE"
     [gpt-bert-strict]="$PIPELINE"
     [seed]="corpus tokenizer gpt gpt-test gpt-easy-hard gpt-hard-easy bert bert-test bert-easy-hard bert-hard-easy best best-test export finetune collate validate report"
 )
+# The steps that train a model: they get the flags after -- unless --only/--from names another step.
+TRAIN_STEPS="train gpt gpt-easy-hard gpt-hard-easy bert bert-easy-hard bert-hard-easy best"
+PASS=() STEP_ARGS=()  # the flags after --, and those of the step running now
 declare -A STEP_INFO=(
     [corpus]="get the corpus (embedded, BABYLM_DATA or download) and count its words"
     [tokenizer]="train the tokenizer on the training files"
@@ -109,6 +120,23 @@ set_preset() {
         MODEL=smoke-gpt
         export CUDA_VISIBLE_DEVICES=""  # CPU by design: same numbers on every machine
         ;;
+    cpu-real)
+        # The official strict-small data (BABYLM_DATA, else downloaded): the preset trains on its first
+        # 1.5M words seen. Every task of the track is scored whose data is in BABYLM_EVAL_DATA (score
+        # names the ones it skips), and every fine-tuning task with its training file; the collated
+        # file is the partial one while a section's data is absent (AoA, for one, is not distributed).
+        TRACK=strict-small
+        DATA=${BABYLM_DATA:-$OUT_ROOT/data/$TRACK}
+        CORPUS="$DATA"
+        EVAL_DATA=${BABYLM_EVAL_DATA:-}
+        GLUE_DATA=${BABYLM_EVAL_DATA:+$BABYLM_EVAL_DATA/glue_filtered}
+        FINETUNE_TASKS=boolq,mnli,mrpc,multirc,qqp,rte,wsc  # those without a training file are left out
+        SCORE_TASKS="" MILESTONE_TASKS=""
+        MILESTONE_SET=fast MAIN_FAST_TASKS="" SCORE_LIMIT=0
+        OFFICIAL_EVAL=$EVAL_DATA
+        CONFIG=cpu_real
+        MODEL=cpu-real-model
+        ;;
     strict-small|strict|gpt-bert-strict-small|gpt-bert-strict|seed)
         TRACK=strict-small
         [ "${PRESET%strict}" = "$PRESET" ] || TRACK=strict  # strict and gpt-bert-strict
@@ -135,14 +163,17 @@ set_preset() {
 }
 # submission_of BACKEND: the collated file of one backend. The smoke run scores the synthetic
 # minimal pairs and at most part of the official tasks: its collated file is a partial one, checked
-# against the gold data, not a submission.
+# against the gold data, not a submission. cpu-real's is the complete file when every section's data
+# was there, else the partial one.
 submission_of() {
-    if [ "$PRESET" = smoke ]; then
-        echo "$RESULTS/$MODEL/all_full_preds_and_fast_scores_${1}_partial.json"
-    else
-        echo "$RESULTS/$MODEL/all_full_preds_and_fast_scores_$1.json"
-    fi
+    local full="$RESULTS/$MODEL/all_full_preds_and_fast_scores_$1.json"
+    case "$PRESET" in
+    smoke) echo "${full%.json}_partial.json" ;;
+    cpu-real) if [ -e "$full" ]; then echo "$full"; else echo "${full%.json}_partial.json"; fi ;;
+    *) echo "$full" ;;
+    esac
 }
+partial_allowed() { [ "$PRESET" = smoke ] || [ "$PRESET" = cpu-real ]; }
 
 # =============================================================================================
 # STAGE COMMANDS: the only place that names the kit's CLI options. Each function runs one
@@ -152,8 +183,8 @@ submission_of() {
 # (generate for smoke, tokenizer, train, test, finetune): without a section named after the
 # command, the whole file is read as that command's options.
 # =============================================================================================
-cmd_generate()  { kit babylm generate --config "$CONFIG" --out_dir "$1"; }
-cmd_download()  { kit babylm download --year "${BABYLM_YEAR:-2025}" --track "$TRACK" --out_dir "$1"; }
+cmd_generate()  { local STEP_ARGS=(); kit babylm generate --config "$CONFIG" --out_dir "$1"; }
+cmd_download()  { local STEP_ARGS=(); kit babylm download --year "${BABYLM_YEAR:-2025}" --track "$TRACK" --out_dir "$1"; }
 cmd_corpus()    { kit babylm corpus --corpus "$CORPUS" --files train --track "$TRACK" --out_dir "$1"; }
 cmd_tokenizer() { kit babylm tokenizer --config "$2" --corpus "$CORPUS" --files train --track "$TRACK" --out_dir "$1"; }
 # cmd_train RUN_NAME CONFIG
@@ -171,7 +202,7 @@ cmd_score()     { local tasks=(); [ -z "${4:-}" ] || tasks=(--tasks "$4"); \
                       --eval_set "$3" --eval_data "$EVAL_DATA" --results "$RESULTS"; }
 cmd_finetune()  { kit eval_export finetune --config "$CONFIG" --model "$MODELS/$1/final" --revision main \
                       --model_name "$1" --tasks "$FINETUNE_TASKS" --data_dir "$GLUE_DATA" --output_dir "$RESULTS"; }
-cmd_collate()   { local partial=(); [ "$PRESET" != smoke ] || partial=(--allow_partial true); \
+cmd_collate()   { local partial=(); ! partial_allowed || partial=(--allow_partial true); \
                   kit eval_export collate --model "$MODEL" --backend "$BACKEND" --track "$TRACK" \
                       --results "$RESULTS" "${partial[@]}"; }
 cmd_validate()  { kit eval_export validate "$SUBMISSION" --eval_data "$EVAL_DATA"; }
@@ -183,13 +214,14 @@ cmd_report()    { local data=(); [ -z "$EVAL_DATA" ] || data+=(--eval_data "$EVA
 die() { echo "error: $*" >&2; exit 2; }
 
 # run CMD...: print the command, then run it (only print it under --dry-run).
+# STEP_ARGS: the flags after -- when the running step receives them (see main); `kit` adds them last.
 run() {
     local line
     line=$(printf '%q ' "$@")
     echo "+ ${line% }"
     [ "${DRY_RUN:-0}" = 1 ] || "$@"
 }
-kit() { run "$PY" -m "$@"; }
+kit() { run "$PY" -m "$@" "${STEP_ARGS[@]}"; }
 # kit_json OUTPUT MODULE ARGS...: run a command that prints a JSON line; keep the last one in OUTPUT
 kit_json() {
     local output=$1
@@ -202,7 +234,7 @@ kit_json() {
 }
 launch() {
     if [ "${NGPUS:-0}" -gt 1 ]; then
-        run "$PY" -m torch.distributed.run --standalone --nproc_per_node "$NGPUS" -m "$@"
+        run "$PY" -m torch.distributed.run --standalone --nproc_per_node "$NGPUS" -m "$@" "${STEP_ARGS[@]}"
     else
         kit "$@"
     fi
@@ -216,6 +248,7 @@ run_stage() {
     shift
     if [ -e "$output" ]; then
         echo "  skip: $output exists"
+        [ "${#STEP_ARGS[@]}" = 0 ] || echo "  note: the flags after -- (${STEP_ARGS[*]}) were not used; delete $output to redo the step with them"
         return 0
     fi
     "$@"
@@ -326,12 +359,38 @@ step_finetune() {
         fi
         die "step finetune needs glue_filtered/: set BABYLM_EVAL_DATA to the evaluation_data folder"
     fi
+    [ "$PRESET" != cpu-real ] || FINETUNE_TASKS=$(glue_tasks_with_data "$FINETUNE_TASKS")
+    [ -n "$FINETUNE_TASKS" ] || die "no fine-tuning task has its <task>.train.jsonl in $GLUE_DATA"
     run_stage "$RESULTS/$MODEL/main/finetune/${FINETUNE_TASKS##*,}/predictions.json" cmd_finetune "$MODEL"
+}
+# glue_tasks_with_data TASKS: those of the comma list whose training and validation files are in
+# GLUE_DATA; the others are named, once, as absent.
+glue_tasks_with_data() {
+    local task kept=() absent=()
+    for task in ${1//,/ }; do
+        if [ "${DRY_RUN:-0}" = 1 ] || { [ -f "$GLUE_DATA/$task.train.jsonl" ] && [ -f "$GLUE_DATA/$task.valid.jsonl" ]; }; then
+            kept+=("$task")
+        else
+            absent+=("$task")
+        fi
+    done
+    [ "${#absent[@]}" = 0 ] || echo "  absent: ${absent[*]} (no <task>.train.jsonl and .valid.jsonl in $GLUE_DATA): not fine-tuned" >&2
+    (IFS=,; echo "${kept[*]}")
 }
 step_collate() {
     local primary=$BACKEND
     for BACKEND in $BACKENDS; do  # cmd_collate reads $BACKEND
-        run_stage "$(submission_of "$BACKEND")" cmd_collate
+        if partial_allowed; then
+            # the output is the complete file or the partial one: known only once collate has run
+            [ ! -e "$(submission_of "$BACKEND")" ] || { run_stage "$(submission_of "$BACKEND")" true; continue; }
+            cmd_collate
+            if [ "${DRY_RUN:-0}" != 1 ] && [ ! -e "$(submission_of "$BACKEND")" ]; then
+                echo "error: collate finished without writing $(submission_of "$BACKEND")" >&2
+                exit 1
+            fi
+        else
+            run_stage "$(submission_of "$BACKEND")" cmd_collate
+        fi
     done
     BACKEND=$primary
 }
@@ -399,13 +458,14 @@ main() {
     while [ $# -gt 0 ]; do
         case "$1" in
         -h|--help) usage; return 0 ;;
+        --) shift; PASS=("$@"); break ;;
         --list) list=1 ;;
         --dry-run) DRY_RUN=1 ;;
         --only|--from)
             [ $# -ge 2 ] || die "$1 needs a step name (see ./reproduce.sh --list)"
             if [ "$1" = --only ]; then only=$2; else from=$2; fi
             shift ;;
-        -*) die "unknown option '$1'; options: --list --only STEP --from STEP --dry-run --help" ;;
+        -*) die "unknown option '$1'; options: --list --only STEP --from STEP --dry-run --help, then -- FLAGS for the commands" ;;
         *)
             [ -z "$preset" ] || die "one preset at a time (got '$preset' and '$1')"
             preset=$1 ;;
@@ -454,6 +514,11 @@ main() {
         echo
         echo "==== [$n/$total] $step: ${STEP_INFO[$step]}"
         t0=$SECONDS
+        STEP_ARGS=()
+        if [ -n "$target" ] && [ "$step" = "$target" ] || { [ -z "$target" ] && [[ " $TRAIN_STEPS " == *" $step "* ]]; }; then
+            STEP_ARGS=("${PASS[@]}")
+        fi
+        [ "${#STEP_ARGS[@]}" = 0 ] || echo "  flags after --, for this step: ${STEP_ARGS[*]}"
         "step_${step//-/_}"
         echo "==== [$n/$total] $step done ($((SECONDS - t0)) s)"
     done
@@ -461,6 +526,7 @@ main() {
         echo
         echo "== done: $RUN"
         [ ! -e "$RUN/report/report.md" ] || echo "   report: $RUN/report/report.md"
+        SUBMISSION=$(submission_of "$BACKEND")
         [ ! -e "$SUBMISSION" ] || echo "   submission: $SUBMISSION"
     fi
 }

@@ -127,7 +127,7 @@ def test_presets_build(path):
         assert built["train"].arch in ("gpt2", "bert", "gpt-bert")
         if path.stem.startswith("small_"):
             assert built["train"].run_name == path.stem
-    if "tokenizer" in built and path.stem != "smoke":
+    if "tokenizer" in built and path.stem not in ("smoke", "cpu_real"):  # the CPU presets keep the output layer small
         assert built["tokenizer"].vocab_size >= 8192
     if path.stem.startswith(("small_gpt_", "small_bert_")):
         order = path.stem.split("_")[2:]

@@ -52,13 +52,14 @@ def _listed_steps(text: str, preset: str) -> list[str]:
 def test_list_shows_every_preset_with_numbered_steps():
     proc = repro("--list")
     assert proc.returncode == 0, proc.stderr
-    for preset in ("smoke", "strict-small", "strict", "gpt-bert-strict-small", "gpt-bert-strict", "seed"):
+    for preset in ("smoke", "strict-small", "strict", "gpt-bert-strict-small", "gpt-bert-strict", "seed", "cpu-real"):
         assert re.search(rf"^{preset}\s+\S", proc.stdout, re.M), preset
     assert _listed_steps(proc.stdout, "smoke") == SMOKE_STEPS
     assert _listed_steps(proc.stdout, "strict") == SMOKE_STEPS
     assert _listed_steps(proc.stdout, "gpt-bert-strict-small") == SMOKE_STEPS
     assert _listed_steps(proc.stdout, "seed") == SEED_STEPS
-    numbers = [int(n) for n in re.findall(r"^\s+(\d+)\. ", proc.stdout.split("\nseed ", 1)[1], re.M)]
+    assert _listed_steps(proc.stdout, "cpu-real") == SMOKE_STEPS
+    numbers = [int(n) for n in re.findall(r"^\s+(\d+)\. ", proc.stdout.split("\nseed ", 1)[1].split("\n\n", 1)[0], re.M)]
     assert numbers == list(range(1, len(SEED_STEPS) + 1))
     only_smoke = repro("--list", "smoke").stdout
     assert "seed " not in only_smoke and _listed_steps(only_smoke, "smoke") == SMOKE_STEPS
@@ -252,3 +253,48 @@ def test_smoke_with_official_eval_data_scores_the_official_tasks(tmp_path):
                       ("chck_1M", "fast", f"blimp_supplement,ewok,wug_adj,reading,{synthetic}", False)]
     assert any(" eval_export finetune " in c and "--tasks rte" in c for c in cmds)
     assert any(" eval_export validate " in c and f"--eval_data {eval_dir}" in c for c in cmds)
+
+
+def _flag_carriers(cmds: list[str], flags: str) -> list[str]:
+    """The kit commands (module and command) whose line ends with ``flags``."""
+    return [" ".join(c.split(" -m ", 1)[1].split()[:2]) for c in cmds if " -m " in c and c.endswith(flags)]
+
+
+def test_flags_after_double_dash_go_to_one_step(tmp_path):
+    """`PRESET -- FLAGS`: the training step gets them, last (they override the preset); --only/--from STEP: that step."""
+    env = {"BABYLM_OUT": str(tmp_path), "BABYLM_DATA": str(tmp_path), "BABYLM_EVAL_DATA": str(tmp_path)}
+    (tmp_path / "cpu-real" / "models" / "cpu-real-model" / "chck_1M").mkdir(parents=True)
+    proc = repro("--dry-run", "cpu-real", "--", "--words", "3_000_000", env=env)  # as the README says
+    assert proc.returncode == 0, proc.stderr
+    cmds = _commands(proc.stdout)
+    assert _flag_carriers(cmds, "--words 3_000_000") == ["babylm train"]
+    train = next(c for c in cmds if " babylm train " in c)
+    assert "--config cpu_real" in train and "--run_name cpu-real-model" in train
+    # with --only, the named step's commands: here both scoring calls (final model, milestones)
+    export = repro("--dry-run", "--only", "export", "cpu-real", "--", "--limit", "50", env=env)
+    assert export.returncode == 0, export.stderr
+    assert _flag_carriers(_commands(export.stdout), "--limit 50") == ["eval_export score", "eval_export score"]
+    # --from: the first step only; seed: every training step
+    frm = repro("--dry-run", "--from", "collate", "cpu-real", "--", "--allow_partial", "false", env=env)
+    assert _flag_carriers(_commands(frm.stdout), "--allow_partial false") == ["eval_export collate"]
+    seed = repro("--dry-run", "seed", "--", "--seed", "7", env=env)
+    assert _flag_carriers(_commands(seed.stdout), "--seed 7") == ["babylm train"] * 7
+    # an existing output is not redone, and the skip says that the flags went unused
+    (tmp_path / "cpu-real" / "models" / "cpu-real-model" / "final").mkdir()
+    skip = repro("--dry-run", "--only", "train", "cpu-real", "--", "--lr", "2e-3", env=env)
+    assert "the flags after -- (--lr 2e-3) were not used" in skip.stdout and not _commands(skip.stdout)
+
+
+def test_cpu_real_preset_runs_every_step_on_the_real_data_folder(tmp_path):
+    env = {"BABYLM_OUT": str(tmp_path), "BABYLM_DATA": str(tmp_path / "data"), "BABYLM_EVAL_DATA": str(tmp_path / "eval")}
+    proc = repro("--dry-run", "cpu-real", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert _banners(proc.stdout) == SMOKE_STEPS
+    cmds = _commands(proc.stdout)
+    assert not any(" babylm download " in c or " babylm generate " in c for c in cmds)  # BABYLM_DATA is the corpus
+    for module in (" babylm tokenizer ", " babylm train ", " babylm test ", " eval_export finetune "):
+        assert "--config cpu_real" in next(c for c in cmds if module in c), module
+    assert "--corpus " + str(tmp_path / "data") in next(c for c in cmds if " babylm train " in c)
+    collate = next(c for c in cmds if " eval_export collate " in c)
+    assert collate.endswith("--allow_partial true")  # absent data (AoA, to begin with) is listed, not fatal
+    assert "torch.distributed.run" not in proc.stdout
