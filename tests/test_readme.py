@@ -111,6 +111,22 @@ COVERAGE: dict[str, Covered] = {
     "python -m babylm test --model runs/demo/final --corpus data/embedded": STEP_BY_STEP,
     "python -m babylm publish --run runs/demo": STEP_BY_STEP,
     "python -m eval_export score --model runs/demo --tasks data/embedded/blimp --results results": STEP_BY_STEP,
+    "python -m eval_export report --run runs/demo --results results --eval_data data/embedded": STEP_BY_STEP,
+    # README.md: A first experiment on real data, on a CPU (run as written, shrunk by appended flags)
+    **dict.fromkeys([
+        "python -m babylm corpus --corpus $DATA --out_dir outputs/cpu/corpus",
+        "python -m babylm tokenizer --config cpu_real --corpus $DATA --out_dir outputs/cpu/tokenizer",
+        "python -m babylm train --config cpu_real --corpus $DATA --tokenizer outputs/cpu/tokenizer --save_dir runs "
+        "--run_name cpu",
+        "python -m babylm test --config cpu_real --model runs/cpu/final --corpus $DATA",
+        "python -m eval_export score --model runs/cpu --eval_data $EVAL --results results",
+        "python -m eval_export score --model runs/cpu --revision chck_1M --eval_set fast --eval_data $EVAL --results results",
+        "python -m eval_export finetune --config cpu_real --model runs/cpu/final --model_name cpu --tasks "
+        "mnli,mrpc,qqp,rte,wsc --data_dir $EVAL/glue_filtered --output_dir results",
+        "python -m eval_export collate --model cpu --results results --allow_partial true",
+        "python -m eval_export validate results/cpu/all_full_preds_and_fast_scores_causal_partial.json --eval_data $EVAL",
+        "python -m eval_export report --run runs/cpu --results results --eval_data $EVAL --glue_data $EVAL/glue_filtered",
+    ], Covered("test", "tests/test_real_data_path.py::test_readme_first_experiment_on_the_real_2023_slice")),
     # docker/README.md
     'docker build -t babylm-kit --build-arg BABYLM_COMMIT="$(git rev-parse HEAD)" .': Covered(
         "ci", "bash docker/build-image.sh env smoke",
@@ -152,6 +168,11 @@ COVERAGE: dict[str, Covered] = {
         "test", "tests/test_export_submission.py::test_collate_and_old_formats", "needs a scored result tree"),
     "python -m eval_export validate FILE": Covered("here", "test_commands_that_run_here"),
     "./reproduce.sh --list": Covered("here", "test_commands_that_run_here"),
+    "./reproduce.sh cpu-real -- --words 3_000_000": Covered(
+        "test", "tests/test_reproduce.py::test_flags_after_double_dash_go_to_one_step",
+        "ten minutes of training: the test runs it as a dry run and checks where the flags go"),
+    "./reproduce.sh --only export cpu-real -- --limit 50": Covered(
+        "test", "tests/test_reproduce.py::test_flags_after_double_dash_go_to_one_step", "as above"),
     "./reproduce.sh": Covered("test", "tests/test_reproduce.py::test_bad_arguments_give_one_line_and_exit_2",
                               "the script named, not a call: without a preset it says to name one"),
     "docker compose -f docker/compose.yaml run --rm kit strict-small": Covered(
@@ -299,3 +320,7 @@ def test_step_by_step_block_runs(tmp_path):
     assert "main" in branches
     summary = json.loads((tmp_path / "results/demo/main/summary.json").read_text())
     assert summary  # the scored synthetic pairs
+    # the report of a run folder `train` wrote, its results where `score` put them: every section
+    report = (tmp_path / "runs/demo/report/report.md").read_text()
+    assert re.search(r"^\| demo \| [\d,]+ \| \d+\.\d\d \| \d+\.\d\d \|", report, re.M), report
+    assert "## Zero-shot scores" in report and "not scored" not in report
