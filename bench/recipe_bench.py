@@ -18,7 +18,7 @@ continues where it stopped.
         --eval_data <evaluation_data> --size tiny --words 1_000_000 --seeds 1,2,3
     # learning-rate pilot: every recipe at every learning rate, one seed
     .venv/bin/python bench/recipe_bench.py ... --seeds 1 --lrs 1e-3,2e-3,4e-3
-    # the strict-small budget on a GPU: bench/gpu_recipe.sh
+    # GPT-BERT and GPT-2 at the strict-small shape on a GPU: bench/device/run.sh (stage 3)
 
 Not a test. Sizes (layers x hidden, heads): ``tiny`` 2 x 64 (2) and ``small`` 4 x 256 (4), the kit's
 presets of those names, and ``strict-small`` 12 x 384 (6), the published GPT-BERT strict-small shape;
