@@ -250,6 +250,8 @@ def main(argv=None) -> int:
                                                                         seconds_left)
     part.note(part.facts["plan"])
     hybrid = train(run_config(args, "gpt-bert", tokenizer, words, "gpt_bert", milestones=True))
+    part.facts["trained"] = hybrid  # kept even if scoring runs out of time
+    part.save()
     score_seconds = score_final(args, part, hybrid, "kit GPT-BERT 12x384" if not args.smoke else "kit GPT-BERT tiny",
                                 ("mntp", "causal"))
     score_curve(args, part, hybrid, "kit GPT-BERT")

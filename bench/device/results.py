@@ -142,9 +142,8 @@ def markdown(merged: dict[str, Any]) -> str:
     for n, name in STAGES.items():
         s = status.get(str(n))
         part = merged["stages"].get(name)
-        rows.append([n, name, s["state"] if s else "not run", s["seconds"] if s else None,
-                     merged["caps_s"].get(name), "yes" if part and part.get("complete") else
-                     ("partial" if part and part.get("rows") else "no")])
+        kept = "-" if not n else "yes" if part and part.get("complete") else "partial" if part and part.get("rows") else "no"
+        rows.append([n, name, s["state"] if s else "not run", s["seconds"] if s else None, merged["caps_s"].get(name), kept])
     lines += [md_table(["stage", "name", "status", "seconds", "cap (s)", "part complete"], rows),
               "", f"Caps add up to {merged['cap_total_s']} s.", ""]
     for n, name in STAGES.items():
