@@ -122,3 +122,14 @@ def test_wheel_check_names_a_need_nobody_carries_and_refuses_two_versions(tmp_pa
     older.mkdir()
     with pytest.raises(InputError, match="two versions of fire"):
         pack.check_wheels([*carried, _wheel(older, "fire", "0.7.0", [])], REPO / "pyproject.toml")
+
+
+def test_the_stage_caps_add_up_to_eight_minutes_and_more_is_refused(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "SMOKE" and not k.startswith("CAP_")}
+    plan = subprocess.run(["bash", "bench/device/run.sh", "--plan"], cwd=REPO, env=env, capture_output=True, text=True)
+    assert plan.returncode == 0 and plan.stdout.strip().splitlines()[-1] == "total_s=480"
+    over = subprocess.run(["bash", "bench/device/run.sh"], cwd=REPO, capture_output=True, text=True,
+                          env={**env, "CAP_3": "300", "OUT": str(tmp_path / "out"), "WORK": str(tmp_path / "work")})
+    assert over.returncode == 2 and over.stderr.strip() == ("error: the stage caps add up to 540 s, over the run's "
+                                                             "480 s; lower a CAP_N")
+    assert not (tmp_path / "out").exists()  # refused before anything ran

@@ -29,6 +29,8 @@ PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "accelerate", 
 # Set to a stage number to make that stage fail once its part is written (proves the later stages
 # still run and the earlier parts stay).
 FAIL_ENV = "FAIL_STAGE"
+# Where run.sh wants the results files and its stage caps (comma list from stage 0).
+OUT_ENV, CAPS_ENV = "DEVICE_RUN_OUT", "DEVICE_RUN_CAPS"
 
 
 class StagePart:
@@ -54,9 +56,13 @@ class StagePart:
         self.save()
 
     def save(self) -> None:
+        """Write the part; under run.sh also the results files, so a run stopped from outside
+        mid-stage still returns this stage's rows."""
         write_json(self.path, {"stage": self.number, "name": STAGES[self.number], "title": self.title,
                                "smoke": self.smoke, "complete": self.complete, "facts": self.facts,
                                "rows": self.rows, "notes": self.notes, "markdown": self.markdown})
+        if os.environ.get(OUT_ENV) and os.environ.get(CAPS_ENV):
+            publish(self.path.parent.parent, Path(os.environ[OUT_ENV]), parse_caps(os.environ[CAPS_ENV]))
 
     def finish(self, markdown: str | None = None) -> None:
         """Mark the part complete; under FAIL_STAGE=<this stage>, fail right after (the part stays)."""
@@ -66,6 +72,10 @@ class StagePart:
         self.save()
         if os.environ.get(FAIL_ENV) == str(self.number):
             raise SystemExit(f"stage {self.number}: failing on purpose ({FAIL_ENV}={self.number}); its part is written")
+
+
+def parse_caps(text: str) -> dict[int, int]:
+    return {n: int(c) for n, c in enumerate(text.split(","))}
 
 
 def read_part(work: Path, number: int) -> dict[str, Any] | None:
@@ -100,22 +110,32 @@ def versions() -> dict[str, str | None]:
     return found
 
 
-def record(work: Path, out: Path, stage: int, rc: int, seconds: float, cap: int, caps: dict[int, int]) -> dict:
-    """Note how stage ``stage`` ended and rewrite ``out``/results.json and results.md from every part."""
+def record(work: Path, out: Path, stage: int, rc: int, seconds: float, caps: dict[int, int]) -> dict:
+    """Note stage ``stage``'s state (rc -1: running; else how it ended) and rewrite the results in ``out``."""
     status_file = work / "stages" / "status.json"
     status = read_json(status_file) if status_file.is_file() else {}
-    state = "done" if rc == 0 else "timed out" if rc in (124, 137) else f"failed (exit {rc})"
-    status[str(stage)] = {"name": STAGES[stage], "state": state, "rc": rc, "seconds": round(seconds, 1), "cap_s": cap}
+    state = ("running" if rc == -1 else "done" if rc == 0 else "timed out" if rc in (124, 137)
+             else f"failed (exit {rc})")
+    status[str(stage)] = {"name": STAGES[stage], "state": state, "rc": rc, "seconds": round(seconds, 1),
+                          "cap_s": caps[stage]}
     if stage == 0:
         status["0"]["versions"] = versions()
         status["0"]["python"] = sys.version.split()[0]
     write_json(status_file, status)
-    merged = gather(work, status, caps)
+    merged = publish(work, out, caps)
+    if rc != -1:
+        print(f"stage {stage} ({STAGES[stage]}): {state} after {seconds:.0f} s of its {caps[stage]} s cap; "
+              f"tables in {out / 'results.md'}", flush=True)
+    return merged
+
+
+def publish(work: Path, out: Path, caps: dict[int, int]) -> dict:
+    """Rewrite ``out``/results.json and results.md from the status and every part written so far."""
+    status_file = work / "stages" / "status.json"
+    merged = gather(work, read_json(status_file) if status_file.is_file() else {}, caps)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "results.json", merged)
     write_text(out / "results.md", markdown(merged))
-    print(f"stage {stage} ({STAGES[stage]}): {state} after {seconds:.0f} s of its {cap} s cap; "
-          f"tables in {out / 'results.md'}", flush=True)
     return merged
 
 
@@ -162,16 +182,15 @@ def markdown(merged: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
-    rec = sub.add_parser("record", help="note how a stage ended; rewrite results.json and results.md")
+    rec = sub.add_parser("record", help="note a stage's state; rewrite results.json and results.md")
     rec.add_argument("--work", required=True)
     rec.add_argument("--out", required=True)
     rec.add_argument("--stage", type=int, required=True, choices=sorted(STAGES))
-    rec.add_argument("--rc", type=int, required=True)
-    rec.add_argument("--seconds", type=float, required=True)
-    rec.add_argument("--caps", required=True, help="stage caps in seconds, in stage order from 0: e.g. 20,15,130,240,75")
+    rec.add_argument("--rc", type=int, required=True, help="the stage's exit code; -1: it is starting")
+    rec.add_argument("--seconds", type=float, default=0.0)
+    rec.add_argument("--caps", required=True, help="stage caps in seconds, in stage order from 0: e.g. 20,25,120,240,75")
     args = p.parse_args(argv)
-    caps = {n: int(c) for n, c in enumerate(args.caps.split(","))}
-    record(Path(args.work), Path(args.out), args.stage, args.rc, args.seconds, caps[args.stage], caps)
+    record(Path(args.work), Path(args.out), args.stage, args.rc, args.seconds, parse_caps(args.caps))
     return 0
 
 

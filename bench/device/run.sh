@@ -68,10 +68,13 @@ export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OF
 [ "$SMOKE" = 1 ] && export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 export BABYLM_CACHE="$WORK/cache" HF_HOME="$WORK/hf" PYTHONPATH="$WORK/site${PYTHONPATH:+:$PYTHONPATH}"
 
+# A stage rewrites the results files after each row too (bench/device/results.py): a run stopped
+# from outside mid-stage still returns that stage's rows.
+export DEVICE_RUN_OUT="$OUT" DEVICE_RUN_CAPS="$(IFS=,; echo "${CAPS[*]}")"
 since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
-record() {  # stage, exit code, seconds
+record() {  # stage, exit code (-1: starting), seconds
   "$PY" bench/device/results.py record --work "$WORK" --out "$OUT" --stage "$1" --rc "$2" --seconds "$3" \
-    --caps "$(IFS=,; echo "${CAPS[*]}")" || echo "warning: the results of stage $1 could not be written" >&2
+    --caps "$DEVICE_RUN_CAPS" || echo "warning: the results of stage $1 could not be written" >&2
 }
 
 # ---- 0. set-up: wheels, data, a check that the kit imports --------------------------------------
@@ -107,6 +110,7 @@ run_stage() {  # number, module, its options
   local n="$1" module="$2" start=$EPOCHREALTIME rc
   shift 2
   echo "== stage $n: $module (cap ${CAPS[$n]} s)"
+  record "$n" -1 0
   timeout --kill-after=5 "${CAPS[$n]}" "$PY" "bench/device/$module.py" --work "$WORK" "${smoke[@]}" "$@"
   rc=$?
   [ "$rc" = 0 ] || failed=$((failed + 1))
