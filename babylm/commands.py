@@ -1,13 +1,17 @@
 """The ``python -m babylm`` commands: an explicit name -> function map (see babylm.cli).
 
 Each function here is thin: it receives its validated config, calls one library function and
-prints what the user needs. The config dataclasses live beside the code they configure.
+says what it did (``log.info``: hidden by ``-q``); ``print`` is kept for a command's result, what a
+pipe reads (``env``, ``test``, the corpus table). The config dataclasses live beside the code they
+configure.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+from pathlib import Path
 
 from babylm.cli import Command
 from babylm.config import option
@@ -19,6 +23,8 @@ from babylm.publish import PublishConfig
 from babylm.run import TrainConfig
 from babylm.synthetic import GenerateConfig
 from babylm.tokenizer import TokenizerConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -51,7 +57,7 @@ def corpus(cfg: CorpusCommandConfig) -> None:
     print(loaded.table())
     path = write_json(f"{cfg.out_dir}/corpus_manifest.json", loaded.manifest())
     save(cfg, cfg.out_dir, "corpus")
-    print(f"manifest: {path}")
+    log.info("manifest: %s", path)
 
 
 def generate(cfg: GenerateConfig) -> None:
@@ -60,7 +66,7 @@ def generate(cfg: GenerateConfig) -> None:
 
     out = generate_corpus(cfg)
     save(cfg, out, "generate")
-    print(f"synthetic corpus written to {out}")
+    log.info("synthetic corpus written to %s", out)
 
 
 def tokenizer(cfg: TokenizerConfig) -> None:
@@ -68,7 +74,7 @@ def tokenizer(cfg: TokenizerConfig) -> None:
 
     out = train_tokenizer(cfg)
     info = describe(load_tokenizer(out))
-    print(f"tokenizer written to {out}: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+    log.info("tokenizer written to %s: %s", out, ", ".join(f"{k} {v}" for k, v in info.items()))
 
 
 def prepare(cfg: PrepareConfig) -> None:
@@ -76,9 +82,9 @@ def prepare(cfg: PrepareConfig) -> None:
 
     folder = prepare_data(cfg)
     info = json.loads((folder / "pack_info.json").read_text())
-    print(f"{info['blocks']:,} blocks of {info['block_size']} ids, {info['words_kept']:,} words kept "
-          f"({info['words_dropped']:,} dropped with the final partial block)")
-    print(f"packed data: {folder}")
+    log.info(f"{info['blocks']:,} blocks of {info['block_size']} ids, {info['words_kept']:,} words kept "
+             f"({info['words_dropped']:,} dropped with the final partial block)")
+    log.info("packed data: %s", folder)
 
 
 def download(cfg: DownloadConfig) -> None:
@@ -87,8 +93,8 @@ def download(cfg: DownloadConfig) -> None:
 
     placed = download_all(cfg)
     save(cfg, cfg.out_dir, "download")
-    print("unpacked: " + ", ".join(str(p) for p in placed))
-    print(f"use it with --corpus {cfg.out_dir}")
+    log.info("unpacked: %s", ", ".join(str(p) for p in placed))
+    log.info("use it with --corpus %s", cfg.out_dir)
 
 
 COMMANDS: dict[str, Command] = {
@@ -133,11 +139,22 @@ def run_training(cfg: TrainConfig):
 
 
 def train(cfg: TrainConfig) -> None:
-    import os
-
     run_dir = run_training(cfg)
-    if os.environ.get("RANK", "0") == "0":  # torchrun: one line, from rank 0
-        print(f"run folder: {run_dir}")
+    log.info("run folder: %s", run_dir)  # under torchrun from rank 0 only (babylm.logs)
+
+
+def train_interrupted(cfg: TrainConfig) -> str:
+    """What continues a run that Ctrl-C stopped: resume from its checkpoint, or start it again."""
+    from babylm.checkpoint import LATEST
+    from babylm.errors import RESUME_HINT
+
+    run_dir = Path(cfg.save_dir) / cfg.name
+    if (run_dir / LATEST).is_file():
+        return RESUME_HINT
+    if run_dir.is_dir():
+        return (f"{run_dir} holds no checkpoint yet (one is written every --save_every {cfg.save_every} steps); "
+                "run the same command with --overwrite true to start it again")
+    return "nothing was written; run the same command again"
 
 
 def test(cfg: TestConfig) -> None:
@@ -150,45 +167,55 @@ def test(cfg: TestConfig) -> None:
 @dataclasses.dataclass
 class TensorboardConfig:
     logdir: str = option("runs", "a run folder or the folder holding runs (--save_dir)")
-    launch: bool = option(False, "start TensorBoard now instead of printing the command")
-    port: int = option(6006, "port for TensorBoard")
+    port: int = option(6006, "port to serve on (0: any free port; the address is printed)", ge=0, le=65535)
+    host: str = option("localhost", "address to serve on; 0.0.0.0 serves every interface of this machine "
+                                    "(a remote GPU server; or forward the port with ssh -L 6006:localhost:6006)")
 
 
 def tensorboard(cfg: TensorboardConfig) -> None:
-    import subprocess
-    import sys
-    from pathlib import Path
+    """Serve TensorBoard on the runs' ``tb`` folders until Ctrl-C, which stops it (not an error).
 
+    In this process (TensorBoard's own program API), so that no server outlives the command.
+    """
     from babylm.errors import InputError
 
     logdir = Path(cfg.logdir)
     if not logdir.is_dir():
         raise InputError(f"--logdir: {logdir} does not exist; give a run folder or the --save_dir of your runs")
-    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--port", str(cfg.port)]
-    if not cfg.launch:
-        print(f"{' '.join(command)}\nthen open http://localhost:{cfg.port}  (metrics also in <run>/metrics.jsonl)")
-        return
-    subprocess.run(command, check=False)
+    from tensorboard import program
+
+    board = program.TensorBoard()
+    board.configure(argv=[None, "--logdir", str(logdir), "--port", str(cfg.port), "--host", cfg.host])
+    log.info("TensorBoard on %s: Ctrl-C stops it (the numbers are also in <run>/metrics.jsonl)", logdir)
+    try:
+        code = board.main()  # returns when Ctrl-C stops the server (or raises KeyboardInterrupt)
+    except KeyboardInterrupt:
+        code = 0
+    if code:
+        raise InputError(f"TensorBoard could not serve on {cfg.host}:{cfg.port} (its message is above); "
+                         "choose another --port")
+    log.info("TensorBoard stopped")
 
 
 def publish(cfg) -> None:
     from babylm.publish import publish as publish_run
     from babylm.publish import redact
 
-    out = publish_run(cfg, say=lambda line: print(line, flush=True))  # one line per branch as it is done
-    print(f"repository: {out.repo}" + (f" (pushed to {redact(cfg.remote)})" if cfg.remote else ""))
-    print(f"score a revision: python -m eval_export score --model {out.repo} --revision {out.branches[0].branch}")
+    out = publish_run(cfg, say=log.info)  # one line per branch as it is done
+    log.info("repository: %s%s", out.repo, f" (pushed to {redact(cfg.remote)})" if cfg.remote else "")
+    log.info("score a revision: python -m eval_export score --model %s --revision %s", out.repo, out.branches[0].branch)
     if out.hub:
-        print(f"from the hub: python -m eval_export score --model {cfg.hub_repo} --revision {out.hub[0].branch}")
+        log.info("from the hub: python -m eval_export score --model %s --revision %s", cfg.hub_repo, out.hub[0].branch)
 
 
 COMMANDS.update({
     "train": Command("train", TrainConfig, train,
-                     "Train a model (gpt2, llama, bert, roberta, deberta-v2, gpt-bert) with word-milestone checkpoints."),
+                     "Train a model (gpt2, llama, bert, roberta, deberta-v2, gpt-bert) with word-milestone checkpoints.",
+                     interrupted=train_interrupted),
     "test": Command("test", TestConfig, test, "Report loss and perplexity of a saved model on test files."),
     "publish": Command("publish", PublishConfig, publish,
                        "Write a run's milestones and final model as git branches (chck_1M ... main); optionally push "
                        "them or upload them to the Hugging Face hub."),
     "tensorboard": Command("tensorboard", TensorboardConfig, tensorboard,
-                           "Show (or --launch) the TensorBoard command for a run's logs."),
+                           "Start TensorBoard on the runs' logs (the folder of one run or of several); Ctrl-C stops it."),
 })

@@ -51,15 +51,9 @@ DATA_FILE = "data.arrow"
 @dataclasses.dataclass
 class PrepareConfig(CorpusConfig):
     tokenizer: str = option("outputs/tokenizer", "tokenizer folder (from `python -m babylm tokenizer`) or hub id")
-    block_size: int = option(128, "ids per training block (at most the model's positions)")
-    num_proc: int = option(1, "processes for tokenization (datasets.map num_proc)")
+    block_size: int = option(128, "ids per training block (at most the model's positions)", ge=MIN_BLOCK, le=MAX_BLOCK)
+    num_proc: int = option(1, "processes for tokenization (datasets.map num_proc)", ge=1)
     cache_dir: str = option("", "where packed datasets are cached (default: $BABYLM_CACHE/packed or ~/.cache/babylm/packed)")
-
-    def validate(self) -> None:
-        check_block_size(self.block_size)
-        if self.num_proc < 1:
-            raise UsageError(f"--num_proc: must be at least 1, got {self.num_proc}")
-
 
 def check_block_size(block_size: int) -> None:
     if not MIN_BLOCK <= block_size <= MAX_BLOCK:

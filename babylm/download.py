@@ -68,7 +68,7 @@ class DownloadConfig:
     url: str = option("", "download this URL instead of the registry's (one archive)")
     base_url: str = option("", "replace the registry URLs' location with this one (file name = <name>.zip)")
     md5: str = option("", "expected md5 of the archive given with --url (overrides the registry)")
-    size: int = option(0, "expected size in bytes of the archive given with --url (0: unknown)")
+    size: int = option(0, "expected size in bytes of the archive given with --url (0: unknown)", ge=0)
     keep_archive: bool = option(False, "keep the verified archive in <out_dir>/.downloads")
     overwrite: bool = option(False, "replace folders that already exist in out_dir")
 

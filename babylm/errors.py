@@ -17,3 +17,9 @@ class UsageError(KitError):
 
 class InputError(KitError):
     exit_code = 1
+
+
+# What the command line says when Ctrl-C (or a signal the training loop turns into a stop) ends a
+# command, and how a run goes on afterwards: said in one place for the CLI and the loop.
+INTERRUPTED = "interrupted"
+RESUME_HINT = "run the same command with --resume true to continue from the latest checkpoint"

@@ -88,7 +88,7 @@ class RunEvents:
         if dist.main and cfg.resume:
             truncate_metrics(run.run_dir, state.step)  # records a killed run wrote after its last checkpoint
         self.tracker = Tracker(run.run_dir, enabled=dist.main, total_steps=total_steps, total_words=total_words,
-                               tensorboard=cfg.tensorboard, progress=cfg.progress)
+                               tensorboard=cfg.tensorboard, progress=cfg.progress, report_to=cfg.report_to)
         self.tracker.advance(state.step)
         if state.step == 0:
             self.tracker.hparams({k: v for k, v in dataclasses.asdict(cfg).items() if v is not None})

@@ -89,11 +89,11 @@ class TestConfig:
     model: str = option("", "saved model folder (e.g. runs/gpt2_tiny/final or a chck_* folder)")
     corpus: str = option("embedded", "corpus holding the test files")
     files: list[str] = option(["test"], "test files: names, globs or groups")
-    block_size: int = option(128, "tokens per sequence")
-    batch_size: int = option(32, "sequences per batch")
+    block_size: int = option(128, "tokens per sequence", ge=1)
+    batch_size: int = option(32, "sequences per batch", ge=1)
     objective: str = option("auto", "clm, mlm, hybrid (gpt-bert: masked next-token prediction at 15%, and causal) "
                                     "or auto (the model's own)", choices=("auto", "clm", "mlm", "hybrid"))
-    seed: int = option(42, "seed of the mlm and hybrid masks")
+    seed: int = option(42, "seed of the mlm and hybrid masks", ge=0)
     device: str = option("auto", "auto, cpu, cuda")
     trust_remote_code: bool = option(False, "allow models with their own code (custom head) to run it")
 

@@ -20,9 +20,10 @@ from babylm.config import option
 from babylm.distributed import Dist
 from babylm.errors import InputError, KitError, UsageError
 from babylm.files import FolderLock, read_json
+from babylm.tracking import TRACKERS, check_trackers
 
 # Fields that may change between a run and its resumption without changing the result.
-RESUME_FREE = {"resume", "overwrite", "log_every", "progress", "tensorboard", "device", "compile"}
+RESUME_FREE = {"resume", "overwrite", "log_every", "progress", "tensorboard", "report_to", "device", "compile"}
 # Positions a new model gets by default: the longest official evaluation item (entity tracking,
 # about 315 tokens under an 8k-16k BPE) fits with room to spare, whatever the training block size.
 OFFICIAL_POSITIONS = 512
@@ -31,74 +32,86 @@ OFFICIAL_POSITIONS = 512
 @dataclasses.dataclass
 class TrainConfig:
     # data
-    corpus: str = option("embedded", "corpus: a folder, 'embedded' (the synthetic corpus shipped with the kit) or hf:<id>")
+    corpus: str = option("embedded", "corpus: a folder, 'embedded' (the synthetic corpus shipped with the kit) or hf:<id>",
+                         group="data")
     files: list[str] = option([], "files of the corpus to train on: names, globs or groups (train, easy, hard ...); empty = train files")
     curriculum: list[str] = option([], "ordered stages, each a file selection (join several with '+'), e.g. easy,hard; overrides --files")
     val_files: list[str] = option([], "files for validation (e.g. dev); empty = hold out --val_fraction of the training blocks")
-    val_fraction: float = option(0.02, "share of training blocks held out for validation when --val_files is empty (0 = none)")
+    val_fraction: float = option(0.02, "share of training blocks held out for validation when --val_files is empty (0 = none)",
+                                 ge=0, lt=1)
     tokenizer: str | None = option(None, "tokenizer folder (python -m babylm tokenizer); default: --init_from's tokenizer")
-    block_size: int = option(128, "tokens per training sequence")
+    block_size: int = option(128, "tokens per training sequence", ge=1)
     # model
     arch: str = option("gpt2", "architecture (gpt-bert: the causal + masked hybrid, docs/gpt_bert.md)",
-                       choices=("gpt2", "llama", "bert", "roberta", "deberta-v2", "gpt-bert"))
+                       choices=("gpt2", "llama", "bert", "roberta", "deberta-v2", "gpt-bert"), group="model")
     size: str = option("tiny", "size preset (layers, hidden, heads, intermediate); gpt-bert has tiny, small and base, "
                                "the latter two its published strict-small and strict shapes",
                        choices=("tiny", "small", "medium", "base"))
-    layers: int | None = option(None, "number of layers (overrides the preset)")
-    hidden: int | None = option(None, "hidden size (overrides the preset)")
-    heads: int | None = option(None, "attention heads (overrides the preset)")
-    intermediate: int | None = option(None, "feed-forward size (default: the preset's, or 4 x hidden)")
+    layers: int | None = option(None, "number of layers (overrides the preset)", ge=1)
+    hidden: int | None = option(None, "hidden size (overrides the preset)", ge=1)
+    heads: int | None = option(None, "attention heads (overrides the preset)", ge=1)
+    intermediate: int | None = option(None, "feed-forward size (default: the preset's, or 4 x hidden)", ge=1)
     positions: int | None = option(None, f"position slots of the model (default: the larger of --block_size and "
-                                         f"{OFFICIAL_POSITIONS}, which every official evaluation item fits)")
-    dropout: float = option(0.1, "dropout probability inside the model")
+                                         f"{OFFICIAL_POSITIONS}, which every official evaluation item fits)", ge=1)
+    dropout: float = option(0.1, "dropout probability inside the model", ge=0, lt=1)
     custom_head: bool = option(False, "use the architecture's body with the kit's own LM head (loading needs trust_remote_code)")
     init_from: str | None = option(None, "continue training this saved model folder instead of building a new one")
     init_optimizer: bool = option(False, "with --init_from: also restore its optimizer state (train_state.pt)")
     # objective
     objective: str = option("auto", "clm (causal), mlm (masked), hybrid (gpt-bert: causal and masked next-token "
-                                    "prediction) or auto (the architecture's own)", choices=("auto", "clm", "mlm", "hybrid"))
-    mlm_probability: float = option(0.15, "mlm: share of tokens selected for prediction")
-    mask_replace_prob: float = option(0.8, "mlm: share of selected tokens replaced by the mask token")
-    random_replace_prob: float = option(0.1, "mlm: share of selected tokens replaced by a random token (rest unchanged)")
+                                    "prediction) or auto (the architecture's own)", choices=("auto", "clm", "mlm", "hybrid"),
+                         group="objective")
+    mlm_probability: float = option(0.15, "mlm: share of tokens selected for prediction", gt=0, lt=1)
+    mask_replace_prob: float = option(0.8, "mlm: share of selected tokens replaced by the mask token", ge=0, le=1)
+    random_replace_prob: float = option(0.1, "mlm: share of selected tokens replaced by a random token (rest unchanged)",
+                                        ge=0, le=1)
     # babylm.objective.CAUSAL_SHARE, written out: this module must not import torch (--help stays fast)
     causal_share: float = option(1 / 16, "hybrid: share of optimizer steps trained causally, the rest by masked "
                                          "next-token prediction (mask rate 30% falling to 15%); default 0.0625 = 1/16, "
                                          "the published 1 causal : 15 masked (ltgoslo/gpt-bert, "
-                                         "pretraining/train_multi_gpu.py)")
+                                         "pretraining/train_multi_gpu.py)", ge=0, le=1)
     # length
-    words: int | None = option(None, "stop after this many words seen (e.g. 100_000_000 = 10 epochs of 10M); overrides --epochs")
-    epochs: float = option(1.0, "passes over each stage's data when --words is not given")
+    words: int | None = option(None, "stop after this many words seen (e.g. 100_000_000 = 10 epochs of 10M); overrides --epochs",
+                               ge=1, group="length and milestones")
+    epochs: float = option(1.0, "passes over each stage's data when --words is not given", gt=0)
     track: str = option("strict-small", "milestone set: strict-small (1M..100M) or strict (also 200M..1000M)", choices=TRACKS)
-    milestone_unit_words: int = option(1_000_000, "words one 'M' of a milestone name stands for; only tests lower it (names stay official)")
+    milestone_unit_words: int = option(1_000_000, "words one 'M' of a milestone name stands for; only tests lower it (names stay official)",
+                                       ge=1)
     milestones: bool = option(True, "write chck_<N>M checkpoints at the official word milestones")
     # optimisation
-    batch_size: int = option(32, "sequences per micro-batch per process")
-    grad_accum: int = option(1, "micro-batches per optimizer step")
-    lr: float = option(1e-3, "peak learning rate")
-    min_lr_ratio: float = option(0.1, "final learning rate as a share of --lr")
-    warmup_steps: int = option(100, "linear warm-up steps")
+    batch_size: int = option(32, "sequences per micro-batch per process", ge=1, group="optimisation")
+    grad_accum: int = option(1, "micro-batches per optimizer step", ge=1)
+    lr: float = option(1e-3, "peak learning rate", gt=0)
+    min_lr_ratio: float = option(0.1, "final learning rate as a share of --lr", ge=0, le=1)
+    warmup_steps: int = option(100, "linear warm-up steps", ge=0)
     schedule: str = option("cosine", "decay after warm-up", choices=("cosine", "linear", "constant"))
-    weight_decay: float = option(0.1, "AdamW weight decay (not applied to biases and norms)")
-    beta1: float = option(0.9, "AdamW beta1")
-    beta2: float = option(0.98, "AdamW beta2")
-    grad_clip: float = option(1.0, "clip the gradient norm to this value (0 = off)")
+    weight_decay: float = option(0.1, "AdamW weight decay (not applied to biases and norms)", ge=0)
+    beta1: float = option(0.9, "AdamW beta1", ge=0, lt=1)
+    beta2: float = option(0.98, "AdamW beta2", ge=0, lt=1)
+    grad_clip: float = option(1.0, "clip the gradient norm to this value (0 = off)", ge=0)
     precision: str = option("auto", "auto (bf16 on capable GPUs, else fp32), fp32, bf16 or fp16", choices=("auto", "fp32", "bf16", "fp16"))
     compile: bool = option(False, "torch.compile the model (slow start, faster steps on GPU)")
-    seed: int = option(42, "seed for initial weights, data order and masks")
+    seed: int = option(42, "seed for initial weights, data order and masks", ge=0)
     # evaluation / checkpoints / logs
-    eval_every: int = option(0, "evaluate every N steps (0 = only at epoch ends and at the end)")
-    eval_batches: int = option(0, "cap on validation batches per evaluation (0 = all)")
-    patience: int = option(0, "stop after this many evaluations without a better validation loss (0 = never)")
-    save_every: int = option(500, "write a resume checkpoint every N steps (0 = only at the end)")
-    log_every: int = option(10, "steps between console/metrics lines")
-    save_dir: str = option("runs", "folder holding the runs")
+    eval_every: int = option(0, "evaluate every N steps (0 = only at epoch ends and at the end)", ge=0,
+                             group="evaluation and checkpoints")
+    eval_batches: int = option(0, "cap on validation batches per evaluation (0 = all)", ge=0)
+    patience: int = option(0, "stop after this many evaluations without a better validation loss (0 = never)", ge=0)
+    save_every: int = option(500, "write a resume checkpoint every N steps (0 = only at the end)", ge=0)
+    log_every: int = option(10, "steps between console/metrics lines", ge=1, group="logging")
+    save_dir: str = option("runs", "folder holding the runs", group="run folder")
     run_name: str | None = option(None, "run folder name under --save_dir (default: <arch>_<size>)")
     resume: bool = option(False, "continue the run in <save_dir>/<run_name> from its latest checkpoint")
     overwrite: bool = option(False, "replace an existing run folder")
-    engine: str = option("torch", "torch (the kit's loop) or hf (transformers Trainer)", choices=("torch", "hf"))
+    engine: str = option("torch", "torch (the kit's loop) or hf (transformers Trainer)", choices=("torch", "hf"),
+                         group="engine and device")
     device: str = option("auto", "auto, cpu, cuda or cuda:N")
-    tensorboard: bool = option(True, "write TensorBoard scalars under <run>/tb")
-    progress: bool = option(True, "show a progress bar")
+    tensorboard: bool = option(True, "write TensorBoard scalars under <run>/tb", group="logging")
+    progress: bool = option(True, "show a progress bar (false also silences the bars of transformers and datasets)")
+    report_to: list[str] = option([], "experiment trackers to send the metrics and config to, beside metrics.jsonl and "
+                                      "TensorBoard, in either engine: wandb (Weights & Biases; pip install wandb; project, "
+                                      "entity and WANDB_MODE=offline from wandb's environment variables)",
+                                  choices=TRACKERS)
 
     def validate(self) -> None:
         from babylm.models import objective_of
@@ -114,34 +127,9 @@ class TrainConfig:
                                  "--causal_share 1 makes every step causal, 0 every step masked")
             if self.objective == "hybrid" and kind != "hybrid":
                 raise UsageError(f"--objective hybrid needs --arch gpt-bert; {self.arch} trains with {kind}")
-        if not 0 <= self.causal_share <= 1:
-            raise UsageError(f"--causal_share must be in [0, 1], got {self.causal_share}")
-        for name in ("block_size", "batch_size", "grad_accum", "milestone_unit_words"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"--{name} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise UsageError(f"--lr must be positive, got {self.lr}")
-        for name in ("dropout", "beta1", "beta2"):
-            if not 0 <= getattr(self, name) < 1:
-                raise UsageError(f"--{name} must lie in [0, 1), got {getattr(self, name)}")
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise UsageError(f"--min_lr_ratio must lie in [0, 1], got {self.min_lr_ratio}")
-        for name in ("weight_decay", "grad_clip", "warmup_steps", "eval_every", "eval_batches", "patience",
-                     "save_every"):
-            if getattr(self, name) < 0:
-                raise UsageError(f"--{name} must not be negative, got {getattr(self, name)}")
-        if self.log_every < 1:
-            raise UsageError(f"--log_every must be at least 1, got {self.log_every}")
-        if not 0 < self.mlm_probability < 1:
-            raise UsageError(f"--mlm_probability must be between 0 and 1, got {self.mlm_probability}")
+        # Types, choices and each option's own range are declared on the fields (babylm.config).
         if self.mask_replace_prob + self.random_replace_prob > 1:
             raise UsageError("--mask_replace_prob + --random_replace_prob must not exceed 1")
-        if not 0 <= self.val_fraction < 1:
-            raise UsageError(f"--val_fraction must be in [0, 1), got {self.val_fraction}")
-        if self.words is not None and self.words < 1:
-            raise UsageError(f"--words must be positive, got {self.words}")
-        if self.words is None and self.epochs <= 0:
-            raise UsageError(f"--epochs must be positive, got {self.epochs}")
         if self.resume and self.overwrite:
             raise UsageError("--resume and --overwrite exclude each other")
         if self.init_optimizer and not self.init_from:
@@ -149,6 +137,7 @@ class TrainConfig:
         if self.positions is not None and self.positions < self.block_size:
             raise UsageError(f"--block_size {self.block_size} is over the model's {self.positions} positions; "
                              "lower it or raise --positions")
+        check_trackers(self.report_to)
 
     @property
     def name(self) -> str:

@@ -337,20 +337,14 @@ def make_pairs(phenomenon: str, n: int, rng: random.Random) -> list[dict[str, An
 @dataclasses.dataclass
 class GenerateConfig:
     out_dir: str = option("outputs/embedded", "folder to write (train/dev/test text, blimp/ pairs, README.md)")
-    seed: int = option(0, "random seed; the same seed gives byte-identical files")
-    train_words: int = option(200_000, "words of training text")
-    dev_words: int = option(20_000, "words of development text")
-    test_words: int = option(20_000, "words of test text")
-    pairs_per_phenomenon: int = option(300, "minimal pairs per phenomenon file")
-    interjection_rate: float = option(0.1, "share of utterances that start with an interjection ('Look, ...')")
+    seed: int = option(0, "random seed; the same seed gives byte-identical files", ge=0)
+    train_words: int = option(200_000, "words of training text", ge=1)
+    dev_words: int = option(20_000, "words of development text", ge=1)
+    test_words: int = option(20_000, "words of test text", ge=1)
+    pairs_per_phenomenon: int = option(300, "minimal pairs per phenomenon file", ge=1)
+    interjection_rate: float = option(0.1, "share of utterances that start with an interjection ('Look, ...')",
+                                      ge=0, le=1)
     overwrite: bool = option(False, "replace an existing out_dir")
-
-    def validate(self) -> None:
-        for name in ("train_words", "dev_words", "test_words", "pairs_per_phenomenon"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"--{name}: must be at least 1, got {getattr(self, name)}")
-        if not 0 <= self.interjection_rate <= 1:
-            raise UsageError(f"--interjection_rate: must be between 0 and 1, got {self.interjection_rate}")
 
 
 def iter_utterances(rng: random.Random, exclude: set[str], interjection_rate: float = 0.1) -> Iterator[str]:

@@ -45,20 +45,18 @@ class TokenizerConfig(CorpusConfig):
     model: str = option("bpe", "tokenizer model: byte-level BPE, WordPiece or Unigram. Only BPE training is "
                         "byte-reproducible: the tokenizers library's WordPiece and Unigram trainers depend on "
                         "hash-map order and thread timing (huggingface/tokenizers#1794)", choices=MODELS)
-    vocab_size: int = option(8192, "vocabulary size including the special tokens")
-    min_frequency: int = option(2, "minimum count of a merge/piece (BPE, WordPiece)")
+    vocab_size: int = option(8192, "vocabulary size including the special tokens", ge=1)
+    min_frequency: int = option(2, "minimum count of a merge/piece (BPE, WordPiece)", ge=1)
     target: str = option("causal", "architecture the tokenizer serves: causal (GPT-2/Llama style) or masked "
                                    "(BERT/RoBERTa style: cls=<s>, sep=</s>)", choices=TARGETS)
     add_bos: bool | None = option(None, "prepend <s> to every text (default: true). Without it the official "
                                         "scorers never score a sentence's first token")
     add_eos: bool | None = option(None, "append </s> to every text (default: false for causal, true for masked)")
-    model_max_length: int = option(1_000_000, "model_max_length recorded in the tokenizer config")
+    model_max_length: int = option(1_000_000, "model_max_length recorded in the tokenizer config", ge=1)
     overwrite: bool = option(False, "replace an existing out_dir")
 
     def validate(self) -> None:
-        check_vocab_size(self.model, self.vocab_size)
-        if self.min_frequency < 1:
-            raise UsageError(f"--min_frequency: must be at least 1, got {self.min_frequency}")
+        check_vocab_size(self.model, self.vocab_size)  # its least value depends on --model
 
     def resolved(self) -> tuple[bool, bool]:
         add_bos = True if self.add_bos is None else self.add_bos

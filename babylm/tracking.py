@@ -1,13 +1,17 @@
-"""Rank-0 run logging: console line, progress bar, ``train.log``, ``metrics.jsonl`` and TensorBoard.
+"""Rank-0 run logging: console line, progress bar, ``train.log``, ``metrics.jsonl``, TensorBoard and
+Weights & Biases.
 
 Every call is a no-op on ranks other than 0, so call sites never branch on the rank. Metric
 names are namespaced (``train/loss``, ``val/loss``, ``train/lr`` ...); the same numbers go to the
-console, the JSON lines file and TensorBoard.
+console (the ``babylm.tracking`` logger, see babylm.logs), the JSON lines file, TensorBoard and,
+with ``--report_to wandb``, a Weights & Biases run. Both engines log through here (the Trainer's
+own reporting is off), so a run's records do not depend on the engine.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sys
 import time
@@ -15,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 METRICS = "metrics.jsonl"
+TRACKERS = ("wandb",)  # --report_to: trackers beside the run folder's own files
+WANDB_ID = "wandb_run_id"  # in the run folder: a resumed run continues the same W&B run
+
+log = logging.getLogger(__name__)
 
 
 def _fmt_count(n: float) -> str:
@@ -69,13 +77,14 @@ class Tracker:
     """Writes one run's logs under ``run_dir``; silent unless ``enabled`` (rank 0)."""
 
     def __init__(self, run_dir: Path, enabled: bool = True, total_steps: int = 0, total_words: int = 0,
-                 tensorboard: bool = True, progress: bool = True):
+                 tensorboard: bool = True, progress: bool = True, report_to: tuple[str, ...] | list[str] = ()):
         self.enabled = enabled
         self.total_words = total_words
         self.start = time.perf_counter()
         self._words_at_start: int | None = None
         self._tb = None
         self._bar = None
+        self._wandb = None
         if not enabled:
             return
         self.run_dir = Path(run_dir)
@@ -94,22 +103,25 @@ class Tracker:
 
             self._bar = tqdm(total=total_steps, unit="step", dynamic_ncols=True, file=sys.stderr, mininterval=1.0,
                              disable=None)
+        if "wandb" in report_to:
+            self._wandb = start_wandb(self.run_dir)
 
     def print(self, message: str) -> None:
-        """A line to the console (above the bar) and to ``train.log``."""
+        """A line to the console (above the bar; babylm.logs) and, whatever the level, to ``train.log``."""
         if not self.enabled:
             return
-        if self._bar is not None:
-            self._bar.write(message)
-        else:
-            print(message, flush=True)
+        log.info("%s", message)
         _append(self._log, message + "\n")
 
     def hparams(self, params: dict[str, Any]) -> None:
-        """Record the resolved config (TensorBoard text + hparams)."""
-        if not self.enabled or self._tb is None:
+        """Record the resolved config (TensorBoard text + hparams; the W&B run's config)."""
+        if not self.enabled:
             return
         flat = {k: (v if isinstance(v, (int, float, str, bool)) else json.dumps(v)) for k, v in params.items()}
+        if self._wandb is not None:
+            self._wandb.config.update(flat, allow_val_change=True)
+        if self._tb is None:
+            return
         self._tb.add_text("config", "\n".join(f"    {k}: {v}" for k, v in flat.items()), 0)
         self._tb.add_hparams(flat, {}, run_name=".")
 
@@ -122,6 +134,8 @@ class Tracker:
         if self._tb is not None:
             for key, value in metrics.items():
                 self._tb.add_scalar(key, value, step)
+        if self._wandb is not None:
+            self._wandb.log({"step": step, "words": words, **metrics})
         if console:
             self.print(self._line(step, words, metrics))
 
@@ -151,5 +165,43 @@ class Tracker:
             self._bar.close()
         if self._tb is not None:
             self._tb.close()
+        if self._wandb is not None:
+            self._wandb.finish()
         self._log.close()
         self._metrics.close()
+
+
+def check_trackers(report_to: list[str] | tuple[str, ...]) -> None:
+    """A UsageError when a tracker named in ``--report_to`` is not installed (wandb is an optional extra)."""
+    import importlib.util
+
+    from babylm.errors import UsageError
+
+    if "wandb" in report_to and importlib.util.find_spec("wandb") is None:
+        raise UsageError("--report_to wandb needs the wandb package: pip install 'babylm-kit[wandb]' "
+                         "(or pip install wandb into this environment)")
+
+
+def start_wandb(run_dir: Path):
+    """A Weights & Biases run for the kit's run folder (``--report_to wandb``).
+
+    It is named after the run folder and keeps its files under ``<run>/wandb``; its id is kept in
+    ``<run>/wandb_run_id``, so ``--resume true`` continues the same W&B run. The project, entity,
+    mode (``WANDB_MODE=offline``: no network, ``wandb sync`` later) and key come from wandb's own
+    environment variables (``WANDB_PROJECT``, default ``babylm``). Metrics are plotted against the
+    optimizer step (``step``) or the words seen (``words``), both logged with every record.
+    """
+    import os
+    import uuid
+
+    from babylm.files import write_text
+
+    check_trackers(["wandb"])
+    import wandb
+    id_file = run_dir / WANDB_ID
+    run_id = id_file.read_text().strip() if id_file.is_file() else uuid.uuid4().hex[:12]
+    write_text(id_file, run_id + "\n")
+    run = wandb.init(project=os.environ.get("WANDB_PROJECT", "babylm"), name=run_dir.name, id=run_id,
+                     resume="allow", dir=str(run_dir), settings=wandb.Settings(silent=not log.isEnabledFor(logging.INFO)))
+    run.define_metric("*", step_metric="step")  # the kit's step, not wandb's own counter: a resumed run
+    return run                                  # logs its steps again from the checkpoint on

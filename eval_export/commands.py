@@ -46,13 +46,13 @@ class ScoreConfig:
                                           "uses) or within_word_l2r (Kauf & Ivanova)", choices=("original", "within_word_l2r"))
     reduction: str = option("sum", "sum of token log-probs (official) or mean (the 2024 masked path's minicons default)",
                             choices=("sum", "mean"))
-    temperature: float = option(1.0, "logits are divided by this before the log-softmax (official default 1.0)")
+    temperature: float = option(1.0, "logits are divided by this before the log-softmax (official default 1.0)", gt=0)
     prefix_sharing: bool = option(True, "causal: compute every shared token prefix once (the options of an item share "
                                          "their context, the items of an entity-tracking story its opening, a BLiMP pair "
                                          "its first words) and score only what follows; exact. false: every string on "
                                          "its own (the plain path, for checking)")
     token_budget: int = option(0, "padded tokens per forward pass; 0 = auto: 2048 on CPU (cache-friendly, fastest in "
-                                  "bench/score_bench.py), 65536 on a GPU")
+                                  "bench/score_bench.py), 65536 on a GPU", ge=0)
     dtype: str = option("float32", "weight dtype; log-softmax is float32 regardless", choices=("float32", "bfloat16", "float16"))
     device: str = option("auto", "cpu, cuda, cuda:1 ... (auto: cuda when available)")
     trust_remote_code: bool = option(False, "run code shipped with the checkpoint (the official 2025 code always does; off here)")
@@ -72,7 +72,7 @@ class ScoreConfig:
                                                   "Kit checkpoints name their inputs without token types, so both agree "
                                                   "on them; encoders whose default token types are zeros are unaffected",
                                       choices=("official", "drop"))
-    limit: int = option(0, "keep the first N items per subtask (smoke runs; skips the official count check)")
+    limit: int = option(0, "keep the first N items per subtask (smoke runs; skips the official count check)", ge=0)
     overwrite: bool = option(False, "re-score tasks whose predictions.json already exists. Without it an existing "
                                     "result is kept when it was made with the same scoring options (--limit, --bos_rule, "
                                     "--pll_variant, --reduction, --temperature, --reading_space, --dtype, "
@@ -87,10 +87,6 @@ class ScoreConfig:
         for revision in self.revision.split(","):  # a comma list names several
             check_name(revision.strip(), "revision")
         check_name(model_name(self.model), "model")
-        if self.token_budget < 0:
-            raise UsageError("--token_budget must be 0 (auto) or positive")
-        if self.temperature <= 0:
-            raise UsageError("--temperature must be positive")
 
 
 def score(cfg: ScoreConfig) -> None:

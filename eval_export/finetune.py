@@ -53,18 +53,18 @@ class FinetuneConfig:
     padding_side: str = option("right", "side the tokenizer pads on", choices=("left", "right"))
     official: bool = option(False, "reproduce the official 2025 behaviour exactly: official head, hidden state at "
                                    "position 0, right padding (poor for decoders, evaluation-pipeline-2025 #38)")
-    lr: float = option(3e-5, "peak learning rate (AdamW)")
-    batch_size: int | None = option(None, "training batch size (default: 32, 16 for boolq and multirc)")
-    eval_batch_size: int = option(64, "batch size for evaluation and prediction")
-    epochs: int | None = option(None, "epochs (default: 10, 30 for wsc)")
-    max_length: int = option(512, "max tokens per pair (also capped by the model's position limit)")
-    weight_decay: float = option(0.01, "AdamW weight decay")
-    warmup: float = option(0.06, "fraction of steps with linear warm-up")
-    min_lr_factor: float = option(0.1, "the cosine schedule ends at this fraction of --lr")
-    dropout: float = option(0.1, "classifier dropout")
-    seed: int = option(42, "seed for the head's initialisation, dropout and batch order")
+    lr: float = option(3e-5, "peak learning rate (AdamW)", gt=0)
+    batch_size: int | None = option(None, "training batch size (default: 32, 16 for boolq and multirc)", ge=1)
+    eval_batch_size: int = option(64, "batch size for evaluation and prediction", ge=1)
+    epochs: int | None = option(None, "epochs (default: 10, 30 for wsc)", ge=1)
+    max_length: int = option(512, "max tokens per pair (also capped by the model's position limit)", ge=1)
+    weight_decay: float = option(0.01, "AdamW weight decay", ge=0)
+    warmup: float = option(0.06, "fraction of steps with linear warm-up", ge=0, lt=1)
+    min_lr_factor: float = option(0.1, "the cosine schedule ends at this fraction of --lr", ge=0, le=1)
+    dropout: float = option(0.1, "classifier dropout", ge=0, lt=1)
+    seed: int = option(42, "seed for the head's initialisation, dropout and batch order", ge=0)
     max_train_examples: int | None = option(None, "use only the first N training rows (after the official "
-                                                  "MNLI/QQP 10k subsample); for quick runs, not for submissions")
+                                                  "MNLI/QQP 10k subsample); for quick runs, not for submissions", ge=1)
     device: str = option("auto", "cpu, cuda, cuda:N or auto")
     precision: str = option("auto", "auto = bf16 autocast on GPU, fp32 on CPU", choices=PRECISIONS)
     trust_remote_code: bool = option(False, "allow the model's own Python code (only for models you trust)")
@@ -85,15 +85,6 @@ class FinetuneConfig:
                               or self.head != "official"):
             raise UsageError("--official fixes --head official, first-token pooling and --padding_side right; "
                              "drop the conflicting option")
-        for name in ("lr", "eval_batch_size", "max_length"):
-            if getattr(self, name) <= 0:
-                raise UsageError(f"--{name} must be positive, got {getattr(self, name)}")
-        for name in ("batch_size", "epochs", "max_train_examples"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise UsageError(f"--{name} must be positive, got {value}")
-        if not 0 <= self.dropout < 1 or not 0 <= self.warmup < 1 or not 0 <= self.min_lr_factor <= 1:
-            raise UsageError("--dropout and --warmup must lie in [0, 1), --min_lr_factor in [0, 1]")
 
 
 def model_label(model: str, name: str = "") -> str:
