@@ -64,19 +64,21 @@ WORKDIR /opt/babylm
 # as a file path (TORCH_SPEC=/wheels/torch-...whl, TORCH_INDEX="", TORCH_DEPS=0) via a bind mount.
 # WHEELHOUSE (default empty: the locked packages come from PyPI) names a folder of the locked
 # wheels, bind-mounted by CI, to install from with no index at all; pip checks the lock's hashes
-# either way.
+# either way. INSTALL_DEV=0 (default): the runtime lock only, no development tools; 1 adds them
+# (requirements-dev.lock), for running the tests inside the image.
 ARG TORCH_SPEC=torch==2.13.0+cu128
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cu128
 ARG TORCH_DEPS=1
 ARG WHEELHOUSE=
-COPY --chown=babylm:babylm requirements.lock pyproject.toml ./
+ARG INSTALL_DEV=0
+COPY --chown=babylm:babylm requirements.lock requirements-dev.lock pyproject.toml ./
 COPY --chown=babylm:babylm docker/install.sh docker/install.sh
 RUN PYTHON=python3.11 TORCH_SPEC="${TORCH_SPEC}" TORCH_INDEX="${TORCH_INDEX}" TORCH_DEPS="${TORCH_DEPS}" \
-    WHEELHOUSE="${WHEELHOUSE}" INSTALL_PROJECT=0 bash docker/install.sh
+    WHEELHOUSE="${WHEELHOUSE}" INSTALL_DEV="${INSTALL_DEV}" INSTALL_PROJECT=0 bash docker/install.sh
 
 # The source, then the editable install of the kit itself (seconds: the dependencies are in place).
 COPY --chown=babylm:babylm . .
-RUN PYTHON=python3.11 TORCH_SPEC="${TORCH_SPEC}" bash docker/install.sh
+RUN PYTHON=python3.11 TORCH_SPEC="${TORCH_SPEC}" INSTALL_DEV="${INSTALL_DEV}" bash docker/install.sh
 
 # .git stays out of the image (.dockerignore); the commit comes in as a build argument, last so
 # that a new commit only rebuilds this metadata layer.

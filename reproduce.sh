@@ -500,8 +500,9 @@ main() {
     if [ "$DRY_RUN" = 1 ]; then
         echo "== dry run of $preset: commands are printed, not run (run folder: $RUN)"
     else
-        # Set up .venv from the lock first (a no-op when it is current; skipped in the image).
-        if [ "${BABYLM_SKIP_INSTALL:-0}" != 1 ]; then bash docker/install.sh; fi
+        # Set up .venv from the runtime lock first (a no-op when it is current, or when the
+        # development lock made it; skipped in the image).
+        if [ "${BABYLM_SKIP_INSTALL:-0}" != 1 ]; then INSTALL_DEV=0 bash docker/install.sh; fi
         mkdir -p "$RUN"
         exec > >(tee -a "$RUN/reproduce.log") 2>&1
         environment_summary

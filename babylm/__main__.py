@@ -1,5 +1,11 @@
 from babylm.cli import entry
 from babylm.commands import COMMANDS
 
-if __name__ == "__main__":
+
+def main() -> None:
+    """The console script (``babylm``), the same as ``python -m babylm``."""
     entry("babylm", COMMANDS)
+
+
+if __name__ == "__main__":
+    main()

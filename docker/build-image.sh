@@ -5,7 +5,8 @@
 #   docker/build-image.sh [CHECK ...]        CHECK: env | tests | smoke   (default: env tests smoke)
 #
 #   env    the image's entrypoint summary + `python -m babylm env`
-#   tests  the unit tests inside the image (the reference data bind-mounted read-only)
+#   tests  the unit tests inside the image (the reference data bind-mounted read-only); the image
+#          is then built with the development tools (INSTALL_DEV=1: requirements-dev.lock)
 #   smoke  `reproduce.sh smoke` inside the image (with the reference data's data/eval mounted as
 #          BABYLM_EVAL_DATA when it is there; BABYLM_EWOK_PASSWORD passed on), outputs on a bind
 #          mount, then the validate step again from a fresh container
@@ -26,9 +27,14 @@ repo=$(pwd)
 
 checks=("$@")
 [ ${#checks[@]} -gt 0 ] || checks=(env tests smoke)
+install_dev=0
 for c in "${checks[@]}"; do
-    case "$c" in env|tests|smoke) ;; *) echo "error: unknown check '$c' (choose from: env tests smoke)" >&2; exit 2 ;; esac
+    case "$c" in env|smoke) ;; tests) install_dev=1 ;;
+        *) echo "error: unknown check '$c' (choose from: env tests smoke)" >&2; exit 2 ;; esac
 done
+# The lock the image is built from: the runtime one, or the development one for the tests.
+lock=requirements.lock
+[ "$install_dev" = 0 ] || lock=requirements-dev.lock
 
 cache=${BABYLM_CI_CACHE:-/var/cache/babylm-ci}
 image=${BABYLM_IMAGE:-localhost/babylm-kit:ci}
@@ -66,14 +72,14 @@ host_python=python3
     || { echo "error: $host_python is not Python 3.11 (the image's); run docker/install.sh first" >&2; exit 1; }
 [ -n "$shared" ] || shared=$("$host_python" -m tests.reference 2>/dev/null) || shared=""
 wheelhouse=$cache/wheelhouse
-wheelhouse_stamp=$wheelhouse/.requirements.lock.sha256
-lock_sha=$(sha256sum requirements.lock | cut -d' ' -f1)
+wheelhouse_stamp=$wheelhouse/.$lock.sha256
+lock_sha=$(sha256sum "$lock" | cut -d' ' -f1)
 mkdir -p "$wheelhouse"
 fetch_wheels() {
     [ "$(cat "$wheelhouse_stamp" 2>/dev/null)" != "$lock_sha" ] || return 0
     rm -f "$wheelhouse_stamp"
     "$host_python" -m pip download --quiet --disable-pip-version-check --no-deps --require-hashes \
-        -r requirements.lock -d "$wheelhouse" >"$cache/wheelhouse.log" 2>&1 \
+        -r "$lock" -d "$wheelhouse" >"$cache/wheelhouse.log" 2>&1 \
         || { tail -20 "$cache/wheelhouse.log" >&2; return 1; }
     echo "$lock_sha" >"$wheelhouse_stamp"
     echo "[build-image] wheelhouse fetched ($(( SECONDS - t_all )) s so far)"
@@ -127,6 +133,7 @@ podman build --isolation=chroot --pull=never --format docker \
     --build-arg TORCH_INDEX= \
     --build-arg TORCH_DEPS=0 \
     --build-arg WHEELHOUSE=/wheelhouse \
+    --build-arg INSTALL_DEV="$install_dev" \
     --build-arg BABYLM_COMMIT="$commit" \
     -t "$image" -f Dockerfile .
 podman image inspect "$image" --format 'image size: {{.Size}} bytes'

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# The one install path of the kit: creates (or refreshes) a virtual environment from
-# requirements.lock. README, .ci/run, reproduce.sh and the Dockerfile all call this script.
+# The one install path of the kit: creates (or refreshes) a virtual environment from the lock.
+# README, .ci/run, reproduce.sh and the Dockerfile all call this script.
 #
+#   INSTALL_DEV      1: requirements-dev.lock, the runtime pins plus the development tools (pytest,
+#                    ruff, hadolint) and wandb, for the tests (README command 2, CI); 0: only
+#                    requirements.lock, what the kit needs to run (reproduce.sh, the image). An
+#                    environment made with 1 also serves 0.                      (default: 1)
 #   VENV             where the environment goes              (default: .venv)
 #   PYTHON           interpreter that creates it             (default: python3)
 #   TORCH_SPEC       the pinned torch wheel: a requirement or a wheel file path
@@ -26,9 +30,15 @@ TORCH_INDEX=${TORCH_INDEX:-}
 TORCH_DEPS=${TORCH_DEPS:-0}
 INSTALL_PROJECT=${INSTALL_PROJECT:-1}
 WHEELHOUSE=${WHEELHOUSE:-}
+INSTALL_DEV=${INSTALL_DEV:-1}
 
+lock=requirements.lock
+[ "$INSTALL_DEV" = 0 ] || lock=requirements-dev.lock
 stamp="$VENV/.babylm-install-stamp"
-want="$(sha256sum requirements.lock | cut -d' ' -f1) $TORCH_SPEC"
+want="$(sha256sum "$lock" | cut -d' ' -f1) $TORCH_SPEC"
+# The dev lock holds every pin of the runtime lock (docker/lock.sh), so its environment serves both.
+serves=("$want")
+[ ! -f requirements-dev.lock ] || serves+=("$(sha256sum requirements-dev.lock | cut -d' ' -f1) $TORCH_SPEC")
 pip=("$VENV/bin/python" -m pip --disable-pip-version-check)
 # Where the locked wheels come from: the package index, or only the local wheelhouse.
 source_args=()
@@ -36,7 +46,8 @@ source_args=()
 
 # -I keeps the working directory off sys.path, so "import babylm" proves the package is installed
 # (not merely importable from the checkout).
-deps_current() { [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$VENV/bin/python" -I -c "import torch" 2>/dev/null; }
+stamp_current() { local s; for s in "${serves[@]}"; do [ "$(cat "$stamp")" = "$s" ] && return 0; done; return 1; }
+deps_current() { [ -f "$stamp" ] && stamp_current && "$VENV/bin/python" -I -c "import torch" 2>/dev/null; }
 project_current() { "$VENV/bin/python" -I -c "import babylm" 2>/dev/null; }
 
 install_project() {
@@ -47,7 +58,7 @@ install_project() {
 
 if deps_current; then
     if [ "$INSTALL_PROJECT" = 0 ] || project_current; then
-        echo "[install] $VENV is up to date with requirements.lock"
+        echo "[install] $VENV is up to date with $lock"
         exit 0
     fi
     install_project
@@ -67,7 +78,7 @@ else
     torch_args+=("${source_args[@]}")
 fi
 "${pip[@]}" "${torch_args[@]}" "$TORCH_SPEC"
-"${pip[@]}" install --require-hashes --no-deps "${source_args[@]}" -r requirements.lock
+"${pip[@]}" install --require-hashes --no-deps "${source_args[@]}" -r "$lock"
 if [ "$INSTALL_PROJECT" = 0 ]; then
     "${pip[@]}" check
 else

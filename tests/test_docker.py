@@ -60,16 +60,19 @@ def test_dependency_layer_is_built_before_the_source_is_copied():
     assert deps < source
     # before the dependency step only the lock, pyproject and the install script are copied
     copied = [a.split()[1:-1] for k, a in ins[:deps] if k == "COPY"]
-    assert sorted(f for files in copied for f in files) == ["docker/install.sh", "pyproject.toml", "requirements.lock"]
+    assert sorted(f for files in copied for f in files) == ["docker/install.sh", "pyproject.toml", "requirements-dev.lock",
+                                                            "requirements.lock"]
     # the same install script (not a second recipe) finishes the job after the source arrives
     assert index_of(ins, "RUN", r"bash docker/install\.sh") == deps
     assert any(k == "RUN" and "bash docker/install.sh" in a and "INSTALL_PROJECT=0" not in a for k, a in ins[source:])
     # torch pinned on its own, through install.sh's interface
     dep_run = ins[deps][1]
-    for var in ("TORCH_SPEC", "TORCH_INDEX", "TORCH_DEPS"):
+    for var in ("TORCH_SPEC", "TORCH_INDEX", "TORCH_DEPS", "INSTALL_DEV"):
         assert f'{var}="${{{var}}}"' in dep_run
     assert re.search(r"ARG TORCH_SPEC=torch==\d+\.\d+\.\d+\+cu\d+", "\n".join(f"{k} {a}" for k, a in ins))
     assert "python3.11" in dep_run
+    # the image is a runtime environment: no development tools unless a build asks for them
+    assert re.search(r"^ARG INSTALL_DEV=0$", DOCKERFILE.read_text(), re.M)
 
 
 def test_non_root_user_environment_volumes_and_entrypoint():

