@@ -18,6 +18,7 @@ from babylm.config import option
 from babylm.corpus import CorpusConfig
 from babylm.data import PrepareConfig
 from babylm.download import DownloadConfig
+from babylm.errors import RESUME_HINT, InputError
 from babylm.perplexity import TestConfig
 from babylm.publish import PublishConfig
 from babylm.run import TrainConfig
@@ -145,8 +146,7 @@ def train(cfg: TrainConfig) -> None:
 
 def train_interrupted(cfg: TrainConfig) -> str:
     """What continues a run that Ctrl-C stopped: resume from its checkpoint, or start it again."""
-    from babylm.checkpoint import LATEST
-    from babylm.errors import RESUME_HINT
+    from babylm.checkpoint import LATEST  # imports torch: kept off the --help path
 
     run_dir = Path(cfg.save_dir) / cfg.name
     if (run_dir / LATEST).is_file():
@@ -177,12 +177,10 @@ def tensorboard(cfg: TensorboardConfig) -> None:
 
     In this process (TensorBoard's own program API), so that no server outlives the command.
     """
-    from babylm.errors import InputError
-
     logdir = Path(cfg.logdir)
     if not logdir.is_dir():
         raise InputError(f"--logdir: {logdir} does not exist; give a run folder or the --save_dir of your runs")
-    from tensorboard import program
+    from tensorboard import program  # heavy: only when the command runs
 
     board = program.TensorBoard()
     board.configure(argv=[None, "--logdir", str(logdir), "--port", str(cfg.port), "--host", cfg.host])

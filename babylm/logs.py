@@ -28,6 +28,8 @@ import logging
 import os
 import sys
 
+from babylm.errors import UsageError
+
 PACKAGES = ("babylm", "eval_export")
 LEVELS = ("debug", "info", "warning", "error")
 LEVEL_ENV = "BABYLM_LOG_LEVEL"
@@ -57,8 +59,6 @@ class ConsoleHandler(logging.Handler):
 
 def level_of(name: str | None) -> int:
     """The ``logging`` level named ``name`` (debug, info, warning, error); default from the environment."""
-    from babylm.errors import UsageError
-
     name = (name or os.environ.get(LEVEL_ENV) or "info").strip().lower()
     if name not in LEVELS:
         raise UsageError(f"--log_level: {name!r} is not one of {', '.join(LEVELS)}")

@@ -18,6 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from babylm.errors import UsageError
+from babylm.files import write_text
+
 METRICS = "metrics.jsonl"
 TRACKERS = ("wandb",)  # --report_to: trackers beside the run folder's own files
 WANDB_ID = "wandb_run_id"  # in the run folder: a resumed run continues the same W&B run
@@ -175,8 +178,6 @@ def check_trackers(report_to: list[str] | tuple[str, ...]) -> None:
     """A UsageError when a tracker named in ``--report_to`` is not installed (wandb is an optional extra)."""
     import importlib.util
 
-    from babylm.errors import UsageError
-
     if "wandb" in report_to and importlib.util.find_spec("wandb") is None:
         raise UsageError("--report_to wandb needs the wandb package: pip install 'babylm-kit[wandb]' "
                          "(or pip install wandb into this environment)")
@@ -194,10 +195,8 @@ def start_wandb(run_dir: Path):
     import os
     import uuid
 
-    from babylm.files import write_text
-
     check_trackers(["wandb"])
-    import wandb
+    import wandb  # heavy and optional: only for --report_to wandb
     id_file = run_dir / WANDB_ID
     run_id = id_file.read_text().strip() if id_file.is_file() else uuid.uuid4().hex[:12]
     write_text(id_file, run_id + "\n")

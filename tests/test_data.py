@@ -109,4 +109,4 @@ def test_prepare_cli(corpus, tok, tmp_path):
     assert info["config"]["block_size"] == 16 and info["blocks"] == len(datasets.Dataset.from_file(str(folder / "data.arrow")))
     assert str(folder) in r.stdout
     r = run_cli("babylm", *args[:-4], "--block_size", "1")
-    assert r.returncode == 2 and "--block_size: 1" in r.stderr
+    assert r.returncode == 2 and "--block_size must be in [2, 65536], got 1" in r.stderr  # the declared range
