@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from babylm import files
-from babylm.challenge import milestones
+from babylm.challenge import DEFAULT_RULES, Rules, milestones
 from babylm.errors import InputError
 from eval_export import tasks as tasks_lib
 from eval_export import zero_shot
 
-# Top-level keys of the collated file, in the official order (babylm-org/babylm-eval, strict/evaluation_pipeline/collate_preds.py).
+# Top-level keys of the 2025 collated file, in the official order (babylm-org/babylm-eval at 45fe2c1,
+# strict/evaluation_pipeline/collate_preds.py); the 2026 file is eval_export.collation's.
 COLLATED_KEYS = ("blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past", "comps", "reading", "aoa", "glue")
 FAST_KEYS = ("blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past", "reading")
 GLUE_TASKS = ("boolq", "mnli", "mrpc", "multirc", "qqp", "rte", "wsc")
@@ -134,15 +135,24 @@ def _finite(obj: Any) -> Any:
 
 
 def collate(results: Path, model: str, backend: str, track: str, allow_partial: bool = False,
-            eval_data: Path | None = None) -> tuple[Path, list[str]]:
-    """Build ``results/<model>/all_full_preds_and_fast_scores_<backend>.json``.
+            eval_data: Path | None = None, year: str = DEFAULT_RULES,
+            ewok_password: str | None = None) -> tuple[Path, list[str]]:
+    """Build ``results/<model>/all_full_preds_and_fast_scores_<backend>.json`` by ``year``'s rules.
 
-    Reads the full-eval predictions of revision ``main``, the fine-tuning predictions (``glue``)
+    2026 (the default): the final 2026 collator, see :mod:`eval_export.collation` (its fast metrics are
+    computed from the milestones' predictions against the fast gold data under ``eval_data``).
+
+    2025: reads the full-eval predictions of revision ``main``, the fine-tuning predictions (``glue``)
     and the fast-eval predictions of every ``chck_*`` milestone (``fast_eval_results``, metrics in
-    the official checkpoint order). Missing pieces and wrong counts raise InputError, unless
-    ``allow_partial``: then what exists is collated into ``..._partial.json`` (not a valid
-    submission; for smoke runs) and the problems are returned.
+    the official checkpoint order, taken from each task's ``summary.json``). Missing pieces and wrong
+    counts raise InputError, unless ``allow_partial``: then what exists is collated into
+    ``..._partial.json`` (not a valid submission; for smoke runs) and the problems are returned.
     """
+    if Rules(year) is Rules.Y2026:
+        from eval_export import collation
+
+        return collation.collate(results, model, backend, track, Path(eval_data or tasks_lib.DEFAULT_EVAL_DATA),
+                                 allow_partial, ewok_password)
     base = Path(results) / model
     if not base.is_dir():
         raise InputError(f"{base}: no results for model {model!r}; run `python -m eval_export score` first")
