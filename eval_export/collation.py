@@ -12,7 +12,10 @@ milestone's fast predictions against the fast gold data.
 
 A part that is missing, or whose counts differ from the official sizes, is written as ``null`` (an
 entry of ``glue`` is left out), as the official collator does; the kit then names it and writes the
-file only under ``--allow_partial`` (as ``..._partial.json``), since the leaderboard scores it 0.
+file only under ``--allow_partial`` (as ``..._partial.json``), since the leaderboard scores it 0. Such a
+partial file is never a submission, so one difference is made there on purpose: a full-eval part whose
+counts differ (a smoke run's ``--limit``, a custom set) is kept as it is, for ``validate`` and ``report`` to
+read; the official collator writes null for it.
 
 EWoK fast: at 3d57ddc an EWoK prediction is the whole chosen sentence (``Context + " " + Target1``), while
 the collator's fast metric compares it with ``Target1`` alone, so every checkpoint's EWoK entry is 0.0 for
@@ -162,14 +165,16 @@ def aoa_problem(obj: Any, track: str) -> str | None:
 class _Collator:
     """Reads one model's results tree; ``problems`` collects what is missing or wrong, each with its path."""
 
-    def __init__(self, results: Path, model: str, backend: str, track: str, eval_data: Path, ewok_password: str | None):
+    def __init__(self, results: Path, model: str, backend: str, track: str, eval_data: Path, ewok_password: str | None,
+                 allow_partial: bool = False):
         self.root = Path(results) / model
+        self.keep_wrong = allow_partial  # a partial file keeps full-eval parts whose counts differ
         self.backend, self.track, self.eval_data = backend, track, Path(eval_data)
         self.password = ewok_password
         self.problems: list[str] = []
         self._gold: dict[str, Any] = {}
 
-    def _load(self, path: Path, what: str, check: Callable[[Any], str | None] | None = None) -> Any:
+    def _load(self, path: Path, what: str, check: Callable[[Any], str | None] | None = None, keep: bool = False) -> Any:
         if not path.is_file():
             self.problems.append(f"{what}: missing ({path})")
             return None
@@ -181,21 +186,22 @@ class _Collator:
         problem = check(obj) if check else None
         if problem:
             self.problems.append(f"{what}: {problem} ({path})")
-            return None
+            return obj if keep and isinstance(obj, dict) else None
         return obj
 
     def full(self) -> dict[str, Any]:
         base = self.root / "main" / "zero_shot" / self.backend
         out: dict[str, Any] = {}
         for key in SECTIONS:
-            out[key] = self._load(predictions_path(base, key, False), key, lambda o, k=key: size_problem(k, o, False))
+            out[key] = self._load(predictions_path(base, key, False), key, lambda o, k=key: size_problem(k, o, False),
+                                  self.keep_wrong)
         out["aoa_surprisals"] = self._load(base / "AoA_word" / "surprisal.json", "aoa_surprisals",
-                                           lambda o: aoa_problem(o, self.track))
+                                           lambda o: aoa_problem(o, self.track), self.keep_wrong)
         out["aoa"] = self._load(base / "AoA_word" / "aoa_score.json", "aoa")
         out["glue"] = {}
         for task in GLUE_SIZES:
             obj = self._load(self.root / "main" / "finetune" / task / "predictions.json", f"glue.{task}",
-                             lambda o, t=task: glue_problem(o, t))
+                             lambda o, t=task: glue_problem(o, t), self.keep_wrong)
             if obj is not None:
                 out["glue"].update(obj)
         return out
@@ -252,7 +258,7 @@ def collate(results: Path, model: str, backend: str, track: str, eval_data: Path
     root = Path(results) / model
     if not root.is_dir():
         raise InputError(f"{root}: no results for model {model!r}; run `python -m eval_export score` first")
-    collator = _Collator(results, model, backend, track, eval_data, ewok_password)
+    collator = _Collator(results, model, backend, track, eval_data, ewok_password, allow_partial)
     out = collator.full()
     out["fast_eval_results"] = collator.fast()
     missing = collator.problems

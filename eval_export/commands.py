@@ -12,7 +12,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from babylm.challenge import BACKENDS
+from babylm.challenge import BACKENDS, DEFAULT_RULES, RULES
 from babylm.cli import Command
 from babylm.config import option
 from babylm.errors import InputError, UsageError
@@ -185,10 +185,21 @@ class CollateConfig:
     backend: str = option("causal", "backend folder to collate", choices=("causal", "mlm", "mntp"))
     track: str = option("strict-small", "track; fixes the checkpoint list of fast_eval_results (19 or 28 milestones)",
                         choices=("strict-small", "strict"))
-    format: str = option("2025", "2025/2026 leaderboard file, 2024 (<model>_textonly_predictions.json.gz) or 2023 "
-                                 "(all_predictions.json, JSON Lines)", choices=("2025", "2026", "2024", "2023"))
+    year: str = option(DEFAULT_RULES.value, "rules of the leaderboard file: 2026 = the final 2026 collator (babylm-eval "
+                                      "3d57ddc: entity_tracking_filtered, global_piqa_parallel/nonparallel, "
+                                      "aoa_surprisals + aoa {\"aoa\": score}, no WUG, fast metrics computed from the "
+                                      "milestones' predictions against the fast gold data of --eval_data; EWoK fast "
+                                      "is 0.0 there, as the official collator writes it), 2025 = 45fe2c1", choices=RULES)
+    format: str = option("leaderboard", "leaderboard (the --year file), 2024 (<model>_textonly_predictions.json.gz) "
+                                        "or 2023 (all_predictions.json, JSON Lines)",
+                         choices=("leaderboard", "2024", "2023"))
     results: str = option("results", "result root written by score")
-    allow_partial: bool = option(False, "collate what exists into ..._partial.json (a smoke-run file, NOT a valid submission)")
+    eval_data: str = option(DEFAULT_EVAL_DATA, "evaluation_data folder (official layout); --year 2026 reads the fast "
+                                               "gold data under it (fast_eval/); env BABYLM_EVAL_DATA sets the default")
+    ewok_password: str = option("", "password of ewok_fast.zip when the fast EWoK data is the encrypted zip "
+                                    "(or env BABYLM_EWOK_PASSWORD)")
+    allow_partial: bool = option(False, "collate what exists into ..._partial.json, missing or wrong parts null (a "
+                                        "smoke-run file, NOT a valid submission: the leaderboard scores those parts 0)")
 
     def validate(self) -> None:
         if not self.model:
@@ -200,11 +211,16 @@ def collate(cfg: CollateConfig) -> None:
 
     name = loading.model_name(cfg.model)
     results = Path(cfg.results)
-    if cfg.format in ("2025", "2026"):
-        path, missing = submission.collate(results, name, cfg.backend, cfg.track, cfg.allow_partial)
+    if cfg.format == "leaderboard":
+        path, missing = submission.collate(results, name, cfg.backend, cfg.track, cfg.allow_partial,
+                                           Path(cfg.eval_data), cfg.year, cfg.ewok_password or None)
         if missing:
             print(f"PARTIAL (not a valid submission): {len(missing)} missing piece(s), listed in "
                   f"{path.parent / f'collate_missing_{cfg.backend}.json'}")
+        if cfg.year == "2026":
+            print("note: fast_eval_results.ewok is 0.0 at every checkpoint, as the official 2026 collator writes it "
+                  "(it compares whole predicted sentences with Target1); the true EWoK fast accuracies are in each "
+                  "revision's summary")
     elif cfg.format == "2024":
         path = submission.write_2024(results, name, cfg.backend)
     else:
@@ -216,6 +232,16 @@ def collate(cfg: CollateConfig) -> None:
 class ValidateConfig:
     file: str = option("", "the file to check: a per-task predictions.json, the collated file, a 2024 .json.gz "
                            "or a 2023 all_predictions.json")
+    year: str = option(DEFAULT_RULES.value, "rules of a collated or per-task file: 2026 = the final 2026 collator and "
+                                            "what the 2026 leaderboard accepts (counts, prediction types, at most 19/28 "
+                                            "checkpoints, no null part); a 2025 file checked as 2026 is refused, "
+                                            "naming the key that gives it away", choices=RULES)
+    track: str = option("", "track of a 2026 collated file: strict-small (19 checkpoints) or strict (28); default: "
+                            "told by the file's lists", choices=("", "strict-small", "strict"))
+    model: str = option("", "also check the model as the leaderboard's hub check does: its model card (README.md "
+                            "with license metadata and 200+ characters of text) and whether AutoConfig and "
+                            "AutoTokenizer load it without trust_remote_code (GPT-BERT needs remote code: the "
+                            "leaderboard does not take it automatically)")
     eval_data: str = option(DEFAULT_EVAL_DATA, "evaluation_data folder holding the gold files")
     ewok_password: str = option("", "password of ewok_fast.zip to check EWoK fast predictions (or env BABYLM_EWOK_PASSWORD)")
     structure_only: bool = option(False, "accept sections whose gold data is not there (no --eval_data folder, a task "
@@ -232,8 +258,44 @@ def validate(cfg: ValidateConfig) -> None:
     from eval_export import validation
 
     report = validation.validate_file(Path(cfg.file), Path(cfg.eval_data), cfg.ewok_password or None,
-                                      cfg.structure_only)
+                                      cfg.structure_only, cfg.year, cfg.track)
     print(report.text())
+    if cfg.model:
+        problems = validation.check_model(Path(cfg.model))
+        if problems:
+            raise InputError(problems[0])
+        print(f"OK {cfg.model}: model card and Auto loading as the leaderboard checks them")
+
+
+@dataclasses.dataclass
+class LeaderboardConfig:
+    file: str = option("", "a collated file (all_full_preds_and_fast_scores_<backend>.json)")
+    eval_data: str = option(DEFAULT_EVAL_DATA, "evaluation_data folder holding the gold files (full_eval/: the "
+                                               "leaderboard scores the full-eval predictions); env BABYLM_EVAL_DATA")
+
+    def validate(self) -> None:
+        if not self.file:
+            raise UsageError("give the collated file: python -m eval_export leaderboard FILE --eval_data DIR")
+
+
+def leaderboard(cfg: LeaderboardConfig) -> None:
+    import json
+
+    from eval_export.leaderboard import score_file
+
+    path, root = Path(cfg.file), Path(cfg.eval_data)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    if not root.is_dir():
+        raise InputError(f"--eval_data {root}: not a folder; point it at the evaluation data (the gold files)")
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: not a JSON file ({exc}); give the collated file") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{path}: expected a JSON object (the collated file)")
+    print(f"{path}: the scores the 2026 leaderboard computes from it (x 100)")
+    print(score_file(obj, root).text())
 
 
 @dataclasses.dataclass
@@ -293,8 +355,14 @@ COMMANDS: dict[str, Command] = {
     "collate": Command("collate", CollateConfig, collate,
                        "Build the leaderboard file (all_full_preds_and_fast_scores_<backend>.json) or the 2024/2023 formats."),
     "validate": Command("validate", ValidateConfig, validate,
-                        "Check a predictions file against the gold data; print the first problem with its path.",
+                        "Check a predictions file against the gold data and, by the final 2026 rules (default), "
+                        "what the 2026 leaderboard accepts; print the first problem with its path.",
                         positional=("file",)),
+    "leaderboard": Command("leaderboard", LeaderboardConfig, leaderboard,
+                           "Print the scores the 2026 leaderboard computes from a collated file: each task (mean of "
+                           "its subtasks, GLUE by F1 for MRPC and QQP and accuracy for the rest), the NLP and "
+                           "human-like averages and the overall mean of nine columns, missing parts counted 0.",
+                           positional=("file",)),
     "summary": Command("summary", SummaryConfig, summary,
                        "Write summary.md, summary.json and blimp_accuracy.png for a scored revision."),
     "finetune": Command("finetune", FinetuneConfig, finetune,

@@ -87,22 +87,23 @@ def _no_nothing(row: dict) -> bool:
     return not any("nothing" in option for option in row["options"])
 
 
-def zero_shot_gold(root: Path, section: str, eval_set: str = "full",
-                   ewok_password: str | None = None) -> dict[str, list[Any]] | None:
-    """{subtask: [gold target per item]} of one section of the collated file, or None when the
-    evaluation data does not hold it. Subtasks are keyed as the predictions key them."""
+def gold_items(root: Path, section: str, eval_set: str = "full",
+               ewok_password: str | None = None) -> dict[str, list[list[Any]]] | None:
+    """{subtask: [candidates of each item, gold first]} of one section of the 2026 collated file, as
+    its predictions spell them (the gold candidate is the leaderboard's target), or None when the
+    evaluation data does not hold the section. Subtasks are keyed as the predictions key them."""
     fast = eval_set == "fast"
     if section in ("blimp", "blimp_supplement"):
         folder = _folder(root, ("blimp" if section == "blimp" else "supplement") + ("_fast" if fast else "_filtered"))
-        return None if folder is None else {stem: [r["sentence_good"] for r in _rows(str(p), p)] for stem, p in _jsonl(folder)}
-    if section == "ewok":
+        return None if folder is None else {
+            stem: [[_get(r, "sentence_good", p), _get(r, "sentence_bad", p)] for r in _rows(str(p), p)]
+            for stem, p in _jsonl(folder)}
+    if section == "ewok":  # read_files.py @ 3d57ddc: Target1 after Context1 (gold) or after Context2
         found = _ewok_files(root, eval_set, ewok_password)
-        if found is None:
-            return None
-        # 2026 predictions hold the chosen sentence, Context1 + Target1 when right; the 3d57ddc
-        # collator compares fast predictions with Target1 alone (see submission.collate)
-        key = (lambda r: r["Target1"]) if fast else (lambda r: f"{r['Context1']} {r['Target1']}")
-        return {Path(name).stem: [key(r) for r in _rows(name, data)] for name, data in found}
+        return None if found is None else {
+            Path(name).stem: [[f"{_get(r, 'Context1', name)} {_get(r, 'Target1', name)}",
+                               f"{_get(r, 'Context2', name)} {_get(r, 'Target1', name)}"] for r in _rows(name, data)]
+            for name, data in found}
     if section == "entity_tracking_filtered":
         folder = _folder(root, "entity_tracking_fast" if fast else "entity_tracking")
         if folder is None and fast:  # the fast set is the full set's `regular` file (identical bytes)
@@ -114,26 +115,51 @@ def zero_shot_gold(root: Path, section: str, eval_set: str = "full",
             if fast and stem != "regular":
                 continue
             for r in filter(_no_nothing, _rows(str(p), p)):
-                gold.setdefault(f"{stem}_{r['numops']}_ops", []).append(r["options"][0])
+                gold.setdefault(f"{stem}_{_get(r, 'numops', p)}_ops", []).append(list(r["options"]))
         return gold
     if section == "comps":
         folder = _folder(root, "comps")
         return None if folder is None else {
-            tasks.comps_key(stem): [f"{r['prefix_acceptable']} {r['property_phrase']}" for r in _rows(str(p), p)]
+            tasks.comps_key(stem): [[f"{_get(r, 'prefix_acceptable', p)} {_get(r, 'property_phrase', p)}",
+                                     f"{_get(r, 'prefix_unacceptable', p)} {r['property_phrase']}"] for r in _rows(str(p), p)]
             for stem, p in _jsonl(folder)}
     if section in GLOBAL_PIQA:
         folder = _folder(root, section)
         path = folder / "eng_latn.jsonl" if folder else None
         if path is None or not path.is_file():
             return None
-        return {r["example_id"]: [r[f"solution{r['label']}"]] for r in _rows(str(path), path)}
+        out = {}
+        for r in _rows(str(path), path):
+            label = _get(r, "label", path)
+            solutions = [r[f"solution{k}"] for k in range(4) if f"solution{k}" in r]
+            out[_get(r, "example_id", path)] = [[solutions[label], *(s for k, s in enumerate(solutions) if k != label)]]
+        return out
     if section == "glue":
         folder = _folder(root, "glue_filtered")
         found = {t: folder / f"{t}.valid.jsonl" for t in GLUE_TASKS} if folder else {}
         if not found or not all(p.is_file() for p in found.values()):
             return None
-        return {t: [int(r["label"]) for r in _rows(str(p), p)] for t, p in found.items()}
-    raise ValueError(f"no gold targets for section {section!r}")
+        return {t: [[int(_get(r, "label", p))] for r in _rows(str(p), p)] for t, p in found.items()}
+    raise ValueError(f"no gold data for section {section!r}")
+
+
+def zero_shot_gold(root: Path, section: str, eval_set: str = "full",
+                   ewok_password: str | None = None) -> dict[str, list[Any]] | None:
+    """{subtask: [gold target of each item]}, or None when the evaluation data does not hold the section.
+
+    EWoK fast is the exception the 3d57ddc collator makes: its fast metric compares each prediction with
+    ``Target1`` alone (``collate_preds.py``, ``_calculate_target_results``: ``data_key = "Target1"``)."""
+    if section == "ewok" and eval_set == "fast":
+        found = _ewok_files(root, eval_set, ewok_password)
+        return None if found is None else {Path(n).stem: [_get(r, "Target1", n) for r in _rows(n, d)] for n, d in found}
+    items = gold_items(root, section, eval_set, ewok_password)
+    return None if items is None else {k: [c[0] for c in v] for k, v in items.items()}
+
+
+def _get(row: dict, key: str, where: Any) -> Any:
+    if key not in row:
+        raise InputError(f"{where}:{row.get('__line__', '?')}: missing field {key!r}; is this the official evaluation data?")
+    return row[key]
 
 
 def _ewok_files(root: Path, eval_set: str, password: str | None) -> list[tuple[str, bytes | Path]] | None:
@@ -188,7 +214,7 @@ def fast_accuracies(block: dict, gold: dict[str, list]) -> dict[str, float]:
 def global_piqa_accuracy(block: dict, gold: dict[str, list]) -> float:
     """Share of gold examples whose prediction is the right solution; a missing example is wrong."""
     right = sum(bool(block.get(eid)) and _same(block[eid]["predictions"][0]["pred"], target[0])
-                for eid, target in gold.items())
+                for eid, target in gold.items())  # gold: {example id: [target]}
     return right / len(gold) if gold else 0.0
 
 

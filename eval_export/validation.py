@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from babylm import files
-from babylm.challenge import TRACKS, milestones
+from babylm.challenge import DEFAULT_RULES, TRACKS, Rules, milestones
 from babylm.errors import InputError, KitError
-from eval_export import submission, tasks
+from eval_export import collation, leaderboard, submission, tasks
 
 # GLUE task names of each format (2025/2026: the seven of the leaderboard; 2023 and 2024: eleven).
 GLUE_2024 = ("cola", "sst2", "mrpc", "qqp", "mnli", "mnli-mm", "qnli", "rte", "boolq", "multirc", "wsc")
@@ -119,12 +119,14 @@ def _load_gold(root: Path, section: str, eval_set: str, password: str | None) ->
 
 
 def validate_file(path: Path, eval_data: Path, ewok_password: str | None = None,
-                  structure_only: bool = False) -> Report:
-    """Validate one file; raises InputError naming the first problem's path inside the file.
+                  structure_only: bool = False, year: str = DEFAULT_RULES, track: str = "") -> Report:
+    """Validate one file by ``year``'s rules; raises InputError naming the first problem's path inside the file.
 
     Without ``structure_only`` every section that has gold data anywhere must be checked against
     it: missing gold (``eval_data`` absent, a task folder or the EWoK password missing) is an error.
+    ``track`` fixes the number of milestones of a 2026 collated file (else told by its lists).
     """
+    y2026 = Rules(year) is Rules.Y2026
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     kind, obj = _read(path)
@@ -135,15 +137,21 @@ def validate_file(path: Path, eval_data: Path, ewok_password: str | None = None,
     gold = _Gold(Path(eval_data), ewok_password, structure_only)
     report = Report(path, kind)
     try:
-        if kind == "per-task":
+        if kind == "per-task" and y2026:
+            section, eval_set = _per_task_2026(path)
+            _check_section_2026(section, obj, eval_set, gold, report, partial=False)
+        elif kind == "per-task":
             section, eval_set = _section_of(path)
             _check_section(section, section, obj, eval_set, gold, report)
         elif kind == "collated":
-            if path.name.endswith("_partial.json"):
-                report.kind = "collated, PARTIAL: not a valid submission"
+            partial = path.name.endswith("_partial.json")
+            report.kind = f"collated, {year} rules" + (", PARTIAL: not a valid submission" if partial else "")
             # collate --allow_partial names its output *_partial.json: every section it holds is
             # checked as strictly as in a full file; the absent ones are listed, not failed.
-            _check_collated(obj, gold, report, partial=path.name.endswith("_partial.json"))
+            if y2026:
+                _check_collated_2026(obj, gold, report, partial, track)
+            else:
+                _check_collated(obj, gold, report, partial=partial)
         elif kind == "2024":
             _check_2024(obj, gold, report)
         else:  # 2023 JSON Lines
@@ -206,6 +214,9 @@ def _section_of(path: Path) -> tuple[str, str]:
 
 
 def _check_collated(obj: dict, gold: _Gold, report: Report, partial: bool = False) -> None:
+    newer = [k for k in ("entity_tracking_filtered", "global_piqa_parallel", "aoa_surprisals") if k in obj]
+    if newer:
+        raise _Problem(newer[0], "a section of the 2026 file: check it with --year 2026")
     unknown = [k for k in obj if k not in submission.COLLATED_KEYS and k != "fast_eval_results"]
     if unknown:
         raise _Problem(unknown[0], f"unknown section (the collated file holds {', '.join(submission.COLLATED_KEYS)} "
@@ -480,3 +491,222 @@ def _check_2023(rows: list, gold: _Gold, report: Report) -> None:
                 for i, p in enumerate(_predictions(value, sub, task)):
                     _entry(p, f"{task}.{sub}.predictions[{i}]", ("id", "pred"))
             report.unchecked.append(f"{task}: structure only (no gold data exists for it)")
+
+
+# ---------------------------------------------------------------------------------------------
+# The 2026 rules: the final collator (babylm-eval 3d57ddc) and what the leaderboard accepts
+# ---------------------------------------------------------------------------------------------
+# The leaderboard's upload check (BabyLM-community/BabyLM-Leaderboard-2026, src/submission/check_validity.py,
+# is_valid_full_predictions / is_valid_fast_metrics) refuses: a task with the wrong number of predictions,
+# GLUE predictions that are not integers, reading predictions that are not floats, any other prediction
+# that is not a string, a GlobalPIQA example with other than one prediction, more fast-eval checkpoints
+# than the track has (19 strict-small, 28 strict), and a checkpoint entry missing a subtask. It accepts
+# missing parts and scores them 0 (eval_submission.py, read_evals.py); here they are errors, since a
+# submission should not lose them, except in a file collate marked partial.
+
+LEGACY_2025 = ("entity_tracking", "wug_adj", "wug_past")  # keys only a 2025 collated file has
+
+
+def _per_task_2026(path: Path) -> tuple[str, str]:
+    """Section and eval set of a per-task predictions file of the 2026 tree, from its folders."""
+    folder, parent = path.parent.name, path.parent.parent.name
+    if folder == "reading":
+        return "reading", "full"
+    if folder in collation.GLOBAL_PIQA_SIZES and parent == folder:
+        return folder, "full"
+    for key, (full, fast) in collation.DATA_FOLDERS.items():
+        if folder in (full, fast) and parent == collation.SECTIONS[key][0].split("/")[0]:
+            return key, "fast" if folder == fast else "full"
+    if folder == "comps" and parent == "comps":
+        return "comps", "full"
+    if parent in ("wug_adj", "wug_past"):
+        raise InputError(f"{path}: WUG is not part of the 2026 set (it was in 2025: validate with --year 2025)")
+    raise InputError(f"{path}: cannot tell the task from the path; keep the official layout "
+                     "<task>/<data_dir>/predictions.json (e.g. entity_tracking/entity_tracking/predictions.json)")
+
+
+def _gold_items(gold: _Gold, section: str, eval_set: str) -> tuple[Any, str | None]:
+    if not gold.root.is_dir():
+        return None, f"--eval_data {gold.root} is not a folder"
+    try:
+        items = leaderboard.gold_items(gold.root, section, eval_set, gold.password)
+    except KitError as exc:
+        return None, str(exc)
+    folder = collation.DATA_FOLDERS.get(section, (section, section))[int(eval_set == "fast")]
+    return items, None if items is not None else f"no {folder}/ under {gold.root}"
+
+
+def _check_section_2026(section: str, obj: Any, eval_set: str, gold: _Gold, report: Report, partial: bool) -> None:
+    """One zero-shot section: the official counts (the leaderboard's rule), then each prediction against gold."""
+    if not isinstance(obj, dict):
+        raise _Problem(section, "expected an object of subtasks")
+    problem = collation.size_problem(section, obj, eval_set == "fast")
+    if problem and not partial:
+        raise _Problem(section, f"{problem}: the leaderboard refuses a wrong number of predictions")
+    if problem:
+        report.unchecked.append(f"{section}: counts differ from the official set ({problem}; partial file)")
+    if section == "reading":
+        ref, reason = gold.get("reading", "full")
+        _check_reading(obj, ref, section)
+        for i, p in enumerate(obj["reading"]["predictions"]):  # check_validity.py: reading preds are floats
+            if not isinstance(p["pred"], float):
+                raise _Problem(f"reading.reading.predictions[{i}].pred", f"expected a float, got {p['pred']!r} (the "
+                                                                          "leaderboard refuses integers here)")
+    else:
+        ref, reason = _gold_items(gold, section, eval_set)
+        if section in collation.GLOBAL_PIQA_SIZES:
+            _check_global_piqa(obj, ref, section)
+        elif ref is None:
+            _check_structure(obj, section)
+        else:
+            _check_ranking(obj, {uid: [{c.strip() for c in item} for item in items] for uid, items in ref.items()},
+                           section, wug=False)
+    if ref is None:
+        gold.missing(section, reason, report)
+    else:
+        report.checked.append(section)
+        n = sum(len(v.get("predictions", [])) for v in obj.values() if isinstance(v, dict))
+        report.counts[section] = f"{n:,} predictions"
+
+
+def _check_global_piqa(obj: dict, ref: dict | None, where: str) -> None:
+    """Predictions keyed by example id, one each (``<id>_0``), the chosen solution as a string."""
+    if ref is not None:
+        absent = sorted(set(ref) - set(obj))
+        if absent:
+            raise _Problem(f"{where}.{absent[0]}", "missing example (scored as wrong)")
+        extra = sorted(set(obj) - set(ref))
+        if extra:
+            raise _Problem(f"{where}.{extra[0]}", "unknown example id (not in the gold data)")
+    for eid in obj:
+        preds = _predictions(obj, eid, where)
+        if len(preds) != 1:
+            raise _Problem(f"{where}.{eid}.predictions", f"{len(preds)} predictions, the leaderboard wants exactly 1")
+        p = _entry(preds[0], f"{where}.{eid}.predictions[0]", ("id", "pred"))
+        if p.get("id") != f"{eid}_0":
+            raise _Problem(f"{where}.{eid}.predictions[0].id", f"expected {eid}_0, got {p.get('id')!r}")
+        if not isinstance(p.get("pred"), str):
+            raise _Problem(f"{where}.{eid}.predictions[0].pred", "expected the chosen solution as a string")
+        if ref is not None and p["pred"].strip() not in {s.strip() for s in ref[eid][0]}:
+            raise _Problem(f"{where}.{eid}.predictions[0].pred", f"{p['pred'].strip()[:60]!r} is not a solution of it")
+
+
+def _track_of(obj: dict, track: str) -> str:
+    """The track the file is for: ``track`` when given, else told by its lists of checkpoints."""
+    if track:
+        return track
+    lengths = {len(v) for v in (obj.get("fast_eval_results") or {}).values() if isinstance(v, list)}
+    by_length = {len(milestones(t)): t for t in TRACKS}
+    found = [by_length[n] for n in lengths if n in by_length]
+    return found[0] if len(found) == 1 else "strict-small"
+
+
+def _check_collated_2026(obj: dict, gold: _Gold, report: Report, partial: bool, track: str) -> None:
+    legacy = [k for k in LEGACY_2025 if k in obj]
+    if isinstance(obj.get("aoa"), dict) and "results" in obj["aoa"]:
+        legacy.append("aoa holding surprisals")
+    if legacy:
+        raise _Problem("(top level)", f"a 2025 file ({legacy[0]}): the 2026 leaderboard scores entity tracking (read "
+                                      "only from entity_tracking_filtered) and AoA (read only as {\"aoa\": <float>}) 0; "
+                                      "collate it again with --year 2026, or check it as a 2025 file with --year 2025")
+    unknown = [k for k in obj if k not in collation.KEYS]
+    if unknown:
+        raise _Problem(unknown[0], f"unknown section (the 2026 file holds {', '.join(collation.KEYS)})")
+    order = [k for k in collation.KEYS if k in obj]
+    if list(obj) != order:
+        raise _Problem("(top level)", f"sections out of the official order: {', '.join(obj)}")
+    track = _track_of(obj, track)
+    for key in collation.KEYS:
+        value = obj.get(key)
+        if value is None or (key == "glue" and not value):
+            if not partial:
+                raise _Problem(key, "missing (null): the leaderboard scores it 0; score it and collate again")
+            report.unchecked.append(f"{key}: absent (partial file, not a valid submission)")
+        elif key == "glue":
+            _check_glue(value, gold, report, "glue", submission.GLUE_TASKS)
+            absent = [t for t in submission.GLUE_TASKS if t not in value]
+            if absent and not partial:
+                raise _Problem(f"glue.{absent[0]}", "missing task: the leaderboard scores it 0; fine-tune it and collate again")
+        elif key == "aoa_surprisals":
+            problem = collation.aoa_problem(value, track)
+            if problem and not partial:
+                raise _Problem(key, f"{problem} ({track})")
+            report.unchecked.append(f"{key}: structure only ({'; '.join(filter(None, [problem])) or 'no gold data exists for it'})")
+        elif key == "aoa":
+            score = value.get("aoa") if isinstance(value, dict) else None
+            if set(value) != {"aoa"} or not isinstance(score, (int, float)) or isinstance(score, bool) or \
+                    not math.isfinite(score):
+                raise _Problem(key, f'expected {{"aoa": <number>}} (aoa_score.json), got {json.dumps(value)[:80]}: '
+                                    "the leaderboard scores anything else 0")
+            report.unchecked.append("aoa: structure only (the score is computed from the surprisal curves)")
+        elif key == "fast_eval_results":
+            _check_fast_2026(value, gold, report, partial, track)
+        else:
+            _check_section_2026(key, value, "full", gold, report, partial)
+
+
+def _check_fast_2026(fast: Any, gold: _Gold, report: Report, partial: bool, track: str) -> None:
+    """One list per fast task, one entry per milestone of the track, each the task's subtask scores."""
+    if not isinstance(fast, dict):
+        raise _Problem("fast_eval_results", "expected an object of tasks")
+    unknown = [k for k in fast if k not in collation.FAST_KEYS]
+    if unknown:
+        raise _Problem(f"fast_eval_results.{unknown[0]}", f"unknown task (known: {', '.join(collation.FAST_KEYS)})")
+    n = len(milestones(track))
+    for key in collation.FAST_KEYS:
+        where = f"fast_eval_results.{key}"
+        entries = fast.get(key)
+        if entries is None and partial:
+            report.unchecked.append(f"{where}: absent (partial file)")
+            continue
+        if not isinstance(entries, list):
+            raise _Problem(where, "missing list (the leaderboard scores the task's checkpoints 0)")
+        if len(entries) > n:
+            raise _Problem(where, f"{len(entries)} checkpoints: the leaderboard takes at most {n} for {track}")
+        if len(entries) < n and not partial:
+            raise _Problem(where, f"{len(entries)} checkpoints, {track} has {n} (the missing ones score 0)")
+        names, reason = _fast_subtasks(key, gold)
+        for i, entry in enumerate(entries):
+            at = f"{where}[{i}] ({milestones(track)[i]})"
+            if entry is None:
+                if not partial:
+                    raise _Problem(at, "null: this checkpoint was not scored (the leaderboard scores it 0)")
+                continue
+            if not isinstance(entry, dict):
+                raise _Problem(at, "expected an object of subtask scores")
+            if names is not None and set(entry) != set(names):
+                absent = sorted(set(names) - set(entry))
+                raise _Problem(at, f"missing subtask {absent[0]}" if absent else
+                               f"unknown subtask {sorted(set(entry) - set(names))[0]}")
+            for name, value in entry.items():
+                if key == "reading":
+                    _number(value, f"{at}.{name}", -math.inf, math.inf, "a number (a gain in R²)", nan=True)
+                else:
+                    _number(value, f"{at}.{name}", 0.0, 1.0, "an accuracy in [0, 1]")
+        if names is None:
+            gold.missing(where, reason, report)
+        else:
+            report.checked.append(where)
+            report.counts[where] = f"subtask names of {sum(e is not None for e in entries)} checkpoint(s)"
+
+
+def _fast_subtasks(key: str, gold: _Gold) -> tuple[list[str] | None, str | None]:
+    """The subtask names one checkpoint entry of a fast task has (from the fast gold data)."""
+    if key == "reading":
+        return ["spr", "rt"], None
+    if key in collation.GLOBAL_PIQA_SIZES:
+        return [key], None
+    items, reason = _gold_items(gold, key, "fast")
+    return (None, reason) if items is None else (list(items), None)
+
+
+def check_model(folder: Path) -> list[str]:
+    """What the leaderboard's hub check would say of the model in ``folder``: the model card, then whether the
+    Auto classes load its config and tokenizer without remote code (empty: both pass)."""
+    from babylm import model_card
+
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise InputError(f"--model {folder}: no config.json; give the model folder (a revision of the published "
+                         "repository, or a run's final/)")
+    return [p for p in (model_card.card_problem(folder), model_card.loading_problem(folder)) if p]
