@@ -57,8 +57,8 @@ def card_text(branch: str, folder: Path, run_name: str, milestones: list[tuple[s
               results: Path | None = None, license: str = DEFAULT_LICENSE) -> str:
     """The README.md of revision ``branch`` (the model in ``folder``) of run ``run_name``.
 
-    ``milestones`` are the run's (branch, folder) pairs in publishing order; ``results`` the run's
-    results root (scores are shown when ``<results>/<model>/<branch>/summary.json`` exists)."""
+    ``milestones`` are the run's (branch, folder) pairs in publishing order; ``results`` the model's
+    folder of a results tree (scores are shown when ``<results>/<branch>/summary.json`` exists)."""
     meta = _read(folder / "run_config.json")
     cfg = meta.get("config") or {}
     progress = meta.get("progress") or {}
@@ -86,7 +86,7 @@ def card_text(branch: str, folder: Path, run_name: str, milestones: list[tuple[s
     if steps:
         lines += ["## Milestones", "", "| revision | words seen |", "|---|---|",
                   *(f"| {b} | {w:,} |" if isinstance(w, int) else f"| {b} | - |" for b, w in steps), ""]
-    summary = _read(results / run_name / branch / "summary.json") if results else {}
+    summary = _read(results / branch / "summary.json") if results else {}
     rows = _scores(summary)
     if rows:
         lines += ["## Scores", "", f"Zero-shot scores of this revision ({summary.get('backend', '')} backend), "

@@ -31,6 +31,7 @@ nor in git's messages about it (``https://user:TOKEN@host/...`` is shown as
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
 import importlib
@@ -79,6 +80,13 @@ class PublishConfig:
                                    "https://huggingface.co)")
     private: bool = option(False, "create the --hub_repo repository private (an existing one keeps its visibility)")
     create: bool = option(True, "create the --hub_repo repository when it does not exist (false: it must exist)")
+    model_card: bool = option(True, "write a model card (README.md: licence metadata, recipe, words seen, milestones, "
+                                    "scores found under --results) into every branch, as the 2026 leaderboard asks; "
+                                    "a README.md in a checkpoint folder is published instead")
+    license: str = option("apache-2.0", "licence named in the model card's metadata (a hub licence id)")
+    results: str = option("auto", "results root of `eval_export score` whose summaries the card shows "
+                                  "(<results>/<run name>/<revision>/summary.json); auto: <run>/results, else the "
+                                  "results/ beside the run's parent folder (reproduce.sh's layout); '' for none")
 
     def validate(self) -> None:
         if not self.run:
@@ -158,9 +166,10 @@ def _publish(cfg: PublishConfig, pairs: list[tuple[str, Path]], say: Callable[[s
     hub = _Hub(cfg) if cfg.hub_repo else None  # no token: stop before anything is written
     repo = _repo_path(cfg)
     _ensure_bare(repo)
+    cards = _cards(cfg, pairs, repo)
     done, parent = [], None
     for branch, folder in pairs:
-        item = _commit_folder(repo, branch, folder, parent)
+        item = _commit_folder(repo, branch, folder, parent, cards.get(branch))
         say(f"{branch:>10}  {item.commit[:12]}  {'written' if item.changed else 'unchanged'}")
         done.append(item)
         parent = item.commit
@@ -170,7 +179,22 @@ def _publish(cfg: PublishConfig, pairs: list[tuple[str, Path]], say: Callable[[s
         # no password prompt: a publish often runs unattended, and a prompt would wait forever
         _git(repo, "push", "--quiet", cfg.remote, *refspecs, env={"GIT_TERMINAL_PROMPT": "0"},
              what=f"push to {cfg.remote}")
-    return Publication(repo, done, hub.upload(pairs, say) if hub else [])
+    return Publication(repo, done, hub.upload(pairs, say, cards) if hub else [])
+
+
+def _cards(cfg: PublishConfig, pairs: list[tuple[str, Path]], repo: Path) -> dict[str, str]:
+    """branch -> the README.md the kit writes into it (none for a folder that holds its own)."""
+    if not cfg.model_card:
+        return {}
+    from babylm.model_card import card_text
+
+    run_dir = Path(cfg.run)
+    results = Path(cfg.results) if cfg.results not in ("auto", "") else None
+    if cfg.results == "auto":
+        results = next((p for p in (run_dir / "results", run_dir.parent.parent / "results") if p.is_dir()), None)
+    scored = results / repo.name.removesuffix(".git") if results else None  # eval_export names results after the repo
+    return {branch: card_text(branch, folder, run_dir.resolve().name, pairs, scored, cfg.license)
+            for branch, folder in pairs if not (folder / "README.md").is_file()}
 
 
 def redact(text: str, *secrets: str) -> str:
@@ -215,7 +239,8 @@ class _Hub:
         self.api = huggingface_hub.HfApi(endpoint=cfg.hub_endpoint or None, token=self.token)
         self.endpoint = redact(self.api.endpoint.rstrip("/"))
 
-    def upload(self, pairs: list[tuple[str, Path]], say: Callable[[str], None]) -> list[Published]:
+    def upload(self, pairs: list[tuple[str, Path]], say: Callable[[str], None],
+               cards: dict[str, str] | None = None) -> list[Published]:
         where = "creating the repository"
         say(f"hub: {self.endpoint}/{self.repo_id}")
         try:
@@ -232,7 +257,7 @@ class _Hub:
                     # from the previous milestone, like the local branches: its unchanged files are not sent again
                     self.api.create_branch(self.repo_id, branch=branch, revision=start, exist_ok=True)
                     heads = self._heads() if start is None else {**heads, branch: start}
-                item = self._upload_folder(branch, folder, heads[branch], say)
+                item = self._upload_folder(branch, folder, heads[branch], say, (cards or {}).get(branch))
                 heads[branch] = item.commit
                 if branch != "main":
                     start = item.commit
@@ -247,7 +272,8 @@ class _Hub:
     def _heads(self) -> dict[str, str]:
         return {ref.name: ref.target_commit for ref in self.api.list_repo_refs(self.repo_id).branches}
 
-    def _upload_folder(self, branch: str, folder: Path, head: str, say: Callable[[str], None]) -> Published:
+    def _upload_folder(self, branch: str, folder: Path, head: str, say: Callable[[str], None],
+                       card: str | None = None) -> Published:
         from babylm.checkpoint import STATE_FILE
 
         files = {p.relative_to(folder).as_posix(): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
@@ -257,9 +283,9 @@ class _Hub:
         # .gitattributes (upload_folder would keep it anyway) and a model card written on the hub.
         extra = [name for name in self.api.list_repo_files(self.repo_id, revision=branch)
                  if name not in files and name not in (".gitattributes", "README.md")]
-        with _NoEmptyCommitWarning():
+        with _NoEmptyCommitWarning(), _with_card(folder, card) as source:
             info = self.api.upload_folder(
-                repo_id=self.repo_id, folder_path=folder, revision=branch, commit_message=_message(branch, folder),
+                repo_id=self.repo_id, folder_path=source, revision=branch, commit_message=_message(branch, folder),
                 ignore_patterns=[STATE_FILE], delete_patterns=[glob.escape(name) for name in extra] or None,
                 parent_commit=head)  # refused if the branch moved meanwhile, instead of overwriting someone's commit
         changed = info.oid != head  # no commit: the hub held these files already
@@ -299,6 +325,22 @@ class _Hub:
         if isinstance(exc, (OSError, ValueError)):  # a local file that vanished; a response the library refused
             return f"{at}: {_one_line(exc)}; {again}"
         return None
+
+
+@contextlib.contextmanager
+def _with_card(folder: Path, card: str | None):
+    """``folder``, or (with a card) a temporary folder of links to its files plus the card as README.md."""
+    if card is None:
+        yield folder
+        return
+    with tempfile.TemporaryDirectory(prefix="babylm-card-") as tmp:
+        for path in folder.resolve().rglob("*"):
+            if path.is_file():
+                link = Path(tmp) / path.relative_to(folder.resolve())
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(path)
+        (Path(tmp) / "README.md").write_text(card, encoding="utf-8")
+        yield Path(tmp)
 
 
 def _network_errors() -> tuple[type[BaseException], ...]:
@@ -346,8 +388,9 @@ def _ensure_bare(repo: Path) -> None:
     os.replace(tmp, repo)  # a half-initialised repository never appears under the final name
 
 
-def _commit_folder(repo: Path, branch: str, folder: Path, parent: str | None) -> Published:
-    """Commit the files of ``folder`` as the tip of ``branch``; reuse the tip when nothing changed."""
+def _commit_folder(repo: Path, branch: str, folder: Path, parent: str | None, card: str | None = None) -> Published:
+    """Commit the files of ``folder`` (and ``card`` as README.md) as the tip of ``branch``; reuse the tip when
+    nothing changed."""
     with tempfile.TemporaryDirectory(prefix="babylm-publish-") as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
         # Not part of a published model: the optimizer and RNG state of a resume checkpoint
@@ -358,6 +401,10 @@ def _commit_folder(repo: Path, branch: str, folder: Path, parent: str | None) ->
         excludes = [f":(exclude){STATE_FILE}"]
         _git(repo, "--work-tree", str(folder.resolve()), "add", "--all", "--force", "--", ".", *excludes, env=env,
              cwd=folder.resolve(), what="add")
+        if card is not None:  # into the commit only: the checkpoint folder is not written to
+            (Path(tmp) / "README.md").write_text(card, encoding="utf-8")
+            blob = _git(repo, "hash-object", "-w", str(Path(tmp) / "README.md"))
+            _git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},README.md", env=env)
         tree = _git(repo, "write-tree", env=env)
     current = _git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}", check=False)
     if current and _git(repo, "rev-parse", f"{current}^{{tree}}") == tree and \

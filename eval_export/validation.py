@@ -540,11 +540,15 @@ def _check_section_2026(section: str, obj: Any, eval_set: str, gold: _Gold, repo
     """One zero-shot section: the official counts (the leaderboard's rule), then each prediction against gold."""
     if not isinstance(obj, dict):
         raise _Problem(section, "expected an object of subtasks")
-    problem = collation.size_problem(section, obj, eval_set == "fast")
+    _check_gold_2026(section, obj, eval_set, gold, report)  # first: its messages say which item is wrong
+    problem = collation.size_problem(section, obj, eval_set == "fast")  # then the official counts (custom gold)
     if problem and not partial:
         raise _Problem(section, f"{problem}: the leaderboard refuses a wrong number of predictions")
     if problem:
         report.unchecked.append(f"{section}: counts differ from the official set ({problem}; partial file)")
+
+
+def _check_gold_2026(section: str, obj: dict, eval_set: str, gold: _Gold, report: Report) -> None:
     if section == "reading":
         ref, reason = gold.get("reading", "full")
         _check_reading(obj, ref, section)

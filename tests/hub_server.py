@@ -208,6 +208,8 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 return lambda body, query: self._lfs_put(path.rsplit("/", 1)[1], body)
             if method == "POST" and path == "/api/repos/create":
                 return lambda body, query: self._create_repo(json.loads(body))
+            if method == "POST" and path == "/api/validate-yaml":  # asked before a README.md is uploaded
+                return lambda body, query: self._validate_yaml(json.loads(body))
             if m := _REPO_API.match(path):
                 repo_id, action, rest = m.group(1), m.group(2) or "revision", m.group(3) or "main"
                 handler = getattr(self, f"_{action}_{method.lower()}", None)
@@ -249,6 +251,20 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             repo = hub.repos[repo_id] = Repo(private=payload.get("visibility") == "private")
             repo.branches["main"] = hub.initial_commit()
             self._send(200, {"url": f"{hub.url}/{repo_id}", "name": repo_id})
+
+        def _validate_yaml(self, payload: dict) -> None:
+            """The hub's check of a model card's YAML header: it must parse to a mapping."""
+            import yaml
+
+            text = payload.get("content", "")
+            header = text.split("---", 2)[1] if text.startswith("---") and text.count("---") >= 2 else ""
+            try:
+                ok = isinstance(yaml.safe_load(header) or {}, dict)
+            except yaml.YAMLError:
+                ok = False
+            if ok:
+                return self._send(200, {"errors": [], "warnings": []})
+            return self._send(400, {"errors": [{"message": "metadata is not a YAML mapping"}], "warnings": []})
 
         def _refs_get(self, repo_id, repo, rest, body, query) -> None:
             branches = [{"name": name, "ref": f"refs/heads/{name}", "targetCommit": sha}

@@ -117,7 +117,7 @@ def test_collate_and_old_formats(root, full_tree, tmp_path):
     results = tmp_path / "results"
     shutil.copytree(full_tree, results)
     with pytest.raises(InputError, match="missing piece"):
-        submission.collate(results, "m", "causal", "strict-small")
+        submission.collate(results, "m", "causal", "strict-small", year="2025")
     fast_data = [tasks.load_task(name, "fast", root, limit=2)
                  for name in ("blimp", "blimp_supplement", "entity_tracking", "wug_adj", "reading")]
     for chck in milestones("strict-small"):
@@ -129,7 +129,7 @@ def test_collate_and_old_formats(root, full_tree, tmp_path):
     labels = [json.loads(x)["label"] for x in (root / "glue_filtered/rte.valid.jsonl").read_text().splitlines()]
     preds = [{"id": f"rte_{i}", "pred": y} for i, y in enumerate(labels)]
     (glue_dir / "predictions.json").write_text(json.dumps({"rte": {"predictions": preds}}))
-    path, missing = submission.collate(results, "m", "causal", "strict-small", allow_partial=True)
+    path, missing = submission.collate(results, "m", "causal", "strict-small", allow_partial=True, year="2025")
     assert path.name == "all_full_preds_and_fast_scores_causal_partial.json"
     assert any(m.startswith("ewok") for m in missing) and any(m.startswith("aoa") for m in missing)
     obj = json.loads(path.read_text())
@@ -139,7 +139,7 @@ def test_collate_and_old_formats(root, full_tree, tmp_path):
     assert len(fast["blimp"]) == 19 and fast["blimp"][0]["adjunct_island"] == 1.0 and "spr" in fast["reading"][0]
     assert fast["ewok"] == []
     # a partial file validates what it holds against gold and lists what is absent ...
-    report = validation.validate_file(path, root)
+    report = validation.validate_file(path, root, year="2025")
     assert "PARTIAL" in report.kind and "blimp" in report.checked and "glue.rte" in report.checked
     assert any(u.startswith("ewok: absent") for u in report.unchecked)
     # ... and a wrong prediction inside a present section still fails it
@@ -150,7 +150,9 @@ def test_collate_and_old_formats(root, full_tree, tmp_path):
     bad.parent.mkdir()
     bad.write_text(json.dumps(broken))
     with pytest.raises(InputError, match=r"blimp\.adjunct_island\.predictions\[0\]"):
-        validation.validate_file(bad, root)
+        validation.validate_file(bad, root, year="2025")
+    with pytest.raises(InputError, match=r"a 2025 file \(entity_tracking\).*collate it again with --year 2026"):
+        validation.validate_file(path, root)  # checked by the 2026 rules (the default)
     # the 2024 and 2023 formats from the same predictions pass validate
     p2024 = submission.write_2024(results, "m", "causal")
     obj = json.loads(gzip.decompress(p2024.read_bytes()))

@@ -74,8 +74,13 @@ def test_branches_load_like_the_folders_and_commits_are_reproducible(run, tmp_pa
                    "chck_3M: 3,000 words seen at step 3 (chck_3M/)", "chck_2M: 2,000 words seen at step 2 (chck_2M/)",
                    "chck_1M: 1,000 words seen at step 1 (chck_1M/)"]
     files = set(_git("--git-dir", str(repo), "ls-tree", "--name-only", "main").splitlines())
-    assert files == {p.name for p in (run_dir / "final").iterdir()} - {checkpoint.STATE_FILE}
-    assert "model.safetensors" in files and "tokenizer.json" in files
+    assert files == {p.name for p in (run_dir / "final").iterdir()} - {checkpoint.STATE_FILE} | {"README.md"}
+    assert "model.safetensors" in files and "tokenizer.json" in files and not (run_dir / "final" / "README.md").exists()
+    # every branch carries a model card the 2026 leaderboard accepts: licence metadata, 200+ characters of text,
+    # the words seen by that revision and the run's milestones
+    card = _git("--git-dir", str(repo), "show", "chck_2M:README.md")
+    assert card.startswith("---\nlicense: apache-2.0\n") and "Words seen: 2,000 at step 2." in card
+    assert "| chck_1M | 1,000 |" in card and "| chck_10M | 10,000 |" in card and "`chck_2M`" in card
 
     # a plain git clone of each branch is a model folder that AutoModel loads with the same logits
     from transformers import AutoModelForCausalLM
@@ -261,14 +266,17 @@ def test_hub_gets_every_branch_byte_for_byte_in_order_and_a_rerun_uploads_nothin
         # one commit per branch, main last; each carries only the files its folder changed
         assert [b for _, b, _, _ in hub.received_commits] == ORDER
         paths = {b: sorted(p) for _, b, _, p in hub.received_commits}
-        assert paths["chck_2M"] == sorted(name for name, data in _folder_files(folders["chck_2M"]).items()
-                                          if _folder_files(folders["chck_1M"])[name] != data)
+        assert paths["chck_2M"] == sorted(["README.md"] + [name for name, data in _folder_files(folders["chck_2M"]).items()
+                                                           if _folder_files(folders["chck_1M"])[name] != data])
         assert "model.safetensors" in paths["chck_2M"] and "tokenizer.json" not in paths["chck_2M"]
         assert hub.history(HUB_REPO, "chck_3M")[0] == "chck_3M: 3,000 words seen at step 3 (chck_3M/)"
-        # each branch holds exactly its folder's files, byte for byte, beside the hub's own .gitattributes
+        # each branch holds exactly its folder's files, byte for byte, and the model card (as in the local
+        # branches), beside the hub's own .gitattributes
+        local = publish(PublishConfig(run=str(run_dir))).repo
         for branch in ORDER:
             files = hub.files(HUB_REPO, branch)
             assert files.pop(".gitattributes") == GITATTRIBUTES
+            assert files.pop("README.md").decode() == _git("--git-dir", str(local), "show", f"{branch}:README.md") + "\n"
             assert files == _folder_files(folders[branch]), branch
         # the weights went through large-file storage, each distinct file once
         weights = {hashlib.sha256((folders[b] / "model.safetensors").read_bytes()).hexdigest() for b in ORDER}
@@ -289,17 +297,19 @@ def test_hub_gets_every_branch_byte_for_byte_in_order_and_a_rerun_uploads_nothin
         res = _publish_to(hub.url, run_dir)
         assert res.returncode == 0, res.stderr
         assert (len(hub.received_commits), len(hub.lfs_puts), len(hub.created_branches)) == (commits, puts, created)
-        # what it still asks: create (exists: 409), which files the hub has (preupload), whether it holds the weights
+        # what it still asks: create (exists: 409), whether the card's metadata is valid, which files the hub has
+        # (preupload), whether it holds the weights
         asked = {re.sub(r"/(chck_\d+M|main)$", "", r.path) for r in hub.requests[before:] if r.method != "GET"}
-        assert asked == {"/api/repos/create", f"/api/models/{HUB_REPO}/preupload",
+        assert asked == {"/api/repos/create", "/api/validate-yaml", f"/api/models/{HUB_REPO}/preupload",
                          f"/{HUB_REPO}.git/info/lfs/objects/batch"}, asked
         hub_lines = res.stdout.split(f"hub: {hub.url}/{HUB_REPO}\n")[1].splitlines()
         assert [line.split()[0] for line in hub_lines if line.endswith("  unchanged")] == ORDER
         assert "No files have been modified" not in res.stderr  # the library's warning: said as 'unchanged'
 
         # a stray file on the hub's main is removed by the next publish; a model card written there is kept
+        # when publish writes none
         hub.commit(HUB_REPO, "main", {"README.md": b"# card\n", "stray.bin": b"old weights"}, "edited on the hub")
-        res = _publish_to(hub.url, run_dir)
+        res = _publish_to(hub.url, run_dir, "--model_card", "false")
         assert res.returncode == 0, res.stderr
         assert [(b, p) for _, b, _, p in hub.received_commits[commits:]] == [("main", ["stray.bin"])]
         files = hub.files(HUB_REPO, "main")
