@@ -118,7 +118,8 @@ def _model_inputs(backbone: nn.Module, batch: dict[str, torch.Tensor], left_padd
     if not official and segments > 1 and "token_type_ids" in batch and "token_type_ids" in accepted:
         inputs["token_type_ids"] = batch["token_type_ids"]
     model_type = getattr(backbone.config, "model_type", "")
-    if left_padded and "position_ids" in accepted and model_type not in _SELF_POSITIONED:
+    # (the official code passes ids and mask only: under left padding its positions start at the pads)
+    if left_padded and not official and "position_ids" in accepted and model_type not in _SELF_POSITIONED:
         # Real tokens get positions 0, 1, ... as they would with right padding.
         inputs["position_ids"] = (batch["attention_mask"].long().cumsum(dim=1) - 1).clamp(min=0)  # (B, S)
     return inputs
@@ -160,8 +161,8 @@ class OfficialClassifier(nn.Module):
     def pooled(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The hidden vector (B, H) the head classifies."""
         states = self.hidden_states(batch)  # (B, S, H)
-        if self.official:
-            return states[:, 0]  # official: position 0 whatever the padding (classifier_model.py)
+        if self.official:  # classifier_model.py: position 0 (2025), or with --take_final the last position (2026)
+            return states[:, -1] if self.pooling == "final" else states[:, 0]
         index = pool_positions(batch["attention_mask"], self.pooling)  # (B,)
         return states[torch.arange(states.size(0), device=states.device), index]  # (B, H)
 
@@ -215,6 +216,10 @@ def load_backbone(model: str, revision: str, padding_side: str, max_length: int,
         raise InputError(f"--model {model}: encoder-decoder models are not supported by finetune yet")
     if getattr(config, "hidden_size", None) is None:
         raise InputError(f"--model {model}: the config has no hidden_size, which the classification head needs")
+    if model_kind(config) is None:  # checked before anything trains: a vision or speech model fails late otherwise
+        raise InputError(f"--model {model}: not a text model (model_type {getattr(config, 'model_type', '?')!r}, "
+                         f"architectures {getattr(config, 'architectures', None)}); finetune needs a causal or masked "
+                         "language model")
     tokenizer = load_tokenizer(path, hub_revision, padding_side, trust_remote_code)
     limit = _position_limit(config)
     return Backbone(path, hub_revision, config, tokenizer, model_kind(config) == "causal",
@@ -335,6 +340,8 @@ class TrainSettings:
     num_labels: int = 2
     progress: bool = True
     label: str = ""  # progress-bar prefix (the task name)
+    grad_accum: int = 1  # micro-batches per optimizer step (batch_size // grad_accum rows each)
+    divide_loss: bool = True  # 2026: each micro-batch's loss / grad_accum; 2025: not divided
 
 
 @dataclasses.dataclass
@@ -366,6 +373,24 @@ def predict_logits(model: nn.Module, encodings: list[dict[str, list[int]]], pad_
     logits = torch.empty_like(sorted_logits)
     logits[torch.tensor(order)] = sorted_logits  # inverse permutation
     return logits
+
+
+def backward_batch(model: nn.Module, micro_batches: list[tuple[dict[str, torch.Tensor], torch.Tensor]],
+                   settings: TrainSettings) -> float:
+    """Forward and backward passes of one optimizer step's micro-batches (gradients add up in ``.grad``);
+    returns the mean of their losses.
+
+    2026 rules (``divide_loss``): each micro-batch's mean loss is divided by their number, so the summed
+    gradient is the gradient of the whole batch's mean loss (babylm-eval 3d57ddc, finetune/trainer.py,
+    commit 02b56cb); 2025: not divided, a gradient as many times larger as there are micro-batches."""
+    total = 0.0
+    for batch, target in micro_batches:  # target: (b,)
+        with autocast(settings.device, "bf16" if settings.bf16 else "fp32"):
+            logits = model(batch)  # (b, L)
+        loss = F.cross_entropy(logits.float(), target)
+        (loss / len(micro_batches) if settings.divide_loss else loss).backward()
+        total += loss.item()
+    return total / len(micro_batches)
 
 
 def fit(model: nn.Module, train: list[dict[str, list[int]]], train_labels: list[int],
@@ -401,20 +426,18 @@ def fit(model: nn.Module, train: list[dict[str, list[int]]], train_labels: list[
         bar = tqdm(range(per_epoch), desc=f"{settings.label} epoch {epoch}/{settings.epochs}",
                    disable=not settings.progress, leave=False, dynamic_ncols=True)
         loss_sum = 0.0
+        micro = settings.batch_size // settings.grad_accum
         for b in bar:
             rows = perm[b * settings.batch_size:(b + 1) * settings.batch_size]
-            batch = {k: v.to(device) for k, v in collate([train[i] for i in rows], pad_id, left).items()}
-            target = labels_t[rows].to(device)  # (b,)
-            with autocast(device, "bf16" if settings.bf16 else "fp32"):
-                logits = model(batch)  # (b, L)
-            loss = F.cross_entropy(logits.float(), target)
+            parts = [rows[i:i + micro] for i in range(0, len(rows), micro)]
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss = backward_batch(model, [({k: v.to(device) for k, v in collate([train[i] for i in part], pad_id, left).items()},
+                                           labels_t[part].to(device)) for part in parts], settings)
             optimizer.step()
             schedule.step()
             step += 1
-            loss_sum += loss.item()
-            bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{schedule.get_last_lr()[0]:.2e}")
+            loss_sum += loss
+            bar.set_postfix(loss=f"{loss:.4f}", lr=f"{schedule.get_last_lr()[0]:.2e}")
         bar.close()
         logits = predict_logits(model, valid, pad_id, left, settings.eval_batch_size, device, settings.bf16)
         preds = logits.argmax(dim=-1).tolist()

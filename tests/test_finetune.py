@@ -283,6 +283,66 @@ def test_official_first_token_pooling_blinds_a_decoder(gpt2_dir, separable_dir):
         assert (spread < 1e-6) == expect_constant, spread
 
 
+@pytest.mark.parametrize("year,scale", [("2026", 1.0), ("2025", 2.0)])
+def test_gradient_accumulation_divides_the_loss_by_year(year, scale, bert_dir, separable_dir):
+    """Two micro-batches of 8 give the gradient of one batch of 16 under the 2026 rules (the loss divided
+    by the accumulation steps, babylm-eval 02b56cb), twice it under the 2025 rules."""
+    import torch
+
+    from eval_export import classifier as clf
+
+    valid = glue.read_examples(separable_dir / "rte.valid.jsonl", glue.TASKS["rte"])
+    backbone, model = _classifier(bert_dir, "right")
+    model.eval()  # no dropout: the same forward pass both ways
+    tok = backbone.tokenizer
+    enc = clf.encode_pairs(tok, valid.pairs[:16], 64)
+    labels = torch.tensor(valid.labels[:16])
+
+    def grads(parts):
+        model.zero_grad()
+        settings = clf.TrainSettings(grad_accum=len(parts), divide_loss=year == "2026", progress=False)
+        loss = clf.backward_batch(model, [(clf.collate([enc[i] for i in p], tok.pad_token_id, False), labels[p])
+                                          for p in parts], settings)
+        return loss, [q.grad.clone() for q in model.parameters() if q.grad is not None]
+
+    loss_full, full = grads([list(range(16))])
+    loss_split, split = grads([list(range(8)), list(range(8, 16))])
+    assert loss_split == pytest.approx(loss_full, rel=1e-5)
+    for g_full, g_split in zip(full, split):
+        torch.testing.assert_close(g_split, scale * g_full, rtol=1e-4, atol=1e-6)
+
+
+def test_padding_and_pooling_follow_the_year(gpt2_dir, bert_dir, separable_dir, tmp_path):
+    """2026: a decoder read at its last token is padded on the left (eval_finetuning.sh @ 3d57ddc), --official
+    reads the last position of every model; 2025: right padding, --official reads position 0."""
+    import torch
+
+    from babylm.errors import UsageError
+    from eval_export import classifier as clf
+    from eval_export.finetune import _backbone
+
+    assert _backbone(_cfg(model=str(gpt2_dir)), clf).tokenizer.padding_side == "left"
+    assert _backbone(_cfg(model=str(bert_dir)), clf).tokenizer.padding_side == "right"
+    assert _backbone(_cfg(model=str(gpt2_dir), year="2025"), clf).tokenizer.padding_side == "right"
+    assert _backbone(_cfg(model=str(bert_dir), official=True), clf).tokenizer.padding_side == "left"
+    with pytest.raises(UsageError, match=r"--official \(--year 2026\) fixes .*--padding_side left"):
+        _cfg(model=str(gpt2_dir), official=True, padding_side="right")
+    with pytest.raises(UsageError, match="must divide the batch size"):
+        _cfg(model=str(gpt2_dir), gradient_accumulation=3)
+    # the official 2026 head reads the last position: with left padding every row's last token, so a decoder
+    # sees each whole input (at position 0 it saw the first token alone: test above)
+    valid = glue.read_examples(separable_dir / "rte.valid.jsonl", glue.TASKS["rte"])
+    backbone, model = _classifier(gpt2_dir, "left", pooling="final", official=True)
+    enc = clf.encode_pairs(backbone.tokenizer, valid.pairs[:8], 64)
+    batch = clf.collate(enc, backbone.tokenizer.pad_token_id, left=True)
+    model.eval()
+    with torch.no_grad():
+        pooled, states = model.pooled(batch), model.hidden_states(batch)
+    torch.testing.assert_close(pooled, states[:, -1])
+    assert (pooled - pooled[0]).abs().max().item() > 1e-4
+    assert "position_ids" not in clf._model_inputs(model.backbone, batch, True, official=True)  # as the official code
+
+
 @pytest.mark.parametrize("model_kind,head", [("bert", "official"), ("bert", "stock"), ("gpt2", "stock")])
 def test_heads_train_and_learn_a_separable_task(model_kind, head, bert_dir, gpt2_dir, separable_dir):
     """Label = 'zebra' in sentence2: loss falls and validation accuracy gets near perfect."""
