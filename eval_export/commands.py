@@ -16,6 +16,7 @@ from babylm.challenge import BACKENDS, DEFAULT_RULES, RULES
 from babylm.cli import Command
 from babylm.config import option
 from babylm.errors import InputError, UsageError
+from eval_export.evaluation_data import DownloadEvalsConfig
 from eval_export.finetune import FinetuneConfig
 from eval_export.report import ReportConfig  # light: matplotlib is imported only when plotting
 from eval_export.tasks import DEFAULT_EVAL_DATA
@@ -340,6 +341,14 @@ def finetune(cfg: FinetuneConfig) -> None:
               f"{m.get('mcc', float('nan')):>8.4f}  {res.get('best_epoch', '?')}")
 
 
+def download_evals(cfg) -> None:
+    from eval_export.evaluation_data import MANIFEST, download_evals
+
+    written = download_evals(cfg)
+    print(f"{len(written)} file(s) written, the others already there and checked; record: "
+          f"{Path(cfg.out_dir) / MANIFEST}")
+
+
 def report(cfg: ReportConfig) -> None:
     from eval_export.report import write_report
 
@@ -367,6 +376,11 @@ COMMANDS: dict[str, Command] = {
                        "Write summary.md, summary.json and blimp_accuracy.png for a scored revision."),
     "finetune": Command("finetune", FinetuneConfig, finetune,
                         "Fine-tune a checkpoint on the BabyLM GLUE tasks and write official predictions.json files."),
+    "download-evals": Command("download-evals", DownloadEvalsConfig, download_evals,
+                              "Download the 2026 evaluation data (hub dataset BabyLM-community/BabyLM-2026-Strict-"
+                              "Evals, as strict/scripts/download_evals.py at babylm-eval 3d57ddc) into --out_dir, "
+                              "pinned to one commit, each file checked against the hub's checksum; a rerun fetches "
+                              "only what is missing."),
     "report": Command("report", ReportConfig, report,
                       "Write a run's Markdown report with PNG plots (loss, BLiMP, fine-tuning, baselines)."),
 }

@@ -16,6 +16,11 @@ Paths and payload fields are the ones the locked client (huggingface_hub 2.4.0) 
 - ``POST /{id}.git/info/lfs/objects/batch``       lfs.py ``post_lfs_batch_info`` (the git LFS batch API)
 - ``PUT  {href of the batch answer}``             lfs.py ``_upload_single_part`` (basic transfer, no auth header)
 - ``POST {verify href of the batch answer}``      lfs.py ``lfs_upload`` (verify step)
+- ``GET  /api/datasets/{id}[/revision/{rev}]``, ``/api/datasets/{id}/tree/{rev}``: the model routes' answers for
+                                                  a dataset (``dataset_info``, ``list_repo_tree``)
+- ``HEAD|GET /[datasets/]{id}/resolve/{rev}/{path}``  file_download.py ``get_hf_file_metadata`` (headers
+                                                  X-Repo-Commit, ETag / X-Linked-Etag, X-Linked-Size) and
+                                                  ``http_get`` (the bytes; a ``Range`` request is honoured)
 
 Like the hub, a new repository starts with one commit holding ``.gitattributes``, files matching
 ``*.safetensors`` go to large-file storage (preupload answers ``lfs``), an object already in that
@@ -37,7 +42,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 LFS_PATTERNS = ("*.safetensors", "*.bin", "*.pt")
 GITATTRIBUTES = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n*.bin filter=lfs diff=lfs merge=lfs -text\n"
-_REPO_API = re.compile(r"^/api/models/([^/]+/[^/]+)(?:/(refs|branch|tree|revision|preupload|commit)(?:/(.*))?)?$")
+_REPO_API = re.compile(r"^/api/(?:models|datasets)/([^/]+/[^/]+)(?:/(refs|branch|tree|revision|preupload|commit)(?:/(.*))?)?$")
+_RESOLVE = re.compile(r"^/(?:datasets/)?([^/]+/[^/]+)/resolve/([^/]+)/(.+)$")
 _LFS_API = re.compile(r"^/([^/]+/[^/]+)\.git/info/lfs/objects/(batch|verify)$")
 
 
@@ -80,6 +86,8 @@ class HubServer:
         self.lfs_puts: list[str] = []  # oids received by the basic transfer
         self.received_commits: list[tuple[str, str, dict, list[str]]] = []  # (repo, branch, header, paths) accepted
         self.created_branches: list[tuple[str, str, str | None]] = []  # (repo, branch, startingPoint)
+        self.file_gets: list[str] = []  # paths whose bytes were sent (resolve GETs)
+        self.serve_instead: dict[str, bytes] = {}  # path -> bytes sent in place of the file's (a damaged transfer)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -95,9 +103,12 @@ class HubServer:
 
     # ------------------------------------------------------------------ reading back and changing
 
-    def add_repo(self, repo_id: str) -> None:
-        """A repository as create_repo leaves it (for tests that start from an existing one)."""
+    def add_repo(self, repo_id: str, files: dict[str, bytes] | None = None) -> None:
+        """A repository as create_repo leaves it, then holding ``files`` (for tests that start from an existing
+        one; a dataset is served from the same repositories)."""
         self.repos[repo_id] = Repo(private=False, branches={"main": self.initial_commit()})
+        if files:
+            self.commit(repo_id, "main", files, "add files")
 
     def initial_commit(self) -> str:
         return self._new_commit(None, {".gitattributes": GITATTRIBUTES}, "initial commit")
@@ -208,6 +219,8 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 return lambda body, query: self._lfs_put(path.rsplit("/", 1)[1], body)
             if method == "POST" and path == "/api/repos/create":
                 return lambda body, query: self._create_repo(json.loads(body))
+            if (m := _RESOLVE.match(path)) and method in ("GET", "HEAD"):
+                return lambda body, query: self._resolve_file(m.group(1), m.group(2), m.group(3), method == "HEAD")
             if method == "POST" and path == "/api/validate-yaml":  # asked before a README.md is uploaded
                 return lambda body, query: self._validate_yaml(json.loads(body))
             if m := _REPO_API.match(path):
@@ -233,6 +246,9 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             self._dispatch("GET")
 
+        def do_HEAD(self) -> None:
+            self._dispatch("HEAD")
+
         def do_POST(self) -> None:
             self._dispatch("POST")
 
@@ -251,6 +267,29 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             repo = hub.repos[repo_id] = Repo(private=payload.get("visibility") == "private")
             repo.branches["main"] = hub.initial_commit()
             self._send(200, {"url": f"{hub.url}/{repo_id}", "name": repo_id})
+
+        def _resolve_file(self, repo_id: str, rev: str, path: str, head: bool) -> None:
+            """A file's bytes (or, for HEAD, the headers the client reads its metadata from)."""
+            repo = hub.repos.get(repo_id)
+            sha = hub._resolve(repo, rev) if repo else None
+            data = hub.commits[sha].files.get(path) if sha else None
+            if data is None:
+                return self._error(404, f"{path} not found at {rev}", "EntryNotFound")
+            start = 0
+            if m := re.match(r"bytes=(\d+)-", self.headers.get("Range") or ""):
+                start = min(int(m.group(1)), len(data))
+            self.send_response(206 if start else 200)
+            self.send_header("X-Repo-Commit", sha)
+            etag = hashlib.sha256(data).hexdigest() if hub.is_lfs(path, len(data)) else git_blob_id(data)
+            self.send_header("ETag", f'"{etag}"')
+            if hub.is_lfs(path, len(data)):
+                self.send_header("X-Linked-Etag", f'"{etag}"')
+                self.send_header("X-Linked-Size", str(len(data)))
+            self.send_header("Content-Length", str(len(data) - start))
+            self.end_headers()
+            if not head:
+                hub.file_gets.append(path)
+                self.wfile.write(hub.serve_instead.get(path, data)[start:])
 
         def _validate_yaml(self, payload: dict) -> None:
             """The hub's check of a model card's YAML header: it must parse to a mapping."""
