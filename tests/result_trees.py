@@ -233,3 +233,30 @@ def kit_tree_2025(results: Path, data: Path, model: str, backend: str, track: st
         dump(base / "reading" / "predictions.json", {})
         dump(base / "reading" / "summary.json", {"task": "reading", "metrics": {"spr": n / 1000, "rt": n / 3000}})
     return root
+
+
+def collated_2026(data: Path, track: str = "strict-small") -> dict:
+    """A complete 2026 collated file (as a dict) for the predictions of revision 0 of the rule above, the
+    AoA rows and fast metrics made up (of the right shapes): what collate writes for a finished run."""
+    full, fast = data / "full_eval", data / "fast_eval"
+    obj: dict = {"blimp": predictions(_blimp_like(full / "blimp_filtered", 0, True)),
+                 "blimp_supplement": predictions(_blimp_like(full / "supplement_filtered", 0, False)),
+                 "ewok": predictions(_ewok(full / "ewok_filtered", 0)),
+                 "entity_tracking_filtered": predictions(_entity(full / "entity_tracking", 0,
+                                                                 ("regular", "ambiref", "move_contents"))),
+                 "comps": predictions({k: [f"Prefix {i} has property {k}." for i in range(n)] for k, n in COMPS_SIZES.items()})}
+    for task in GLOBAL_PIQA:
+        obj[task] = predictions(_global_piqa(full / task / "eng_latn.jsonl", 0))
+    obj["reading"] = _reading(full / "reading" / "reading_data.csv", 0)
+    steps = milestones(track)
+    obj["aoa_surprisals"] = {"metadata": {}, "results": [{"step": s, "surprisal": 1.5} for s in steps for _ in range(AOA_SIZE)]}
+    obj["aoa"] = {"aoa": 0.25}
+    obj["glue"] = {t: {"predictions": [{"id": f"{t}_{i}", "pred": r["label"]} for i, r in
+                                       enumerate(rows(full / "glue_filtered" / f"{t}.valid.jsonl"))]} for t in GLUE}
+    names = {"blimp": sorted(p.stem for p in (fast / "blimp_fast").glob("*.jsonl")),
+             "blimp_supplement": sorted(p.stem for p in (fast / "supplement_fast").glob("*.jsonl")),
+             "ewok": sorted(EWOK_SIZES), "entity_tracking_filtered": [f"regular_{k}_ops" for k in range(6)],
+             "global_piqa_parallel": ["global_piqa_parallel"], "global_piqa_nonparallel": ["global_piqa_nonparallel"],
+             "reading": ["spr", "rt"]}
+    obj["fast_eval_results"] = {key: [{n: 0.5 for n in subtasks} for _ in steps] for key, subtasks in names.items()}
+    return obj
