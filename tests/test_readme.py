@@ -171,6 +171,15 @@ COVERAGE: dict[str, Covered] = {
     "python -m eval_export collate --model <name> --backend causal --track strict-small": Covered(
         "test", "tests/test_export_submission.py::test_collate_and_old_formats", "needs a scored result tree"),
     "python -m eval_export validate FILE": Covered("here", "test_commands_that_run_here"),
+    "python -m eval_export download-evals": Covered(
+        "test", "tests/test_download_evals.py::test_files_laid_out_checked_and_fetched_once",
+        "needs the hub: the test runs it against the local stand-in of the hub"),
+    "python -m eval_export leaderboard FILE": Covered(
+        "test", "tests/test_leaderboard.py::test_leaderboard_command_prints_the_columns_and_the_mean",
+        "needs a collated file and its gold data: the test scores a hand-computed case"),
+    "python -m babylm publish": Covered(
+        "test", "tests/test_publish.py::test_branches_load_like_the_folders_and_commits_are_reproducible",
+        "needs a training run: the test publishes one and reads each branch's model card"),
     "./reproduce.sh --list": Covered("here", "test_commands_that_run_here"),
     "./reproduce.sh cpu-real -- --words 3_000_000": Covered(
         "test", "tests/test_reproduce.py::test_flags_after_double_dash_go_to_one_step",
