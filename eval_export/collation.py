@@ -211,8 +211,7 @@ class _Collator:
         if key not in self._gold:
             try:
                 if key == "reading":
-                    self._gold[key] = leaderboard.reading_csv(self.eval_data / "fast_eval") or \
-                        leaderboard.reading_csv(self.eval_data)
+                    self._gold[key] = leaderboard.reading_csv(self.eval_data, fast=True)
                 else:
                     self._gold[key] = leaderboard.zero_shot_gold(self.eval_data, key, "fast", self.password)
             except KitError as exc:

@@ -2,8 +2,11 @@
 
 ``score`` writes the per-task prediction files of one model revision, ``collate`` builds the
 leaderboard file (or the 2024/2023 formats), ``validate`` checks any of them against the gold
-data, ``summary`` writes the human summary of a revision and ``report`` the report of a whole run.
-(``finetune`` lives in ``eval_export/finetune.py``, ``report`` in ``eval_export/report.py``.)
+data and the leaderboard's rules, ``leaderboard`` prints the scores the 2026 leaderboard computes
+from a collated file, ``summary`` writes the human summary of a revision and ``report`` the report
+of a whole run, ``download-evals`` fetches the 2026 evaluation data. (``finetune`` lives in
+``eval_export/finetune.py``, ``report`` in ``eval_export/report.py``, ``download-evals`` in
+``eval_export/evaluation_data.py``.)
 """
 
 from __future__ import annotations
@@ -218,7 +221,7 @@ def collate(cfg: CollateConfig) -> None:
         if missing:
             print(f"PARTIAL (not a valid submission): {len(missing)} missing piece(s), listed in "
                   f"{path.parent / f'collate_missing_{cfg.backend}.json'}")
-        if cfg.year == "2026":
+        if cfg.year == "2026" and any((results / name).glob(f"chck_*/zero_shot/{cfg.backend}/ewok/ewok_fast/predictions.json")):
             print("note: fast_eval_results.ewok is 0.0 at every checkpoint, as the official 2026 collator writes it "
                   "(it compares whole predicted sentences with Target1); the true EWoK fast accuracies are in each "
                   "revision's summary")
@@ -362,7 +365,8 @@ COMMANDS: dict[str, Command] = {
                      "own special tokens, offsets decide the scored span, original PLL, ties go to the gold candidate "
                      "and are counted) except trust_remote_code, which is off unless asked for."),
     "collate": Command("collate", CollateConfig, collate,
-                       "Build the leaderboard file (all_full_preds_and_fast_scores_<backend>.json) or the 2024/2023 formats."),
+                       "Build the leaderboard file (all_full_preds_and_fast_scores_<backend>.json) as the final 2026 "
+                       "collator writes it (babylm-eval 3d57ddc; --year 2025 for 45fe2c1), or the 2024/2023 formats."),
     "validate": Command("validate", ValidateConfig, validate,
                         "Check a predictions file against the gold data and, by the final 2026 rules (default), "
                         "what the 2026 leaderboard accepts; print the first problem with its path.",
@@ -375,7 +379,8 @@ COMMANDS: dict[str, Command] = {
     "summary": Command("summary", SummaryConfig, summary,
                        "Write summary.md, summary.json and blimp_accuracy.png for a scored revision."),
     "finetune": Command("finetune", FinetuneConfig, finetune,
-                        "Fine-tune a checkpoint on the BabyLM GLUE tasks and write official predictions.json files."),
+                        "Fine-tune a checkpoint on the BabyLM GLUE tasks by the final 2026 rules (babylm-eval 3d57ddc; "
+                        "--year 2025 for 45fe2c1) and write official predictions.json files."),
     "download-evals": Command("download-evals", DownloadEvalsConfig, download_evals,
                               "Download the 2026 evaluation data (hub dataset BabyLM-community/BabyLM-2026-Strict-"
                               "Evals, as strict/scripts/download_evals.py at babylm-eval 3d57ddc) into --out_dir, "

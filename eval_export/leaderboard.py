@@ -77,7 +77,11 @@ def _jsonl(folder: Path) -> list[tuple[str, Path]]:
     return [(p.stem, p) for p in sorted(folder.glob("*.jsonl"))]
 
 
-def _folder(root: Path, name: str) -> Path | None:
+def _folder(root: Path, name: str, fast: bool = False) -> Path | None:
+    """``name`` under the data root; a fast set looks in ``fast_eval/`` first (GlobalPIQA and reading have
+    the same folder name in both, and the collator reads the fast one: ``--fast_eval_dir``)."""
+    if fast and (root / "fast_eval" / name).is_dir():
+        return root / "fast_eval" / name
     return tasks.find_folder(root, name)
 
 
@@ -124,7 +128,7 @@ def gold_items(root: Path, section: str, eval_set: str = "full",
                                      f"{_get(r, 'prefix_unacceptable', p)} {r['property_phrase']}"] for r in _rows(str(p), p)]
             for stem, p in _jsonl(folder)}
     if section in GLOBAL_PIQA:
-        folder = _folder(root, section)
+        folder = _folder(root, section, fast)
         path = folder / "eng_latn.jsonl" if folder else None
         if path is None or not path.is_file():
             return None
@@ -175,8 +179,8 @@ def _ewok_files(root: Path, eval_set: str, password: str | None) -> list[tuple[s
     return None
 
 
-def reading_csv(root: Path) -> Path | None:
-    folder = _folder(root, "reading")
+def reading_csv(root: Path, fast: bool = False) -> Path | None:
+    folder = _folder(root, "reading", fast)
     path = folder / "reading_data.csv" if folder else None
     return path if path is not None and path.is_file() else None
 

@@ -660,7 +660,7 @@ def _check_fast_2026(fast: Any, gold: _Gold, report: Report, partial: bool, trac
     for key in collation.FAST_KEYS:
         where = f"fast_eval_results.{key}"
         entries = fast.get(key)
-        if entries is None and partial:
+        if partial and (entries is None or (isinstance(entries, list) and all(e is None for e in entries))):
             report.unchecked.append(f"{where}: absent (partial file)")
             continue
         if not isinstance(entries, list):
