@@ -73,6 +73,11 @@ def _rows(name: str, data: bytes | Path) -> list[dict]:
     return files.read_jsonl(data, name)
 
 
+def _stem(name: str) -> str:
+    """A data file's subtask: its stem (``ewok_fast.zip:agent-properties.jsonl`` -> ``agent-properties``)."""
+    return Path(name.rsplit(":", 1)[-1]).stem
+
+
 def _jsonl(folder: Path) -> list[tuple[str, Path]]:
     return [(p.stem, p) for p in sorted(folder.glob("*.jsonl"))]
 
@@ -105,7 +110,7 @@ def gold_items(root: Path, section: str, eval_set: str = "full",
     if section == "ewok":  # read_files.py @ 3d57ddc: Target1 after Context1 (gold) or after Context2
         found = _ewok_files(root, eval_set, ewok_password)
         return None if found is None else {
-            Path(name).stem: [[f"{_get(r, 'Context1', name)} {_get(r, 'Target1', name)}",
+            _stem(name): [[f"{_get(r, 'Context1', name)} {_get(r, 'Target1', name)}",
                                f"{_get(r, 'Context2', name)} {_get(r, 'Target1', name)}"] for r in _rows(name, data)]
             for name, data in found}
     if section == "entity_tracking_filtered":
@@ -155,7 +160,7 @@ def zero_shot_gold(root: Path, section: str, eval_set: str = "full",
     ``Target1`` alone (``collate_preds.py``, ``_calculate_target_results``: ``data_key = "Target1"``)."""
     if section == "ewok" and eval_set == "fast":
         found = _ewok_files(root, eval_set, ewok_password)
-        return None if found is None else {Path(n).stem: [_get(r, "Target1", n) for r in _rows(n, d)] for n, d in found}
+        return None if found is None else {_stem(n): [_get(r, "Target1", n) for r in _rows(n, d)] for n, d in found}
     items = gold_items(root, section, eval_set, ewok_password)
     return None if items is None else {k: [c[0] for c in v] for k, v in items.items()}
 

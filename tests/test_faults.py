@@ -197,9 +197,9 @@ def test_validate_fails_on_a_wrong_ewok_password(tmp_path):
         block = preds.setdefault(it.uid, {"predictions": []})["predictions"]
         block.append({"id": f"{it.uid}_{len(block)}", "pred": it.preds[0]})
     path = _write(tmp_path / "res" / "ewok" / "ewok_fast" / "predictions.json", preds)
-    assert "ewok" in validation.validate_file(path, root, "s3cret").checked
+    assert "ewok" in validation.validate_file(path, root, "s3cret", year="2025").checked  # predictions as 2025 wrote them
     with pytest.raises(InputError, match="wrong EWoK password"):
-        validation.validate_file(path, root, "nope")
+        validation.validate_file(path, root, "nope", year="2025")
 
 
 def test_validate_checks_fast_scores_labels_surprisal_and_unknown_keys(tmp_path):
@@ -212,12 +212,13 @@ def test_validate_checks_fast_scores_labels_surprisal_and_unknown_keys(tmp_path)
     def fails(obj: dict, pattern: str, structure_only: bool = False):
         _write(partial, obj)
         with pytest.raises(InputError, match=pattern):
-            validation.validate_file(partial, eval_dir, structure_only=structure_only)
+            validation.validate_file(partial, eval_dir, structure_only=structure_only, year="2025")
 
+    # a 2025 file (WUG in its fast results): checked by the 2025 rules
     fast = {"blimp_supplement": [{"hypernym": 0.5, "turn_taking": 1.0}], "wug_adj": [{"wug_adj": 0.3}],
             "reading": [{"spr": 0.01, "rt": 0.02}]}
     glue = {"rte": {"predictions": [{"id": "rte_0", "pred": 0}, {"id": "rte_1", "pred": 1}]}}
-    report = validation.validate_file(_write(partial, {"glue": glue, "fast_eval_results": fast}), eval_dir)
+    report = validation.validate_file(_write(partial, {"glue": glue, "fast_eval_results": fast}), eval_dir, year="2025")
     assert "glue.rte" in report.checked
     fails({"fast_eval_results": {**fast, "blimp_supplement": [{"hypernym": 1.5, "turn_taking": 1.0}]}},
           r"fast_eval_results\.blimp_supplement\[0\]\.hypernym: .*1\.5")
