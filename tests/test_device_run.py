@@ -114,10 +114,17 @@ def test_wheel_check_names_a_need_nobody_carries_and_refuses_two_versions(tmp_pa
     datasets = _wheel(tmp_path, "datasets", "5.2.0", ["numpy>=1.17", "dill<0.4.2,>=0.3.0", "multiprocess<0.70.20",
                                                       'pytest; extra == "tests"'])
     carried = [fire, datasets, _wheel(tmp_path, "termcolor", "3.3.0", []), _wheel(tmp_path, "dill", "0.4.1", []),
-               _wheel(tmp_path, "multiprocess", "0.70.19", ["dill>=0.4.1"])]
-    assert pack.check_wheels(carried, REPO / "pyproject.toml") == ["fire", "datasets", "termcolor", "dill", "multiprocess"]
+               _wheel(tmp_path, "multiprocess", "0.70.19", ["dill>=0.4.1"]),
+               _wheel(tmp_path, "pydantic", "2.14.4", ["pydantic-core==2.50.5", "annotated-types>=0.6",
+                                                       "typing-extensions>=4.14", "typing-inspection>=0.4"]),
+               _wheel(tmp_path, "pydantic_core", "2.50.5", ["typing-extensions>=4.14"]),
+               _wheel(tmp_path, "annotated_types", "0.8.0", []),
+               _wheel(tmp_path, "typing_inspection", "0.4.5", ["typing-extensions>=4.12"])]
+    assert pack.check_wheels(carried, REPO / "pyproject.toml") == [
+        "fire", "datasets", "termcolor", "dill", "multiprocess", "pydantic", "pydantic-core", "annotated-types",
+        "typing-inspection"]
     with pytest.raises(InputError, match=r"not carried: multiprocess \(needed by datasets-5.2.0-py3-none-any.whl\)"):
-        pack.check_wheels(carried[:-1], REPO / "pyproject.toml")
+        pack.check_wheels(carried[:4] + carried[5:], REPO / "pyproject.toml")
     older = tmp_path / "older"
     older.mkdir()
     with pytest.raises(InputError, match="two versions of fire"):

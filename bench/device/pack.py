@@ -39,8 +39,9 @@ CORPUS = (("babylm/2023/babylm_10M", "data/corpus/2023/babylm_10M"),
 EVAL = ("blimp_filtered", "blimp_fast", "supplement_filtered", "supplement_fast", "entity_tracking", "ewok")
 SMOKE_BYTES = 10_000  # per corpus file under SMOKE=1: about 1,800 words each
 # Python packages of the GPU machine's image that the kit and the carried wheels need (its Python
-# 3.12 has torch 2.11, transformers 5.17 and the rest; fire and datasets are missing).
-ON_MACHINE = {"torch", "transformers", "tokenizers", "safetensors", "accelerate", "huggingface-hub", "numpy",
+# 3.12 has torch 2.11, transformers 5.17 and the rest; fire, datasets and pydantic are missing).
+# typing-extensions is one of torch's own requirements, so it is there wherever torch is.
+ON_MACHINE = {"typing-extensions", "torch", "transformers", "tokenizers", "safetensors", "accelerate", "huggingface-hub", "numpy",
               "pyarrow", "pandas", "tqdm", "xxhash", "fsspec", "filelock", "packaging", "pyyaml", "requests",
               "httpx", "aiohttp", "tensorboard", "matplotlib"}
 

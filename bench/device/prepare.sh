@@ -25,9 +25,10 @@ cd "$(dirname "$0")/../.."
 PY="${PY:-.venv/bin/python}"; [ -x "$PY" ] || PY=python3
 WHEELS="${WHEELS:-download}"
 PACK="${PACK:-.device}"
-# Missing on the GPU machine: fire (the command line) and datasets (packing), and of their needs
-# termcolor, dill and multiprocess; everything else they need is there (pack.py checks).
-NAMES=(fire termcolor datasets dill multiprocess)
+# Missing on the GPU machine: fire (the command line), datasets (packing) and pydantic (the
+# options), and of their needs termcolor, dill, multiprocess, pydantic-core, annotated-types and
+# typing-inspection; everything else they need is there (pack.py checks).
+NAMES=(fire termcolor datasets dill multiprocess pydantic pydantic-core annotated-types typing-inspection)
 
 shared="$("$PY" -m tests.reference)" || { echo "error: no reference folder: set BABYLM_SHARED to the folder holding data/babylm and data/eval" >&2; exit 1; }
 mkdir -p "$PACK"
