@@ -252,6 +252,8 @@ class ValidateConfig:
                                          "folder or the EWoK password missing): check their structure alone and list "
                                          "them, instead of failing; sections whose gold data is there are still "
                                          "checked against it")
+    limit: int = option(0, "the file was scored with score --limit N: check each subtask against its first N gold "
+                           "items (the file is then partial: the leaderboard wants the official counts)", ge=0)
 
     def validate(self) -> None:
         if not self.file:
@@ -262,7 +264,7 @@ def validate(cfg: ValidateConfig) -> None:
     from eval_export import validation
 
     report = validation.validate_file(Path(cfg.file), Path(cfg.eval_data), cfg.ewok_password or None,
-                                      cfg.structure_only, cfg.year, cfg.track)
+                                      cfg.structure_only, cfg.year, cfg.track, cfg.limit)
     print(report.text())
     if cfg.model:
         problems = validation.check_model(Path(cfg.model))

@@ -49,12 +49,15 @@ class Report:
     checked: list[str] = dataclasses.field(default_factory=list)  # sections checked against gold
     unchecked: list[str] = dataclasses.field(default_factory=list)  # "section: why" (format only, or absent)
     counts: dict[str, str] = dataclasses.field(default_factory=dict)  # what was compared, per checked section
+    verdict: str = ""  # a 2026 collated file: complete for every task whose data is present, or what is not
 
     def text(self) -> str:
         done = [f"{name} ({self.counts[name]})" if name in self.counts else name for name in self.checked]
         lines = [f"OK {self.file} ({self.kind}): checked against gold: {', '.join(done) or 'nothing'}"]
         if self.unchecked:
             lines.append("not checked against gold: " + "; ".join(self.unchecked))
+        if self.verdict:
+            lines.append(self.verdict)
         return "\n".join(lines)
 
 
@@ -66,16 +69,26 @@ class _Problem(Exception):
 class _Gold:
     """Gold data, loaded lazily: (section, eval set) -> {uid: [candidate strings per item]}."""
 
-    def __init__(self, root: Path, ewok_password: str | None, structure_only: bool):
+    def __init__(self, root: Path, ewok_password: str | None, structure_only: bool, limit: int = 0):
         self.root = root
         self.password = ewok_password or os.environ.get(tasks.EWOK_PASSWORD_ENV)
         self.structure_only = structure_only
+        self.limit = limit  # the file was scored with `score --limit N`: gold is its first N items per subtask
 
     def get(self, section: str, eval_set: str) -> tuple[Any, str | None]:
         """(gold, None), (gold, note) for a non-official set, or (None, reason it is unavailable)."""
         if not self.root.is_dir():
             return None, f"--eval_data {self.root} is not a folder"
-        return _load_gold(self.root.resolve(), section, eval_set, self.password)
+        ref, reason = _load_gold(self.root.resolve(), section, eval_set, self.password)
+        return self.cut(ref), reason
+
+    def cut(self, ref: Any) -> Any:
+        """Gold as `score --limit N` scored it: the first N items of each subtask (reading: the first N rows)."""
+        if not self.limit or ref is None:
+            return ref
+        if isinstance(ref, dict):
+            return {uid: items[:self.limit] for uid, items in ref.items()}
+        return ref[:self.limit]
 
     def glue(self, task: str) -> tuple[list[int] | None, str | None]:
         folder = tasks.find_folder(self.root, "glue_filtered") if self.root.is_dir() else None
@@ -119,12 +132,14 @@ def _load_gold(root: Path, section: str, eval_set: str, password: str | None) ->
 
 
 def validate_file(path: Path, eval_data: Path, ewok_password: str | None = None,
-                  structure_only: bool = False, year: str = DEFAULT_RULES, track: str = "") -> Report:
+                  structure_only: bool = False, year: str = DEFAULT_RULES, track: str = "", limit: int = 0) -> Report:
     """Validate one file by ``year``'s rules; raises InputError naming the first problem's path inside the file.
 
     Without ``structure_only`` every section that has gold data anywhere must be checked against
     it: missing gold (``eval_data`` absent, a task folder or the EWoK password missing) is an error.
     ``track`` fixes the number of milestones of a 2026 collated file (else told by its lists).
+    ``limit``: the file was scored with ``score --limit N``; each subtask is checked against its first N
+    gold items (such a file is partial: the leaderboard wants the official counts).
     """
     y2026 = Rules(year) is Rules.Y2026
     if not path.is_file():
@@ -134,7 +149,7 @@ def validate_file(path: Path, eval_data: Path, ewok_password: str | None = None,
         raise InputError(f"--eval_data: {eval_data} is not a folder, so {path.name} cannot be checked against gold "
                          "data; point it at the evaluation_data folder (or set BABYLM_EVAL_DATA), or pass "
                          "--structure_only true to check its structure alone")
-    gold = _Gold(Path(eval_data), ewok_password, structure_only)
+    gold = _Gold(Path(eval_data), ewok_password, structure_only, limit)
     report = Report(path, kind)
     try:
         if kind == "per-task" and y2026:
@@ -150,6 +165,7 @@ def validate_file(path: Path, eval_data: Path, ewok_password: str | None = None,
             # checked as strictly as in a full file; the absent ones are listed, not failed.
             if y2026:
                 _check_collated_2026(obj, gold, report, partial, track)
+                report.verdict = completeness(obj, gold)
             else:
                 _check_collated(obj, gold, report, partial=partial)
         elif kind == "2024":
@@ -533,7 +549,7 @@ def _gold_items(gold: _Gold, section: str, eval_set: str) -> tuple[Any, str | No
     except KitError as exc:
         return None, str(exc)
     folder = collation.DATA_FOLDERS.get(section, (section, section))[int(eval_set == "fast")]
-    return items, None if items is not None else f"no {folder}/ under {gold.root}"
+    return gold.cut(items), None if items is not None else f"no {folder}/ under {gold.root}"
 
 
 def _check_section_2026(section: str, obj: Any, eval_set: str, gold: _Gold, report: Report, partial: bool,
@@ -549,7 +565,8 @@ def _check_section_2026(section: str, obj: Any, eval_set: str, gold: _Gold, repo
     if problem and not partial:
         raise _Problem(section, f"{problem}: the leaderboard refuses a wrong number of predictions")
     if problem:
-        report.unchecked.append(f"{section}: counts differ from the official set ({problem}; partial file)")
+        why = f"scored with --limit {gold.limit}" if gold.limit else "partial file"
+        report.unchecked.append(f"{section}: counts differ from the official set ({problem}; {why})")
 
 
 def _check_gold_2026(section: str, obj: dict, eval_set: str, gold: _Gold, report: Report) -> None:
@@ -706,6 +723,62 @@ def _fast_subtasks(key: str, gold: _Gold) -> tuple[list[str] | None, str | None]
         return [key], None
     items, reason = _gold_items(gold, key, "fast")
     return (None, reason) if items is None else (list(items), None)
+
+
+# The AoA word list and human norms (AoA_word/run.py @ 3d57ddc: evaluation_data/full_eval/cdi_childes/).
+AOA_FOLDER = "cdi_childes"
+
+
+def _data_absent(key: str, gold: _Gold) -> str | None:
+    """Why the evaluation data holds nothing to score section ``key`` of the 2026 file with, or None when it does."""
+    if not gold.root.is_dir():
+        return f"--eval_data {gold.root} is not a folder"
+    if key in ("aoa", "aoa_surprisals"):
+        return None if tasks.find_folder(gold.root, AOA_FOLDER) else f"no {AOA_FOLDER}/"
+    if key == "reading":
+        ref, why = gold.get("reading", "full")
+        return why if ref is None else None
+    return _gold_items(gold, key, "full")[1]
+
+
+def _glue_absent(task: str, gold: _Gold) -> str | None:
+    """Why ``task`` cannot be fine-tuned and checked: its training or validation file is missing."""
+    folder = tasks.find_folder(gold.root, "glue_filtered") if gold.root.is_dir() else None
+    for split in ("train", "valid"):
+        if folder is None or not (folder / f"{task}.{split}.jsonl").is_file():
+            return f"no glue_filtered/{task}.{split}.jsonl"
+    return None
+
+
+def completeness(obj: dict, gold: _Gold) -> str:
+    """One line on a checked 2026 collated file: complete for every task whose data is present (naming the
+    absent ones and why), or which tasks were left out although their data is there. The fast results follow
+    their full sections' data (a milestone's fast entry is scored from the same task)."""
+    absent: list[str] = []
+    unscored: list[str] = []
+    for key in collation.KEYS:
+        if key == "fast_eval_results":
+            continue
+        if key == "glue":
+            done = obj.get("glue") or {}
+            for task in submission.GLUE_TASKS:
+                why = _glue_absent(task, gold)
+                if why:
+                    absent.append(f"glue.{task} ({why})")
+                elif task not in done:
+                    unscored.append(f"glue.{task}")
+            continue
+        why = _data_absent(key, gold)
+        if why:
+            absent.append(f"{key} ({why})")
+        elif obj.get(key) is None:
+            unscored.append(key)
+    tail = f"; absent: {', '.join(absent)}" if absent else ""
+    if unscored:
+        return f"INCOMPLETE: not in the file although their data is present: {', '.join(unscored)}{tail}"
+    if absent:
+        return f"complete for every task whose data is present{tail}"
+    return "complete: every task of the 2026 set is in the file"
 
 
 def check_model(folder: Path) -> list[str]:

@@ -132,6 +132,38 @@ def test_a_complete_2026_file_passes(good, data, tmp_path):
     assert any(u.startswith("comps: structure only") for u in report.unchecked)  # no COMPS gold here
 
 
+def test_the_verdict_names_exactly_the_tasks_without_data(good, data, tmp_path):
+    """A complete file over this evaluation folder, then one with a present task taken out: the verdict line
+    names the absent tasks with why (here: no COMPS, no AoA word list, no BoolQ/MultiRC training file), and
+    a present task left out turns it into INCOMPLETE."""
+    report = _validate(good, tmp_path, data)
+    assert report.verdict == ("complete for every task whose data is present; absent: comps (no comps/ under "
+                              f"{data}), aoa_surprisals (no cdi_childes/), aoa (no cdi_childes/), glue.boolq (no "
+                              "glue_filtered/boolq.train.jsonl), glue.multirc (no glue_filtered/multirc.train.jsonl)")
+    assert report.text().splitlines()[-1] == report.verdict
+    partial = {**good, "entity_tracking_filtered": None, "glue": {t: v for t, v in good["glue"].items() if t != "rte"}}
+    report = _validate(partial, tmp_path, data, name="all_full_preds_and_fast_scores_causal_partial.json")
+    assert report.verdict.startswith("INCOMPLETE: not in the file although their data is present: "
+                                      "entity_tracking_filtered, glue.rte; absent: comps ("), report.verdict
+
+
+def test_a_file_scored_with_limit_is_checked_against_the_first_n_gold_items(good, data, tmp_path):
+    limited = {"blimp": {sub: {"predictions": block["predictions"][:3]} for sub, block in good["blimp"].items()},
+               "fast_eval_results": {}}
+    name = "all_full_preds_and_fast_scores_causal_partial.json"
+    with pytest.raises(InputError, match=r"blimp\.adjunct_island\.predictions: 3 predictions, the gold data has 928"):
+        _validate(limited, tmp_path, data, name=name)
+    report = _validate(limited, tmp_path, data, name=name, limit=3)
+    assert report.counts["blimp"] == f"{3 * len(good['blimp']):,} predictions"
+    assert any(u.startswith("blimp: counts differ from the official set") and u.endswith("scored with --limit 3)")
+               for u in report.unchecked), report.unchecked
+    wrong = copy.deepcopy(limited)  # the limit cuts gold, it does not loosen the check of what is there
+    first = wrong["blimp"]["adjunct_island"]["predictions"][2]
+    first["pred"] = first["pred"] + " x"
+    with pytest.raises(InputError, match=r"blimp\.adjunct_island\.predictions\[2\]\.pred: .* is not a candidate"):
+        _validate(wrong, tmp_path, data, name=name, limit=3)
+
+
 @pytest.mark.parametrize("case,pattern", [
     ("2025 file", r"\(top level\): a 2025 file \(entity_tracking\).*collate it again with --year 2026"),
     ("missing key", r"blimp: missing \(null\): the leaderboard scores it 0"),
