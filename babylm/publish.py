@@ -43,7 +43,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from babylm.challenge import MILESTONE
 from babylm.config import option
@@ -166,10 +166,10 @@ def _publish(cfg: PublishConfig, pairs: list[tuple[str, Path]], say: Callable[[s
     hub = _Hub(cfg) if cfg.hub_repo else None  # no token: stop before anything is written
     repo = _repo_path(cfg)
     _ensure_bare(repo)
-    cards = _cards(cfg, pairs, repo)
+    written = _written_files(cfg, pairs, repo)
     done, parent = [], None
     for branch, folder in pairs:
-        item = _commit_folder(repo, branch, folder, parent, cards.get(branch))
+        item = _commit_folder(repo, branch, folder, parent, written.get(branch))
         say(f"{branch:>10}  {item.commit[:12]}  {'written' if item.changed else 'unchanged'}")
         done.append(item)
         parent = item.commit
@@ -179,13 +179,19 @@ def _publish(cfg: PublishConfig, pairs: list[tuple[str, Path]], say: Callable[[s
         # no password prompt: a publish often runs unattended, and a prompt would wait forever
         _git(repo, "push", "--quiet", cfg.remote, *refspecs, env={"GIT_TERMINAL_PROMPT": "0"},
              what=f"push to {cfg.remote}")
-    return Publication(repo, done, hub.upload(pairs, say, cards) if hub else [])
+    return Publication(repo, done, hub.upload(pairs, say, written) if hub else [])
 
 
-def _cards(cfg: PublishConfig, pairs: list[tuple[str, Path]], repo: Path) -> dict[str, str]:
-    """branch -> the README.md the kit writes into it (none for a folder that holds its own)."""
+def _written_files(cfg: PublishConfig, pairs: list[tuple[str, Path]], repo: Path) -> dict[str, dict[str, str]]:
+    """branch -> {file name: text} the kit writes into that branch in place of (or beside) the folder's files:
+    the model card (README.md; none for a folder that holds its own) and a portable run_config.json."""
+    written: dict[str, dict[str, str]] = {branch: {} for branch, _ in pairs}
+    for branch, folder in pairs:
+        portable = portable_run_config(folder / "run_config.json")
+        if portable is not None:
+            written[branch]["run_config.json"] = portable
     if not cfg.model_card:
-        return {}
+        return written
     from babylm.model_card import card_text
 
     run_dir = Path(cfg.run)
@@ -193,8 +199,35 @@ def _cards(cfg: PublishConfig, pairs: list[tuple[str, Path]], repo: Path) -> dic
     if cfg.results == "auto":
         results = next((p for p in (run_dir / "results", run_dir.parent.parent / "results") if p.is_dir()), None)
     scored = results / repo.name.removesuffix(".git") if results else None  # eval_export names results after the repo
-    return {branch: card_text(branch, folder, run_dir.resolve().name, pairs, scored, cfg.license)
-            for branch, folder in pairs if not (folder / "README.md").is_file()}
+    for branch, folder in pairs:
+        if not (folder / "README.md").is_file():
+            written[branch]["README.md"] = card_text(branch, folder, run_dir.resolve().name, pairs, scored, cfg.license)
+    return written
+
+
+def _portable(value: Any) -> Any:
+    """A local absolute path as ``<local>/<its last part>``: where the user keeps files is not the recipe."""
+    if isinstance(value, list):
+        return [_portable(v) for v in value]
+    if isinstance(value, str) and (value.startswith(("/", "~")) or re.match(r"^[A-Za-z]:[\\/]", value)):
+        return f"<local>/{Path(value.rstrip('/')).name}"
+    return value
+
+
+def portable_run_config(path: Path) -> str | None:
+    """The run_config.json a published revision holds: the options as given, but an absolute local path (a
+    corpus under the user's home, a tokenizer in /tmp) reduced to its last part, since every revision goes to
+    the hub. The run's own copy keeps them (``--resume`` compares them). None: nothing to change."""
+    if not path.is_file():
+        return None
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    config = meta.get("config")
+    if not isinstance(config, dict):
+        return None
+    portable = {k: _portable(v) for k, v in config.items()}
+    if portable == config:
+        return None
+    return json.dumps({**meta, "config": portable}, indent=2) + "\n"
 
 
 def redact(text: str, *secrets: str) -> str:
@@ -240,7 +273,7 @@ class _Hub:
         self.endpoint = redact(self.api.endpoint.rstrip("/"))
 
     def upload(self, pairs: list[tuple[str, Path]], say: Callable[[str], None],
-               cards: dict[str, str] | None = None) -> list[Published]:
+               written: dict[str, dict[str, str]] | None = None) -> list[Published]:
         where = "creating the repository"
         say(f"hub: {self.endpoint}/{self.repo_id}")
         try:
@@ -257,7 +290,7 @@ class _Hub:
                     # from the previous milestone, like the local branches: its unchanged files are not sent again
                     self.api.create_branch(self.repo_id, branch=branch, revision=start, exist_ok=True)
                     heads = self._heads() if start is None else {**heads, branch: start}
-                item = self._upload_folder(branch, folder, heads[branch], say, (cards or {}).get(branch))
+                item = self._upload_folder(branch, folder, heads[branch], say, (written or {}).get(branch))
                 heads[branch] = item.commit
                 if branch != "main":
                     start = item.commit
@@ -273,7 +306,7 @@ class _Hub:
         return {ref.name: ref.target_commit for ref in self.api.list_repo_refs(self.repo_id).branches}
 
     def _upload_folder(self, branch: str, folder: Path, head: str, say: Callable[[str], None],
-                       card: str | None = None) -> Published:
+                       written: dict[str, str] | None = None) -> Published:
         from babylm.checkpoint import STATE_FILE
 
         files = {p.relative_to(folder).as_posix(): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
@@ -283,7 +316,7 @@ class _Hub:
         # .gitattributes (upload_folder would keep it anyway) and a model card written on the hub.
         extra = [name for name in self.api.list_repo_files(self.repo_id, revision=branch)
                  if name not in files and name not in (".gitattributes", "README.md")]
-        with _NoEmptyCommitWarning(), _with_card(folder, card) as source:
+        with _NoEmptyCommitWarning(), _with_written(folder, written) as source:
             info = self.api.upload_folder(
                 repo_id=self.repo_id, folder_path=source, revision=branch, commit_message=_message(branch, folder),
                 ignore_patterns=[STATE_FILE], delete_patterns=[glob.escape(name) for name in extra] or None,
@@ -328,18 +361,21 @@ class _Hub:
 
 
 @contextlib.contextmanager
-def _with_card(folder: Path, card: str | None):
-    """``folder``, or (with a card) a temporary folder of links to its files plus the card as README.md."""
-    if card is None:
+def _with_written(folder: Path, written: dict[str, str] | None):
+    """``folder``, or (with files to write) a temporary folder of links to its files, the written ones in
+    place of the folder's own."""
+    if not written:
         yield folder
         return
-    with tempfile.TemporaryDirectory(prefix="babylm-card-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="babylm-publish-") as tmp:
         for path in folder.resolve().rglob("*"):
-            if path.is_file():
-                link = Path(tmp) / path.relative_to(folder.resolve())
+            rel = path.relative_to(folder.resolve())
+            if path.is_file() and rel.as_posix() not in written:
+                link = Path(tmp) / rel
                 link.parent.mkdir(parents=True, exist_ok=True)
                 link.symlink_to(path)
-        (Path(tmp) / "README.md").write_text(card, encoding="utf-8")
+        for name, text in written.items():
+            (Path(tmp) / name).write_text(text, encoding="utf-8")
         yield Path(tmp)
 
 
@@ -388,9 +424,10 @@ def _ensure_bare(repo: Path) -> None:
     os.replace(tmp, repo)  # a half-initialised repository never appears under the final name
 
 
-def _commit_folder(repo: Path, branch: str, folder: Path, parent: str | None, card: str | None = None) -> Published:
-    """Commit the files of ``folder`` (and ``card`` as README.md) as the tip of ``branch``; reuse the tip when
-    nothing changed."""
+def _commit_folder(repo: Path, branch: str, folder: Path, parent: str | None,
+                   written: dict[str, str] | None = None) -> Published:
+    """Commit the files of ``folder`` (``written``: {name: text} in place of or beside them) as the tip of
+    ``branch``; reuse the tip when nothing changed."""
     with tempfile.TemporaryDirectory(prefix="babylm-publish-") as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
         # Not part of a published model: the optimizer and RNG state of a resume checkpoint
@@ -401,10 +438,10 @@ def _commit_folder(repo: Path, branch: str, folder: Path, parent: str | None, ca
         excludes = [f":(exclude){STATE_FILE}"]
         _git(repo, "--work-tree", str(folder.resolve()), "add", "--all", "--force", "--", ".", *excludes, env=env,
              cwd=folder.resolve(), what="add")
-        if card is not None:  # into the commit only: the checkpoint folder is not written to
-            (Path(tmp) / "README.md").write_text(card, encoding="utf-8")
-            blob = _git(repo, "hash-object", "-w", str(Path(tmp) / "README.md"))
-            _git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},README.md", env=env)
+        for name, text in (written or {}).items():  # into the commit only: the checkpoint folder is not written to
+            (Path(tmp) / "written").write_text(text, encoding="utf-8")
+            blob = _git(repo, "hash-object", "-w", str(Path(tmp) / "written"))
+            _git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{name}", env=env)
         tree = _git(repo, "write-tree", env=env)
     current = _git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}", check=False)
     if current and _git(repo, "rev-parse", f"{current}^{{tree}}") == tree and \

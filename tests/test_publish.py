@@ -5,6 +5,7 @@ the local stand-in of the hub's HTTP API in tests/hub_server.py)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import socket
@@ -113,6 +114,27 @@ def test_branches_load_like_the_folders_and_commits_are_reproducible(run, tmp_pa
     assert [p.commit for p in again] == [p.commit for p in done] and not any(p.changed for p in again)
     fresh = publish(PublishConfig(run=str(run_dir), repo=str(tmp_path / "other.git"))).branches
     assert [p.commit for p in fresh] == [p.commit for p in done]
+
+
+def test_published_run_config_holds_no_local_absolute_path(run, tmp_path):
+    """Every revision goes to the hub: the options' absolute paths (a corpus under the user's home) are
+    reduced to their last part there; the run's own copy keeps them, since --resume compares them."""
+    run_dir, _ = run
+    own = run_dir / "chck_2M" / "run_config.json"
+    home = tmp_path / "home" / "ana"
+    meta = {"command": "train", "progress": {"step": 2, "words_seen": 2000},
+            "config": {"corpus": str(home / "babylm_10M") + "/", "tokenizer": "outputs/tokenizer", "lr": 0.001,
+                       "files": [str(home / "a.train"), "b.train"], "init_from": None}}
+    own.write_text(json.dumps(meta))
+    repo = publish(PublishConfig(run=str(run_dir), model_card=False)).repo
+    published = json.loads(_git("--git-dir", str(repo), "show", "chck_2M:run_config.json"))
+    assert published["config"] == {"corpus": "<local>/babylm_10M", "tokenizer": "outputs/tokenizer", "lr": 0.001,
+                                   "files": ["<local>/a.train", "b.train"], "init_from": None}
+    assert published["progress"] == meta["progress"] and str(tmp_path) not in json.dumps(published)
+    assert json.loads(own.read_text()) == meta  # the run folder is not written to
+    # a revision without absolute paths is published byte for byte
+    assert _git("--git-dir", str(repo), "show", "chck_3M:run_config.json") == \
+        (run_dir / "chck_3M" / "run_config.json").read_text().rstrip("\n")
 
 
 def test_changed_milestone_rewrites_it_and_later_branches_and_push_needs_force(run, tmp_path):
