@@ -23,7 +23,10 @@ from babylm.files import FolderLock, read_json
 from babylm.tracking import TRACKERS, check_trackers
 
 # Fields that may change between a run and its resumption without changing the result.
-RESUME_FREE = {"resume", "overwrite", "log_every", "progress", "tensorboard", "report_to", "device", "compile"}
+# Options a resumed run may change. save_dir and run_name only say where the run folder is: a run moved
+# or renamed resumes from where it now lies.
+RESUME_FREE = {"resume", "overwrite", "log_every", "progress", "tensorboard", "report_to", "device", "compile",
+               "save_dir", "run_name"}
 # Positions a new model gets by default: the longest official evaluation item (entity tracking,
 # about 315 tokens under an 8k-16k BPE) fits with room to spare, whatever the training block size.
 OFFICIAL_POSITIONS = 512

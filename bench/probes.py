@@ -58,6 +58,9 @@ def run(argv: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedP
 
 # ----------------------------------------------------------------------------- artefacts
 
+# the tiny run every probe starts from; a resume gives the same options
+TRAIN = ["babylm", "train", "--config", "smoke", "--tokenizer", "tok", "--save_dir", "runs", "--words", "40000",
+         "--milestone_unit_words", "10000", "--save_every", "10", "--eval_every", "0"]
 PAIRS = [("the dog sees the ball .", "the dog see the ball ."), ("a girl likes the cake .", "a girl like the cake ."),
          ("the cat finds a toy .", "the cat find a toy ."), ("my friend helps the boy .", "my friend help the boy .")]
 
@@ -66,8 +69,7 @@ def make_artefacts(work: Path) -> None:
     """A tokenizer, a tiny run with milestones and resume checkpoints, and a BLiMP-format evaluation folder."""
     steps = [
         ["babylm", "tokenizer", "--config", "smoke", "--out_dir", "tok"],
-        ["babylm", "train", "--config", "smoke", "--tokenizer", "tok", "--save_dir", "runs", "--run_name", "base",
-         "--words", "40000", "--milestone_unit_words", "10000", "--save_every", "10", "--eval_every", "0"],
+        [*TRAIN, "--run_name", "base"],
     ]
     for argv in steps:
         proc = run(argv, work, timeout=900)
@@ -112,20 +114,21 @@ def _prep_symlinked_weights(work: Path) -> None:
 
 
 def _prep_latest_outside(work: Path) -> None:
+    """An unfinished run whose ``latest`` names a checkpoint outside the run folder."""
     run_dir = copy_run(work, "outside")
-    latest = run_dir / "latest"
-    if latest.is_symlink() or latest.is_file():
-        latest.unlink()
-    (work / "elsewhere").mkdir(exist_ok=True)
-    latest.symlink_to(work / "elsewhere")
+    shutil.rmtree(run_dir / "final")
+    step = run_dir / (run_dir / "latest").read_text().strip()
+    shutil.copytree(step, work / "elsewhere", dirs_exist_ok=True)
+    (run_dir / "latest").write_text(str(work / "elsewhere") + "\n")
 
 
 def _prep_damaged_state(work: Path) -> None:
+    """An unfinished run (no final/) whose latest resume checkpoint was cut short."""
     run_dir = copy_run(work, "state")
-    target = (run_dir / "latest").resolve()
-    state = target / "train_state.pt"
-    if state.is_file():
-        _truncate(state, 10)
+    shutil.rmtree(run_dir / "final")
+    latest = run_dir / "latest"
+    target = run_dir / latest.read_text().strip() if latest.is_file() and not latest.is_symlink() else latest.resolve()
+    _truncate(target / "train_state.pt", 10)
 
 
 def _prep_pickled_weights(work: Path) -> None:
@@ -190,7 +193,11 @@ def _prep_other_model(work: Path) -> None:
 
 
 def _resume_fell_back(work: Path, proc: subprocess.CompletedProcess) -> bool:
-    return proc.returncode == 0 and (work / "runs" / "state" / "final" / "model.safetensors").is_file()
+    """Resumed from the previous checkpoint and finished, or (none kept) refused in one line."""
+    if proc.returncode == 0:
+        return (work / "runs" / "state" / "final" / "model.safetensors").is_file()
+    return [line for line in proc.stderr.splitlines() if line.strip()][-1:] == \
+        [line for line in proc.stderr.splitlines() if line.startswith("error:")]
 
 
 def probes() -> list[Probe]:
@@ -204,7 +211,8 @@ def probes() -> list[Probe]:
               f"http://probe:{SECRET}@127.0.0.1:9/corpus.zip", "--out_dir", "dl"]),
         Probe("secrets", "download with a token parameter", ["babylm", "download", "--url",
               f"http://127.0.0.1:9/corpus.zip?token={SECRET}", "--out_dir", "dl2"]),
-        Probe("secrets", "publish to a remote with a password", ["babylm", "publish", "--run", "runs/base", "--remote",
+        Probe("secrets", "publish to a remote with a password", ["babylm", "publish", "--run", "runs/base",
+              "--repo", "pub1.git", "--remote",
               f"http://probe:{SECRET}@127.0.0.1:9/repo.git"]),
         Probe("secrets", "publish to a remote with an access token", ["babylm", "publish", "--run", "runs/base",
               "--repo", "pub2.git", "--remote", f"http://127.0.0.1:9/repo.git?access_token={SECRET}"]),
@@ -217,9 +225,8 @@ def probes() -> list[Probe]:
               _prep_truncated_final, outputs=("t.git",)),
         Probe("broken", "publish a symlinked weights file", ["babylm", "publish", "--run", "runs/link", "--repo", "l.git"],
               _prep_symlinked_weights, outputs=("l.git",)),
-        Probe("broken", "resume through a latest pointing outside the run", ["babylm", "train", "--config", "smoke",
-              "--tokenizer", "tok", "--save_dir", "runs", "--run_name", "outside", "--words", "40000",
-              "--milestone_unit_words", "10000", "--save_every", "10", "--resume", "true"], _prep_latest_outside),
+        Probe("broken", "resume through a latest pointing outside the run", [*TRAIN, "--run_name", "outside", "--resume",
+              "true"], _prep_latest_outside),
         Probe("broken", "score --limit -1", [*score, "--model", "runs/base", "--limit", "-1", "--results", "rl"],
               outputs=("rl",)),
         Probe("broken", "score --tasks ewok without data or password", ["eval_export", "score", "--model", "runs/base",
@@ -261,10 +268,8 @@ def probes() -> list[Probe]:
         Probe("traceback", "unigram with a tiny vocabulary", ["babylm", "tokenizer", "--kind", "unigram", "--vocab_size",
               "8", "--out_dir", "ug"], outputs=("ug",)),
         # data lost
-        Probe("data", "resume from a damaged latest checkpoint falls back", ["babylm", "train", "--config", "smoke",
-              "--tokenizer", "tok", "--save_dir", "runs", "--run_name", "state", "--words", "40000",
-              "--milestone_unit_words", "10000", "--save_every", "10", "--resume", "true"], _prep_damaged_state,
-              ok=_resume_fell_back),
+        Probe("data", "resume from a damaged latest checkpoint falls back", [*TRAIN, "--run_name", "state", "--resume",
+              "true"], _prep_damaged_state, ok=_resume_fell_back),
     ]
 
 
