@@ -50,7 +50,7 @@ def run_clm_recipe(files: list[str], tokenizer, block_size: int, cache_dir: str)
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", default=str(Path(__file__).resolve().parents[2] / "shared/data/babylm/2023"))
+    ap.add_argument("--corpus", required=True, help="a corpus folder in an official BabyLM layout (e.g. the 2023 release)")
     ap.add_argument("--files", default="train")
     ap.add_argument("--block_size", type=int, default=128)
     ap.add_argument("--num_proc", type=int, default=os.cpu_count() or 1)
