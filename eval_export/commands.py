@@ -34,8 +34,10 @@ class ScoreConfig:
                                    "is loaded once and each task tokenised once per tokenizer")
     backend: str = option("auto", "scoring backend; auto infers causal/mlm from the config (mntp must be forced)",
                           choices=("auto", *BACKENDS))
-    tasks: list[str] = option(["blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past", "comps", "reading"],
-                              "tasks to score (comma list); wug_past/comps are skipped when their files are absent, "
+    tasks: list[str] = option(["blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past", "comps",
+                               "global_piqa_parallel", "global_piqa_nonparallel", "reading"],
+                              "tasks to score (comma list); wug_past/comps and global_piqa_parallel/nonparallel (hub "
+                              "data only: `download-evals`) are skipped when their files are absent, "
                               "ewok when neither its folder nor (fast) the encrypted zip + password is there; "
                               "a folder path scores BLiMP-format *.jsonl as a custom task (no official counts)")
     eval_set: str = option("full", "full (the submission) or fast (the milestone checkpoints' fast eval)", choices=("full", "fast"))
@@ -120,7 +122,8 @@ def _score(cfg: ScoreConfig, revisions: list[str]) -> None:
     loaded_tasks = []
     for name in cfg.tasks:
         if name in tasks.OPTIONAL_TASKS and not tasks.task_available(name, cfg.eval_set, root):
-            print(f"skip {name}: no {tasks.DATA_DIRS[(name, cfg.eval_set)][1]}/ under {root} (hidden 2025 task)")
+            why = "hub data: `python -m eval_export download-evals`" if name.startswith("global_piqa") else "hidden 2025 task"
+            print(f"skip {name}: no {tasks.DATA_DIRS[(name, cfg.eval_set)][1]}/ under {root} ({why})")
             continue
         why = tasks.ewok_unavailable(cfg.eval_set, root, cfg.ewok_password or None) if name == "ewok" else None
         if why:

@@ -21,11 +21,13 @@ from typing import Any, Iterable
 
 from babylm.errors import InputError, UsageError
 from babylm.files import read_jsonl
+from eval_export import global_piqa
 
 # --tasks names, in the order of the collated file (strict/evaluation_pipeline/collate_preds.py).
-TASKS = ("blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past", "comps", "reading")
-# Hidden 2025 tasks: scored when their files are present, skipped (with a note) otherwise.
-OPTIONAL_TASKS = ("wug_past", "comps")
+TASKS = ("blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past", "comps", *global_piqa.TASKS,
+         "reading")
+# Hidden 2025 tasks and GlobalPIQA (hub-only data): scored when their files are present, skipped (with a note) otherwise.
+OPTIONAL_TASKS = ("wug_past", "comps", *global_piqa.TASKS)
 EVAL_SETS = ("full", "fast")
 
 # (task folder in the result tree, data folder) per --tasks name and eval set (strict/scripts/eval_zero_shot*.sh).
@@ -39,6 +41,8 @@ DATA_DIRS = {
     ("wug_past", "full"): ("wug_past", "wug_past_tense"), ("wug_past", "fast"): ("wug_past", "wug_past_tense"),
     ("comps", "full"): ("comps", "comps"), ("comps", "fast"): ("comps", "comps"),
     ("reading", "full"): ("reading", ""), ("reading", "fast"): ("reading", ""),
+    # GlobalPIQA: <task>/<task> in both sets (the same data under full_eval/ and fast_eval/)
+    **{(t, s): (t, t) for t in global_piqa.TASKS for s in ("full", "fast")},
 }
 
 # Sizes hard-coded in the official collator (strict/evaluation_pipeline/collate_preds.py): per-UID counts where the
@@ -58,6 +62,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "wug_past_tense": {"counts": {"wug_past": 50}},
     "comps": {"counts": {"base": 49340, "wugs": 13896, "wugs_dist_before": 13896, "wugs_dist_in_between": 13896}},
     "reading": {"counts": {"reading": 1726}},
+    **{t: {"n_uids": n, "per_uid": 1} for t, n in global_piqa.SIZES.items()},  # keyed by example id
 }
 EWOK_PASSWORD_ENV = "BABYLM_EWOK_PASSWORD"
 # The official evaluation_data folder: $BABYLM_EVAL_DATA, else ./evaluation_data (where the
@@ -73,6 +78,7 @@ class Item:
     candidates: list[tuple[str, str]]  # (context, completion)
     preds: list[str]
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. the human "ratio" of WUG items
+    gold: int = 0  # index of the right candidate (GlobalPIQA keeps the file's order and names it by label)
 
 
 @dataclasses.dataclass
@@ -97,6 +103,7 @@ class TaskData:
     items: list[Item] = dataclasses.field(default_factory=list)
     rows: list[ReadingRow] = dataclasses.field(default_factory=list)
     official: bool = True  # counts checked against the official sizes
+    reduction: str = ""  # the task's own score reduction (GlobalPIQA: mean); "" = the scoring options' one
 
     def uid_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -308,6 +315,8 @@ def load_task(name: str, eval_set: str, root: Path, ewok_password: str | None = 
                                  " (full EWoK must be built from the gated HF dataset; --eval_set fast uses ewok_fast.zip)"))
             files, source = open_ewok_zip(zipped, ewok_password or os.environ.get(EWOK_PASSWORD_ENV)), f"{zipped} (encrypted)"
         data = TaskData(name, task, data_dir, "ranking", source, ewok_items(files))
+    elif name in global_piqa.TASKS:
+        data = global_piqa_task(name, eval_set, root)
     elif name == "entity_tracking" and folder is None and eval_set == "fast":
         # The official fast set is the `regular` file only, byte-identical to the full one
         # (evaluation_data/fast_eval/entity_tracking_fast of the official OSF release).
@@ -332,6 +341,17 @@ def load_task(name: str, eval_set: str, root: Path, ewok_password: str | None = 
     return _limited(data, limit)
 
 
+def global_piqa_task(name: str, eval_set: str, root: Path) -> TaskData:
+    """A GlobalPIQA task: one item per example (key = example id), options in the file's order."""
+    folder = global_piqa.data_folder(root, name, eval_set == "fast")
+    if folder is None:
+        raise InputError(f"{root}: no {name}/ folder (looked in full_eval/, fast_eval/ and .); the GlobalPIQA data "
+                         "is on the hub only: `python -m eval_export download-evals` fetches it")
+    items = [Item(eid, [(prompt, c) for c in completions], completions, gold=label)
+             for eid, prompt, completions, label in global_piqa.read(folder, name)]
+    return TaskData(name, name, name, "ranking", str(folder), items, reduction=global_piqa.REDUCTION)
+
+
 def ewok_unavailable(eval_set: str, root: Path, password: str | None) -> str | None:
     """Why EWoK cannot be scored here (None: it can). Its plain text is never shipped: the full set is
     built from the gated HF dataset, the fast set comes as an encrypted zip."""
@@ -349,6 +369,8 @@ def ewok_unavailable(eval_set: str, root: Path, password: str | None) -> str | N
 
 def task_available(name: str, eval_set: str, root: Path) -> bool:
     task, data_dir = DATA_DIRS[(name, eval_set)]
+    if name in global_piqa.TASKS:
+        return global_piqa.data_folder(root, name, eval_set == "fast") is not None
     return find_folder(root, data_dir or task) is not None
 
 
@@ -358,8 +380,9 @@ def _limited(data: TaskData, limit: int) -> TaskData:
         seen: dict[str, int] = {}
         kept = []
         for it in data.items:
-            seen[it.uid] = seen.get(it.uid, 0) + 1
-            if seen[it.uid] <= limit:
+            group = data.name if data.name in global_piqa.TASKS else it.uid  # one item per GlobalPIQA key
+            seen[group] = seen.get(group, 0) + 1
+            if seen[group] <= limit:
                 kept.append(it)
         data.items = kept
         data.rows = data.rows[:limit]

@@ -88,7 +88,7 @@ def score_task(model: Any, tokenizer: Any, backend: str, data: TaskData, opts: S
     result = TaskResult(data, model_tokens=scores.model_tokens, plain_tokens=scores.plain_tokens)
     if data.kind == "reading":
         return _reading_result(result, scores.logprob, owner)
-    reduced = scores.reduce(opts.reduction)
+    reduced = scores.reduce(data.reduction or opts.reduction)  # GlobalPIQA: length-normalised
     pos = 0
     for it in data.items:
         cand = reduced[pos: pos + len(it.candidates)]
@@ -285,12 +285,12 @@ def _typed_logprob(model: Any, requests: list[scoring.Request], types: list[tupl
 
 
 def accuracy_by_uid(result: TaskResult) -> dict[str, dict[str, float]]:
-    """{uid: {"accuracy", "n", "ties"}} with the official rule (a tie goes to the first candidate, the gold)."""
+    """{uid: {"accuracy", "n", "ties"}}: an item is right when the chosen candidate is its gold one."""
     out: dict[str, dict[str, float]] = {}
     for it, best, tie in zip(result.data.items, result.chosen, result.ties):
         row = out.setdefault(it.uid, {"correct": 0, "n": 0, "ties": 0})
         row["n"] += 1
-        row["correct"] += int(best == 0)
+        row["correct"] += int(best == it.gold)
         row["ties"] += int(tie)
     return {uid: {"accuracy": r["correct"] / r["n"], "n": r["n"], "ties": r["ties"]} for uid, r in out.items()}
 
@@ -298,12 +298,12 @@ def accuracy_by_uid(result: TaskResult) -> dict[str, dict[str, float]]:
 def score_predictions(predictions: dict, data: TaskData) -> dict[str, tuple[int, int]]:
     """(correct, total) per UID of an official predictions object against the gold items.
 
-    A prediction is right when its stripped ``pred`` is the stripped gold candidate (candidate 0),
+    A prediction is right when its stripped ``pred`` is the stripped gold candidate,
     as the official collator decides; predictions are matched to gold items by position.
     """
     gold: dict[str, list[str]] = {}
     for it in data.items:
-        gold.setdefault(it.uid, []).append(it.preds[0].strip())
+        gold.setdefault(it.uid, []).append(it.preds[it.gold].strip())
     scores = {}
     for uid, entry in predictions.items():
         rows = gold.get(uid)
