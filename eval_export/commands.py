@@ -15,10 +15,12 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from babylm.challenge import BACKENDS, DEFAULT_RULES, RULES
+from babylm.challenge import BACKENDS, DEFAULT_RULES, RULES, milestones
 from babylm.cli import Command
 from babylm.config import option
 from babylm.errors import InputError, UsageError
+from eval_export import schedule
+from eval_export.aoa import AoAConfig
 from eval_export.evaluation_data import DownloadEvalsConfig
 from eval_export.finetune import FinetuneConfig
 from eval_export.report import ReportConfig  # light: matplotlib is imported only when plotting
@@ -40,7 +42,10 @@ class ScoreConfig:
                               "data only: `download-evals`) are skipped when their files are absent, "
                               "ewok when neither its folder nor (fast) the encrypted zip + password is there; "
                               "a folder path scores BLiMP-format *.jsonl as a custom task (no official counts)")
-    eval_set: str = option("full", "full (the submission) or fast (the milestone checkpoints' fast eval)", choices=("full", "fast"))
+    eval_set: str = option("full", "full (main's set), fast (the milestones' set) or submission: what a 2026 submission "
+                                   "needs in one command: every chck_* milestone of the run on the fast set, main on "
+                                   "the full set, then AoA over the milestones when its data is there (needs a local "
+                                   "run; --revision is then all)", choices=("full", "fast", "submission"))
     eval_data: str = option(DEFAULT_EVAL_DATA, "evaluation_data folder (official layout, or the task folders directly); "
                                                "env BABYLM_EVAL_DATA sets the default")
     results: str = option("results", "output root: results/<model>/<revision>/zero_shot/<backend>/<task>/<data>/")
@@ -104,15 +109,53 @@ def score(cfg: ScoreConfig) -> None:
     from babylm.files import FolderLock
     from eval_export import loading, submission
 
-    revisions = loading.resolve_revisions(cfg.model, cfg.revision)
+    if cfg.eval_set == schedule.SUBMISSION:
+        runs = submission_runs(cfg)
+        revisions = [r for run_cfg, names in runs for r in names]
+    else:
+        revisions = loading.resolve_revisions(cfg.model, cfg.revision)
+        runs = [(cfg, revisions)]
+    clock = schedule.RevisionClock(len(revisions))
     with contextlib.ExitStack() as held:
         for revision in revisions:
             held.enter_context(FolderLock(submission.revision_dir(Path(cfg.results), loading.model_name(cfg.model),
                                                                   revision), "--results"))
-        _score(cfg, revisions)
+        for run_cfg, names in runs:
+            _score(run_cfg, names, clock)
+    if cfg.eval_set == schedule.SUBMISSION:
+        submission_aoa(cfg, revisions)
 
 
-def _score(cfg: ScoreConfig, revisions: list[str]) -> None:
+def submission_runs(cfg: ScoreConfig) -> list[tuple[ScoreConfig, list[str]]]:
+    """``--eval_set submission``: the milestones with the fast set, then main with the full set."""
+    from eval_export import loading
+
+    if cfg.revision not in ("main", "all"):
+        raise UsageError("--eval_set submission scores every milestone and main: leave --revision out")
+    steps = schedule.plan(loading.resolve_revisions(cfg.model, "all"))
+    return [(dataclasses.replace(cfg, eval_set=s), [r for r, e in steps if e == s]) for s in ("fast", "full")
+            if any(e == s for _, e in steps)]
+
+
+def submission_aoa(cfg: ScoreConfig, found: list[str]) -> None:
+    """AoA after the milestones were scored: its curves need every milestone of the track and its data."""
+    from eval_export import aoa
+
+    track = schedule.track_of(found)
+    missing = schedule.missing_milestones(found, track)
+    if missing or aoa.find(Path(cfg.eval_data)) is None:
+        why = f"no milestone {missing[0]} ({len(missing)} of the {track} track missing)" if missing else \
+            f"no full_eval/aoa/{aoa.WORDS_FILE} under {cfg.eval_data} (`python -m eval_export download-evals`)"
+        print(f"skip AoA: {why}; the collated file needs it")
+        return
+    aoa_cfg = aoa.AoAConfig(model=cfg.model, track=track, backend=cfg.backend, eval_data=cfg.eval_data,
+                            results=cfg.results, token_budget=cfg.token_budget, dtype=cfg.dtype, device=cfg.device,
+                            trust_remote_code=cfg.trust_remote_code, overwrite=cfg.overwrite, progress=cfg.progress)
+    for path in aoa.run(aoa_cfg, schedule.RevisionClock(len(milestones(track)))):
+        print(f"AoA -> {path}")
+
+
+def _score(cfg: ScoreConfig, revisions: list[str], clock: schedule.RevisionClock | None = None) -> None:
     from eval_export import loading, tasks
 
     root = Path(cfg.eval_data)
@@ -145,6 +188,8 @@ def _score(cfg: ScoreConfig, revisions: list[str]) -> None:
     # The milestones of one run share their tokenizer: each task is tokenised once per tokenizer.
     prepared: dict[tuple[str, str, int], tuple] = {}  # (tokenizer fingerprint, backend, task) -> (requests, plan)
     for revision in revisions:
+        if clock is not None:
+            clock.start(f"{revision} ({cfg.eval_set} set, {len(loaded_tasks)} task(s))")
         model = loading.load_model(cfg.model, revision, None if cfg.backend == "auto" else cfg.backend,
                                    cfg.trust_remote_code, cfg.dtype, str(device))
         meta = {**loading.describe(model), **_redacted(cfg), "revision": revision}
@@ -176,6 +221,8 @@ def _score(cfg: ScoreConfig, revisions: list[str]) -> None:
         written = submission.write_summary(Path(cfg.results), model.name, model.revision, model.backend)
         print("summary: " + ", ".join(str(p) for p in written))
         del model  # one checkpoint in memory at a time
+        if clock is not None:
+            clock.done()
 
 
 def _redacted(cfg) -> dict:
@@ -357,6 +404,13 @@ def download_evals(cfg) -> None:
           f"{Path(cfg.out_dir) / MANIFEST}")
 
 
+def aoa(cfg: AoAConfig) -> None:
+    from eval_export.aoa import run
+
+    for path in run(cfg):
+        print(f"wrote {path}")
+
+
 def report(cfg: ReportConfig) -> None:
     from eval_export.report import write_report
 
@@ -391,6 +445,11 @@ COMMANDS: dict[str, Command] = {
                               "Evals, as strict/scripts/download_evals.py at babylm-eval 3d57ddc) into --out_dir, "
                               "pinned to one commit, each file checked against the hub's checksum; a rerun fetches "
                               "only what is missing."),
+    "aoa": Command("aoa", AoAConfig, aoa,
+                   "Score the AoA task of the 2026 set (babylm-eval 3d57ddc, AoA_word): the surprisal of each CDI word "
+                   "in its contexts at every milestone of --track, read from the local run, and the AoA score fitted "
+                   "from those curves; writes main/zero_shot/<backend>/AoA_word/surprisal.json and aoa_score.json "
+                   "({\"aoa\": r}), what collate reads. `score --eval_set submission` runs it too."),
     "report": Command("report", ReportConfig, report,
                       "Write a run's Markdown report with PNG plots (loss, BLiMP, fine-tuning, baselines)."),
 }
