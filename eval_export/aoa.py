@@ -289,12 +289,25 @@ def score_milestone(loaded: Any, data: AoAData, token_budget: int, progress: boo
     from eval_export import scoring
 
     tok = loaded.tokenizer
-    requests = scoring.build_requests(tok, pairs(data), loaded.backend, "2025")
+    rows = pairs(data)
+    try:
+        requests, empty = scoring.build_requests(tok, rows, loaded.backend, "2025"), []
+    except InputError:  # a row with no token to score (a causal word at the very start): find which
+        requests, empty = [], []
+        for k, row in enumerate(rows):
+            try:
+                requests += scoring.build_requests(tok, [row], loaded.backend, "2025")
+            except InputError:
+                empty.append(k)
     with torch.inference_mode():
         scores = scoring.score_requests(loaded.model, requests, loaded.backend, "original", token_budget,
                                         pad_id=scoring.pad_id_of(tok), mask_id=tok.mask_token_id, progress=progress,
                                         desc=f"AoA {loaded.revision} ({len(requests)} word-in-context rows)")
-    return -scores.logprob
+    surprisal = -scores.logprob
+    # the official extractor sums an empty causal span to -0.0; a masked one fails and is caught as NaN
+    for k in empty:
+        surprisal = np.insert(surprisal, k, -0.0 if loaded.backend == "causal" else math.nan)
+    return surprisal
 
 
 def write(folder: Path, model_name: str, rows: list[dict], n_steps: int, score: dict[str, Any] | None) -> list[Path]:

@@ -121,3 +121,17 @@ def save(model, tok, folder: Path) -> Path:
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
+
+
+def milestone_run(folder: Path, kind: str, lines: list[str], track: str = "strict-small") -> Path:
+    """A run folder as training leaves it: one ``chck_*`` folder per milestone of ``track`` (each its own
+    seed, so the curves move) and the final model in ``main/``, all with one tokenizer."""
+    from babylm.challenge import milestones
+
+    model, tok = build(kind, lines, seed=0)
+    for k, name in enumerate([*milestones(track), "main"]):
+        torch.manual_seed(100 + k)
+        fresh = type(model)(model.config)
+        fresh.eval()
+        save(fresh, tok, folder / name)
+    return folder
