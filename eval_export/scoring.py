@@ -404,10 +404,13 @@ def _rows_logprob(split: _SplitModel, hidden_rows: torch.Tensor, targets: torch.
 _LOGIT_CHUNK = 1 << 20  # logits per head chunk on a CPU (4 MB in float32)
 
 
-def _progress(total: int, enabled: bool, desc: str):
+def _progress(total: int, enabled: bool, desc: str, unit: str):
+    """A bar whose unit says what it counts: ``string`` (one candidate sentence run on its own),
+    ``packed row`` (causal strings sharing prefixes, packed into one model row) or ``masked copy``
+    (PLL: one copy of a sentence per scored token)."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, disable=not enabled, desc=desc, unit="row", leave=False)
+    return tqdm(total=total, disable=not enabled, desc=desc, unit=f" {unit}", leave=False)
 
 
 @torch.no_grad()
@@ -418,7 +421,7 @@ def _score_causal(split: _SplitModel, reqs: list[Request], token_budget: int, te
     perm = length_order(lengths)  # longest first: the first batch is the biggest (OOM shows at once)
     sorted_lp = np.zeros(len(reqs), dtype=np.float64)
     sorted_n = np.zeros(len(reqs), dtype=np.int64)
-    bar = _progress(len(reqs), progress, desc)
+    bar = _progress(len(reqs), progress, desc, "string")
     for start, stop in pack_batches([lengths[i] for i in perm], token_budget):
         batch = [reqs[i] for i in perm[start:stop]]
         width = len(batch[0].ids)
@@ -665,7 +668,7 @@ def _forest_pair_logprob(split: _SplitModel, forest: PrefixForest, token_budget:
     read_lo = np.searchsorted(forest.read_node, starts[:-1])  # the pairs of row k: read_lo[k]:read_hi[k]
     read_hi = np.searchsorted(forest.read_node, starts[1:])
     pair_lp = np.zeros(len(forest.read_node), dtype=np.float64)
-    bar = _progress(len(lengths), progress, desc)
+    bar = _progress(len(lengths), progress, desc, "packed row")
     for a, b in pack_batches(lengths[perm], token_budget):
         rows = perm[a:b]
         width = int(lengths[rows[0]])
@@ -751,7 +754,7 @@ def _score_masked(split: _SplitModel, reqs: list[Request], backend: str, variant
     shortcut = _EncoderShortcut(split) if split.split else None
     sorted_lp = torch.zeros(len(reqs), dtype=torch.float64)
     sorted_n = np.bincount(owner, minlength=len(reqs)).astype(np.int64)
-    bar = _progress(len(owner), progress, desc)
+    bar = _progress(len(owner), progress, desc, "masked copy")
     by_length: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # length -> (first sorted index, ids of those requests)
     for start, stop in pack_equal_batches(row_len, token_budget):
         width = int(row_len[start])

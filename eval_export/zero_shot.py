@@ -83,7 +83,9 @@ def score_task(model: Any, tokenizer: Any, backend: str, data: TaskData, opts: S
             return _reading_result(TaskResult(data), logprob, owner)
     scores = scoring.score_requests(model, requests, backend, opts.pll_variant, opts.token_budget, opts.temperature,
                                     pad_id=scoring.pad_id_of(tokenizer), mask_id=tokenizer.mask_token_id,
-                                    progress=opts.progress, desc=f"{data.name} ({len(requests)} strings)",
+                                    progress=opts.progress,
+                                    desc=f"{data.name} ({len(data.items) or len(data.rows)} "
+                                         f"{'words' if data.kind == 'reading' else 'items'}, {len(requests)} strings)",
                                     prefix_sharing=opts.prefix_sharing)
     result = TaskResult(data, model_tokens=scores.model_tokens, plain_tokens=scores.plain_tokens)
     if data.kind == "reading":
