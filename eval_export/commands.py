@@ -419,7 +419,14 @@ def report(cfg: ReportConfig) -> None:
 
 COMMANDS: dict[str, Command] = {
     "score": Command("score", ScoreConfig, score,
-                     "Score a model revision on the zero-shot tasks and write the official per-task predictions.\n\n"
+                     "Score model revisions on the zero-shot tasks and write the official per-task predictions "
+                     "(--eval_set submission: all that a 2026 submission scores, in one command).\n\n"
+                     "A complete 2026 submission holds: main on the full sets and every milestone (19 strict-small, "
+                     "28 strict) on the fast sets of BLiMP, the supplement, EWoK, entity tracking, GlobalPIQA and "
+                     "reading, plus COMPS on main (score); the AoA curves and score over the milestones (aoa); the "
+                     "seven GLUE tasks (finetune); then collate, validate and leaderboard. --eval_set submission "
+                     "scores the milestones on the fast set, main on the full set, then AoA when its data and every "
+                     "milestone are there, and names what it skips.\n\n"
                      "Defaults follow the official 2025/2026 pipeline (sum of natural-log probabilities, the tokenizer's "
                      "own special tokens, offsets decide the scored span, original PLL, ties go to the gold candidate "
                      "and are counted) except trust_remote_code, which is off unless asked for."),

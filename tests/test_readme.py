@@ -164,6 +164,12 @@ COVERAGE: dict[str, Covered] = {
     "python -m eval_export score --model runs/<run> --eval_data <evaluation_data>": Covered(
         "test", "tests/test_export_submission.py::test_cli_end_to_end",
         "the full official sets take minutes: the test scores a tiny model on the official fast data (--limit 3)"),
+    "python -m eval_export aoa --model runs/<run> --track strict-small --eval_data <evaluation_data>": Covered(
+        "test", "tests/test_aoa.py::test_run_writes_surprisal_rows_of_every_milestone",
+        "needs the AoA data (hub only) and a run's 19 milestones: the test scores made-up words with 19 tiny checkpoints"),
+    "python -m eval_export score --model runs/<run> --eval_set submission --eval_data <evaluation_data>": Covered(
+        "test", "tests/test_submission_mode.py::test_submission_mode_scores_fast_milestones_full_main_and_aoa",
+        "needs a trained run: the test scores a run of 19 tiny milestones and main on made-up GlobalPIQA and AoA data"),
     "python -m eval_export finetune --model runs/<run>/final --tasks rte,wsc,mrpc,mnli,qqp --data_dir "
     "<evaluation_data>/glue_filtered": Covered(
         "test", "tests/test_finetune.py::test_cli_rte_subset_writes_official_predictions",
