@@ -122,8 +122,8 @@ def score(cfg: ScoreConfig) -> None:
                                                                   revision), "--results"))
         for run_cfg, names in runs:
             _score(run_cfg, names, clock)
-    if cfg.eval_set == schedule.SUBMISSION:
-        submission_aoa(cfg, revisions)
+        if cfg.eval_set == schedule.SUBMISSION:  # AoA writes under main: still held
+            submission_aoa(cfg, revisions)
 
 
 def submission_runs(cfg: ScoreConfig) -> list[tuple[ScoreConfig, list[str]]]:
@@ -132,9 +132,14 @@ def submission_runs(cfg: ScoreConfig) -> list[tuple[ScoreConfig, list[str]]]:
 
     if cfg.revision not in ("main", "all"):
         raise UsageError("--eval_set submission scores every milestone and main: leave --revision out")
+    if not Path(cfg.model).is_dir():
+        raise UsageError(f"--eval_set submission: {cfg.model} is not a local run folder or git repository, whose "
+                         "milestones can be listed; download the model, or score --revision by --revision")
     steps = schedule.plan(loading.resolve_revisions(cfg.model, "all"))
-    return [(dataclasses.replace(cfg, eval_set=s), [r for r, e in steps if e == s]) for s in ("fast", "full")
-            if any(e == s for _, e in steps)]
+    # the milestones' fast set has no COMPS (strict/scripts/eval_zero_shot_fast.sh @ 3d57ddc)
+    fast = dataclasses.replace(cfg, eval_set="fast", tasks=[t for t in cfg.tasks if t != "comps"])
+    runs = [(fast, [r for r, e in steps if e == "fast"]), (dataclasses.replace(cfg, eval_set="full"), ["main"])]
+    return [(run_cfg, names) for run_cfg, names in runs if names]
 
 
 def submission_aoa(cfg: ScoreConfig, found: list[str]) -> None:
