@@ -304,9 +304,10 @@ def score_milestone(loaded: Any, data: AoAData, token_budget: int, progress: boo
                                         pad_id=scoring.pad_id_of(tok), mask_id=tok.mask_token_id, progress=progress,
                                         desc=f"AoA {loaded.revision} ({len(requests)} word-in-context rows)")
     surprisal = -scores.logprob
-    # the official extractor sums an empty causal span to -0.0; a masked one fails and is caught as NaN
+    # no token to score (a causal sentence that is the word's one token; a masked span with no token):
+    # the official extractor's forward fails on it and records NaN
     for k in empty:
-        surprisal = np.insert(surprisal, k, -0.0 if loaded.backend == "causal" else math.nan)
+        surprisal = np.insert(surprisal, k, math.nan)
     return surprisal
 
 

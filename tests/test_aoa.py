@@ -122,9 +122,12 @@ CONTEXTS = {"dog": ["The cat saw the", " near the ball, a "], "milk": ["I want m
 
 @torch.no_grad()
 def plain_surprisal(model, tok, context: str, word: str) -> float:
-    """-sum log p of the word's tokens in ``context.strip() + " " + word``, each from one forward pass."""
+    """-sum log p of the word's tokens in ``context.strip() + " " + word``, each from one forward pass;
+    NaN for a sentence of one token (nothing before it to predict it from: the official forward fails)."""
     prefix = context.strip() + " "
     enc = tok(prefix + word, return_offsets_mapping=True)
+    if len(enc["input_ids"]) == 1:
+        return math.nan
     ids = torch.tensor([enc["input_ids"]])
     lp = torch.log_softmax(model(input_ids=ids).logits[0].float(), -1)  # (T, V)
     return -sum(lp[i - 1, ids[0, i]].item() for i, (_, end) in enumerate(enc["offset_mapping"])
@@ -155,7 +158,8 @@ def test_run_writes_surprisal_rows_of_every_milestone(tokenizer, tmp_path):
         assert mine[0]["word_count"] == dict(milestone_words("strict-small"))[name]
         for r in mine:
             assert r["surprisal"] == pytest.approx(plain_surprisal(model, tokenizer, r["context"], r["target_word"]),
-                                                   abs=1e-4)
+                                                   abs=1e-4, nan_ok=True)
+        assert math.isnan(mine[3]["surprisal"])  # "juice" alone after an empty context: one token
     res = run_cli("eval_export", "aoa", "--model", run, "--eval_data", root, "--results", tmp_path / "results",
                   "--progress", "false")
     assert res.returncode != 0 and "surprisal.json exists; pass --overwrite true" in res.stderr
