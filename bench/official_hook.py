@@ -42,7 +42,8 @@ def main(argv: list[str]) -> None:
         from evaluation_pipeline.sentence_zero_shot import compute_results
 
         for name in ("rank_and_evaluate", "rank_and_evaluate_wug"):
-            setattr(compute_results, name, _recorder(getattr(compute_results, name), records))
+            if hasattr(compute_results, name):  # the 2026 code (3d57ddc) has no WUG ranking
+                setattr(compute_results, name, _recorder(getattr(compute_results, name), records))
     sys.argv = [module, *rest]
     try:
         runpy.run_module(module, run_name="__main__", alter_sys=True)

@@ -129,3 +129,30 @@ def test_bad_rows_name_file_line_and_field(tmp_path):
     with pytest.raises(InputError, match="1 subtasks, the official set has 100"):
         tasks.load_task("global_piqa_nonparallel", "full", tmp_path)
     assert len(tasks.load_task("global_piqa_nonparallel", "full", tmp_path, limit=5).items) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,backend", [("gpt2", "causal"), ("roberta", "mlm"), ("bert", "mntp")])
+def test_equals_the_official_code(kind, backend, evaluation, tmp_path):
+    """The official 3d57ddc zero-shot run (its pinned versions; $BABYLM_OFFICIAL, skipped otherwise) on the
+    same folders: the same prediction for every example, per-option scores within 1e-4."""
+    from babylm.tokenizer import make_legacy_readable
+    from eval_export import zero_shot
+    from eval_export.loading import load_model
+    from tests import official_pipeline as op
+
+    strict = op.strict_dir()
+    root, data = evaluation
+    em.one_thread()
+    model, tok = em.build(kind, LINES, seed=5)
+    folder = em.save(model, tok, tmp_path / f"gp-{kind}")
+    make_legacy_readable(folder)  # readable by the official transformers 4.51
+    loaded = load_model(str(folder), backend=backend)
+    for task in data:
+        theirs, their_scores = op.minimal_pairs(strict, folder, backend, task, root / "full_eval" / task, tmp_path)
+        items = tasks.load_task(task, "full", root)
+        ours = zero_shot.score_task(loaded.model, loaded.tokenizer, backend, items, zero_shot.ScoringOptions())
+        assert len(theirs) == len(items.items)
+        worst = max(abs(a - b) for it, s in zip(items.items, ours.scores) for a, b in zip(their_scores[f"{it.uid}_0"], s))
+        differ = [it.uid for it, c in zip(items.items, ours.chosen) if theirs[f"{it.uid}_0"]["pred"] != it.preds[c]]
+        assert not differ and worst <= 1e-4, f"{kind} {task}: {len(differ)} predictions differ, max |diff| {worst:.2e}"
