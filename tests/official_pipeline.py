@@ -82,3 +82,34 @@ def minimal_pairs(strict: Path, model_dir: Path, backend: str, task: str, data_d
 
 def nan_equal_close(a: float, b: float, atol: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or abs(a - b) <= atol
+
+
+# Runs in the official environment: the 3d57ddc AoA extractor on each named milestone folder (loaded from
+# its own folder: a local path ignores the official `revision=`), and its curve fitness on given rows.
+_AOA_SCRIPT = """
+import json, sys
+from pathlib import Path
+from transformers import AutoTokenizer
+from evaluation_pipeline.AoA_word.eval_util import StepConfig
+from evaluation_pipeline.AoA_word.evaluation_functions import StepSurprisalExtractor
+from evaluation_pipeline.utils import AoAEvaluator
+run, backend, job, out = sys.argv[1:]
+job = json.loads(Path(job).read_text())
+surprisal = {}
+for step, pairs in job["surprisal"].items():
+    ex = StepSurprisalExtractor(StepConfig(track="strict-small"), str(Path(run) / step), backend, "cpu")
+    model, (proc, tok) = ex.load_model_for_step(step), ex.load_tokenizer_for_step(step)
+    surprisal[step] = [ex.compute_surprisal(model, proc, tok, c, w, use_bos_only=False) for c, w in pairs]
+tok = AutoTokenizer.from_pretrained(str(Path(run) / "main"))
+fit = AoAEvaluator(Path(job["human"])).compute_curve_fitness({"results": job["rows"]}, tok)
+Path(out).write_text(json.dumps({"surprisal": surprisal, "aoa": fit["curve_fitness"], "n_words": fit["n_words"]}))
+"""
+
+
+def aoa(strict: Path, run: Path, backend: str, pairs: dict[str, list[tuple[str, str]]], rows: list[dict], human: Path,
+        work: Path) -> dict:
+    """The official AoA code's {"surprisal": {step: [per (context, word)]}, "aoa": curve fitness of ``rows``}."""
+    job, out = work / "official_aoa_job.json", work / "official_aoa.json"
+    job.write_text(json.dumps({"surprisal": pairs, "rows": rows, "human": str(human)}), encoding="utf-8")
+    _run(strict, ["-c", _AOA_SCRIPT, str(run), backend, str(job), str(out)], cwd=work)
+    return json.loads(out.read_text(encoding="utf-8"))

@@ -179,3 +179,55 @@ def test_bad_input_fails_before_any_model(tmp_path):
         aoa.read_human(human)
     res = run_cli("eval_export", "aoa", "--model", tmp_path / "nothing-here", "--eval_data", root)
     assert res.returncode != 0 and "word 'dog'" in res.stderr
+
+
+def noisy_curves(tokenizer, tmp_path: Path, seed: int) -> tuple[list[dict], Path]:
+    """30 words: noisy sigmoid surprisal curves over the strict-small milestones (3 contexts each) and
+    noisy CDI shares whose midpoints follow the curves' (some ages missing)."""
+    import random
+
+    rng = random.Random(seed)
+    rows, shares = [], {}
+    for i in range(30):
+        word = f"w{i}"
+        chance = aoa.word_pieces(tokenizer, word) * math.log(tokenizer.vocab_size)  # curves start above it
+        a, b, c, d = rng.uniform(3, 8), rng.uniform(0.5, 8), rng.uniform(6.2, 7.8), -chance - rng.uniform(1, 3)
+        for name, n in milestone_words("strict-small"):
+            mean = -sig(math.log10(n + 1), a, b, c, d)
+            rows += [{"step": name, "word_count": n, "target_word": word, "context_id": k, "context": "",
+                      "surprisal": mean + rng.gauss(0, 0.4)} for k in range(3)]
+        mid = 23 + 8 * (c - 7) + rng.gauss(0, 2)
+        shares[word] = [math.nan if rng.random() < 0.1 else
+                        min(1.0, max(0.0, sig(age, 0.9, 0.5, mid, 0.05) + rng.gauss(0, 0.05))) for age in aoa.AGES]
+    return rows, write_human(tmp_path / f"cdi_human_{seed}.csv", shares)
+
+
+@pytest.mark.slow
+def test_equals_the_official_code(tokenizer, tmp_path):
+    """The official 3d57ddc AoA code on its pinned versions ($BABYLM_OFFICIAL, skipped otherwise): the
+    surprisal of every row of three milestones within 1e-4 (NaN where it gives NaN), and the score of
+    noisy curves within 1e-9."""
+    from babylm.tokenizer import make_legacy_readable
+    from tests import official_pipeline as op
+
+    strict = op.strict_dir()
+    em.one_thread()
+    run = em.milestone_run(tmp_path / "tiny", "gpt2", LINES)
+    for folder in run.iterdir():
+        make_legacy_readable(folder)  # readable by the official transformers 4.51
+    root = tmp_path / "evaluation_data"
+    write_words(root, CONTEXTS)
+    assert run_cli("eval_export", "aoa", "--model", run, "--eval_data", root, "--results", tmp_path / "results",
+                   "--progress", "false", env={"OMP_NUM_THREADS": "1"}).returncode == 0
+    ours = json.loads((tmp_path / "results" / "tiny" / "main" / "zero_shot" / "causal" / "AoA_word" /
+                       "surprisal.json").read_text())["results"]
+    steps = ("chck_1M", "chck_40M", "chck_100M")
+    pairs = {s: [(r["context"], r["target_word"]) for r in ours if r["step"] == s] for s in steps}
+    rows, human = noisy_curves(tokenizer, tmp_path, 0)
+    theirs = op.aoa(strict, run, "causal", pairs, rows, human, tmp_path)
+    for s in steps:
+        mine = [r["surprisal"] for r in ours if r["step"] == s]
+        assert all(op.nan_equal_close(t, m, 1e-4) for t, m in zip(theirs["surprisal"][s], mine)), (s, theirs, mine)
+    got = aoa.curve_fitness(rows, human, tokenizer)  # the run's tokenizer: the same training, the same vocabulary
+    assert got["aoa"] != 0.0 and theirs["n_words"] == got["n_words"]
+    assert theirs["aoa"] == pytest.approx(got["aoa"], abs=1e-9)
