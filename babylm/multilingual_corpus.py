@@ -143,13 +143,14 @@ def read_finetune_language(finetune_dir: Path, lang: str, max_bytes: int) -> Lan
     if not paths:
         raise InputError(f"{folder}: no <task>/<task>_{ISO2[lang]}.train.jsonl for language {lang}; give the "
                          "official fine-tuning folder (finetune/data/multilingual) or drop it from --languages")
+    share = max_bytes // len(paths)  # the same bytes from every task file: all kinds of text
     lines: list[str] = []
-    used = 0
     for path in paths:
+        used = 0
         for text in _jsonl_texts(path, FINETUNE_TEXT_FIELDS):
             size = len(text.encode("utf-8")) + 1
-            if used + size > max_bytes:
-                return LanguageText(lang, lines, [str(p.relative_to(finetune_dir)) for p in paths])
+            if used + size > share:
+                break
             lines.append(text)
             used += size
     return LanguageText(lang, lines, [str(p.relative_to(finetune_dir)) for p in paths])

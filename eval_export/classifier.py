@@ -342,6 +342,10 @@ class TrainSettings:
     label: str = ""  # progress-bar prefix (the task name)
     grad_accum: int = 1  # micro-batches per optimizer step (batch_size // grad_accum rows each)
     divide_loss: bool = True  # 2026: each micro-batch's loss / grad_accum; 2025: not divided
+    # stop after this many epochs without a gain over the best of more than ``patience_threshold``
+    # (the multilingual track's EarlyStoppingCallback(patience, threshold 0.001)); None: every epoch
+    patience: int | None = None
+    patience_threshold: float = 0.0
 
 
 @dataclasses.dataclass
@@ -418,7 +422,7 @@ def fit(model: nn.Module, train: list[dict[str, list[int]]], train_labels: list[
 
     best: FitResult | None = None
     history: list[dict[str, Any]] = []
-    step = 0
+    step = gain_epoch = 0
     for epoch in range(1, settings.epochs + 1):
         started = time.perf_counter()
         model.train()
@@ -447,8 +451,12 @@ def fit(model: nn.Module, train: list[dict[str, list[int]]], train_labels: list[
         history.append(record)
         if on_epoch is not None:
             on_epoch(record)
+        if best is None or metrics[settings.best_metric] > best.metrics[settings.best_metric] + settings.patience_threshold:
+            gain_epoch = epoch
         if best is None or metrics[settings.best_metric] > best.metrics[settings.best_metric]:
             best = FitResult(preds, metrics, epoch, history, step)
+        if settings.patience is not None and epoch - gain_epoch >= settings.patience:
+            break
     assert best is not None
     best.history, best.steps = history, step
     return best
