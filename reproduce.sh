@@ -4,6 +4,8 @@
 #   ./reproduce.sh smoke                    embedded synthetic corpus, CPU, every stage, a few minutes
 #   ./reproduce.sh strict-small             official 10M-word data (BABYLM_DATA or downloaded)
 #   ./reproduce.sh cpu-real                 real data on a CPU: a small GPT-2 on 1.5M words, ~10 min of training
+#   ./reproduce.sh multilingual-smoke       the multilingual track (eng, nld, zho) on a small real mixed corpus, CPU
+#   ./reproduce.sh multilingual             the multilingual track on BABYLM_MULTILINGUAL_CORPUS
 #   ./reproduce.sh --list                   presets and their numbered steps
 #   ./reproduce.sh --only STEP PRESET       one step          ./reproduce.sh --from STEP PRESET   from STEP on
 #   ./reproduce.sh --dry-run PRESET         print the commands instead of running them
@@ -30,6 +32,10 @@
 #   BABYLM_GPUS          GPUs to train on; more than one launches torchrun   (default: all visible)
 #   BABYLM_SKIP_INSTALL  1: do not run docker/install.sh (set inside the image)
 #   BABYLM_PYTHON        interpreter                                 (default: .venv/bin/python)
+#   BABYLM_MULTILINGUAL_DATA    the multilingual track's evaluation data (finetune/<xx>/<task>/, zhoblimp/,
+#                        multiblimp/, meco/ ...; layout in docs/multilingual.md); required by both
+#                        multilingual presets (the smoke corpus is made of its fine-tuning text)
+#   BABYLM_MULTILINGUAL_CORPUS  the multilingual preset's corpus: eng/, nld/, zho/ folders of text
 set -euo pipefail
 
 KIT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -37,7 +43,7 @@ KIT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # ---------------------------------------------------------------------------------------------
 # Presets and steps
 # ---------------------------------------------------------------------------------------------
-PRESETS=(smoke strict-small strict gpt-bert-strict-small gpt-bert-strict seed cpu-real)
+PRESETS=(smoke strict-small strict gpt-bert-strict-small gpt-bert-strict seed cpu-real multilingual-smoke multilingual)
 declare -A PRESET_INFO=(
     [smoke]="embedded synthetic corpus on CPU: every stage in a few minutes (babylm/presets/smoke.yaml)"
     [cpu-real]="real data on a CPU: a small GPT-2 on 1.5M words of BABYLM_DATA (or the downloaded strict-small data), about ten minutes of training on two cores, every task whose data is there (babylm/presets/cpu_real.yaml)"
@@ -45,9 +51,12 @@ declare -A PRESET_INFO=(
     [strict]="official 100M-word data, the strict track (babylm/presets/strict.yaml)"
     [gpt-bert-strict-small]="GPT-BERT on the official 10M-word data, scored with mntp and causal (babylm/presets/gpt_bert_strict_small.yaml)"
     [gpt-bert-strict]="GPT-BERT on the official 100M-word data, scored with mntp and causal (babylm/presets/gpt_bert_strict.yaml)"
+    [multilingual-smoke]="the multilingual track on CPU: a mixed eng/nld/zho corpus from the fine-tuning text of BABYLM_MULTILINGUAL_DATA, a tiny GPT-2, ZhoBLiMP and English MultiBLiMP through lm-eval, two fine-tuning tasks per language, MECO, the two files (babylm/presets/multilingual_smoke.yaml)"
+    [multilingual]="the multilingual track: BABYLM_MULTILINGUAL_CORPUS (eng/, nld/, zho/) under the 100M English-equivalent-word budget, every zero-shot task with local data, every fine-tuning task (babylm/presets/multilingual.yaml)"
     [seed]="small-model experiments on the 10M-word data: tokenizer, small GPT and BERT with their curricula, a scaled-up GPT (babylm/presets/small_*.yaml, scaled_gpt.yaml)"
 )
 PIPELINE="corpus tokenizer train test export finetune collate validate report"
+ML_PIPELINE="ml-corpus ml-tokenizer ml-train ml-zeroshot ml-finetune ml-meco ml-collate ml-validate"
 declare -A PRESET_STEPS=(
     [smoke]="$PIPELINE"
     [cpu-real]="$PIPELINE"
@@ -55,10 +64,12 @@ declare -A PRESET_STEPS=(
     [strict]="$PIPELINE"
     [gpt-bert-strict-small]="$PIPELINE"
     [gpt-bert-strict]="$PIPELINE"
+    [multilingual-smoke]="$ML_PIPELINE"
+    [multilingual]="$ML_PIPELINE"
     [seed]="corpus tokenizer gpt gpt-test gpt-easy-hard gpt-hard-easy bert bert-test bert-easy-hard bert-hard-easy best best-test export finetune collate validate report"
 )
 # The steps that train a model: they get the flags after -- unless --only/--from names another step.
-TRAIN_STEPS="train gpt gpt-easy-hard gpt-hard-easy bert bert-easy-hard bert-hard-easy best"
+TRAIN_STEPS="train ml-train gpt gpt-easy-hard gpt-hard-easy bert bert-easy-hard bert-hard-easy best"
 PASS=() STEP_ARGS=()  # the flags after --, and those of the step running now
 declare -A STEP_INFO=(
     [corpus]="get the corpus (embedded, BABYLM_DATA or download) and count its words"
@@ -70,6 +81,14 @@ declare -A STEP_INFO=(
     [collate]="collate the predictions into the submission file (one per scoring backend)"
     [validate]="check the submission files against the official format and gold data"
     [report]="write report/report.md with its plots"
+    [ml-corpus]="mix the languages' text under the budget (English-equivalent words: bytes / byte premium / 5.43)"
+    [ml-tokenizer]="one byte-level BPE over the mixed corpus; prints each language's fertility"
+    [ml-train]="train the model; milestones chck_<N>M in English-equivalent words (the corpus's milestone_unit_words)"
+    [ml-zeroshot]="zero-shot tasks through lm-evaluation-harness, final model and milestones"
+    [ml-finetune]="fine-tune the final model per language on the official files"
+    [ml-meco]="MECO L2 per-word surprisals of the final model"
+    [ml-collate]="the scores file and the predictions file"
+    [ml-validate]="check the two files as the leaderboard checks multilingual files"
     [gpt]="small GPT (4 layers, 256 hidden, 4 heads)"
     [gpt-test]="test perplexity of the small GPT"
     [gpt-easy-hard]="small GPT, curriculum: easy files, then hard files"
@@ -155,6 +174,24 @@ set_preset() {
         # official pipeline scores it with; causal scoring of the same weights is kept beside it
         [ "${PRESET#gpt-bert}" = "$PRESET" ] || BACKENDS="mntp causal"
         ;;
+    multilingual-smoke|multilingual)
+        TRACK=strict  # the milestone set chck_1M .. chck_1000M
+        ML_DATA=${BABYLM_MULTILINGUAL_DATA:-}
+        CORPUS="$RUN/corpus"
+        EVAL_DATA="" GLUE_DATA=""
+        CONFIG=${PRESET//-/_}
+        MODEL=$PRESET-model
+        if [ "$PRESET" = multilingual-smoke ]; then
+            # a few items per subtask and tiny fine-tuning runs: the path, not the numbers
+            ML_CORPUS_ARGS=(--finetune_data "$ML_DATA/finetune" --max_bytes 60000) ML_VOCAB=1000
+            ML_TASKS=zhoblimp,multiblimp_eng ML_LIMIT=(--limit 5)
+            ML_FT_ARGS=(--tasks sib200,mnli --limit 32 --epochs 1 --batch_size 16) ML_MECO_LIMIT=(--limit 2)
+            export CUDA_VISIBLE_DEVICES=""
+        else
+            ML_CORPUS_ARGS=(--data "${BABYLM_MULTILINGUAL_CORPUS:-}") ML_VOCAB=16384
+            ML_TASKS=available ML_LIMIT=() ML_FT_ARGS=() ML_MECO_LIMIT=()
+        fi
+        ;;
     esac
     BACKEND=${BACKENDS%% *}
     MODELS="$RUN/models"
@@ -209,6 +246,26 @@ cmd_validate()  { kit eval_export validate "$SUBMISSION" --eval_data "$EVAL_DATA
 cmd_report()    { local data=(); [ -z "$EVAL_DATA" ] || data+=(--eval_data "$EVAL_DATA"); \
                   [ -z "${GLUE_DATA:-}" ] || data+=(--glue_data "$GLUE_DATA"); \
                   kit eval_export report --run "$RUN" --track "$TRACK" "${data[@]}" --out "$1"; }
+# =============================================================================================
+
+# ---- the multilingual track (python -m eval_export.multilingual; docs/multilingual.md)
+ml()                { kit eval_export.multilingual "$@"; }
+cmd_ml_corpus()     { ml corpus "${ML_CORPUS_ARGS[@]}" --out_dir "$1"; }
+# the trainer counts whitespace words: the corpus manifest says how many stand for 1M English-equivalent words
+cmd_ml_train()      { local unit
+                      unit=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["milestone_unit_words"])' \
+                             "$CORPUS/multilingual_corpus.json" 2>/dev/null || echo 1000000)
+                      launch babylm train --config "$CONFIG" --corpus "$CORPUS" --tokenizer "$RUN/tokenizer" \
+                          --track "$TRACK" --milestone_unit_words "$unit" --save_dir "$MODELS" --run_name "$MODEL"; }
+cmd_ml_tokenizer()  { ml tokenizer --corpus "$CORPUS" --vocab_size "$ML_VOCAB" --out_dir "$1"; }
+# cmd_ml_zeroshot REVISION
+cmd_ml_zeroshot()   { ml zeroshot --model "$MODELS/$MODEL" --revision "$1" --tasks "$ML_TASKS" --data "$ML_DATA" \
+                          "${ML_LIMIT[@]}" --results "$RESULTS"; }
+cmd_ml_finetune()   { ml finetune --model "$MODELS/$MODEL" --data_dir "$ML_DATA/finetune" "${ML_FT_ARGS[@]}" --results "$RESULTS"; }
+cmd_ml_meco()       { ml meco --model "$MODELS/$MODEL" --meco_dir "$ML_DATA/meco" "${ML_MECO_LIMIT[@]}" --results "$RESULTS"; }
+cmd_ml_collate()    { local fast=(); [ "$PRESET" = multilingual-smoke ] || fast=(--fast true); \
+                      ml collate --model "$MODEL" --results "$RESULTS" "${fast[@]}"; }
+cmd_ml_validate()   { ml validate "$RESULTS/$MODEL/${MODEL}_submission.json" "$RESULTS/$MODEL/${MODEL}_predictions.json"; }
 # =============================================================================================
 
 die() { echo "error: $*" >&2; exit 2; }
@@ -409,6 +466,31 @@ step_validate() {
     done
     SUBMISSION=$primary
 }
+need_ml_data() {
+    [ -n "${ML_DATA:-}" ] || die "step $1 needs the multilingual evaluation data: set BABYLM_MULTILINGUAL_DATA (docs/multilingual.md)"
+    [ "${DRY_RUN:-0}" = 1 ] || [ -d "$ML_DATA" ] || die "BABYLM_MULTILINGUAL_DATA=$ML_DATA is not a folder"
+}
+step_ml_corpus() {
+    [ "$PRESET" != multilingual-smoke ] || need_ml_data ml-corpus
+    [ "$PRESET" != multilingual ] || [ -n "${BABYLM_MULTILINGUAL_CORPUS:-}" ] || \
+        die "the multilingual preset needs BABYLM_MULTILINGUAL_CORPUS: a folder of eng/, nld/, zho/ text folders"
+    run_stage "$CORPUS" cmd_ml_corpus "$CORPUS"
+}
+step_ml_train() { run_stage "$MODELS/$MODEL/final" cmd_ml_train; }
+step_ml_tokenizer() { run_stage "$RUN/tokenizer" cmd_ml_tokenizer "$RUN/tokenizer"; }
+step_ml_zeroshot() {
+    need_ml_data ml-zeroshot
+    local dir
+    run_stage "$RESULTS/$MODEL/main/zeroshot" cmd_ml_zeroshot main
+    for dir in "$MODELS/$MODEL"/chck_*; do
+        [ -d "$dir" ] || continue
+        run_stage "$RESULTS/$MODEL/$(basename "$dir")/zeroshot" cmd_ml_zeroshot "$(basename "$dir")"
+    done
+}
+step_ml_finetune() { need_ml_data ml-finetune; run_stage "$RESULTS/$MODEL/main/finetune_multilingual" cmd_ml_finetune; }
+step_ml_meco()     { need_ml_data ml-meco; run_stage "$RESULTS/$MODEL/main/meco/predictions_meco.json" cmd_ml_meco; }
+step_ml_collate()  { run_stage "$RESULTS/$MODEL/${MODEL}_submission.json" cmd_ml_collate; }
+step_ml_validate() { cmd_ml_validate; }
 step_report() { run_stage "$RUN/report/report.md" cmd_report "$RUN/report"; }
 
 # ---------------------------------------------------------------------------------------------
@@ -502,7 +584,10 @@ main() {
     else
         # Set up .venv from the runtime lock first (a no-op when it is current, or when the
         # development lock made it; skipped in the image).
-        if [ "${BABYLM_SKIP_INSTALL:-0}" != 1 ]; then INSTALL_DEV=0 bash docker/install.sh; fi
+        # (the multilingual presets need lm_eval, which the development lock holds)
+        local dev=0
+        [ "${preset#multilingual}" = "$preset" ] || dev=1
+        if [ "${BABYLM_SKIP_INSTALL:-0}" != 1 ]; then INSTALL_DEV=$dev bash docker/install.sh; fi
         mkdir -p "$RUN"
         exec > >(tee -a "$RUN/reproduce.log") 2>&1
         environment_summary

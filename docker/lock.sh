@@ -5,7 +5,7 @@
 #   requirements.lock      what the kit needs to run: the image, reproduce.sh, `INSTALL_DEV=0
 #                          docker/install.sh`. No development tool, no optional tracker.
 #   requirements-dev.lock  the same pins, plus the extras dev (pytest, pytest-timeout, ruff,
-#                          hadolint) and wandb (which the tests exercise): what `docker/install.sh`
+#                          hadolint), wandb and multilingual (lm_eval; the tests exercise both): what `docker/install.sh`
 #                          installs by default, for the tests and CI. Compiled with the runtime lock
 #                          as its constraints, so a package in both has one version in both.
 #
@@ -30,7 +30,7 @@ compile -o requirements.lock
 # "via -c requirements.lock" notes in the dev lock name the file they come from).
 mkdir "$tooldir/pins"
 grep -E '^[A-Za-z0-9._-]+==' requirements.lock | sed 's/ .*//' > "$tooldir/pins/requirements.lock"
-compile --extra dev --extra wandb --constraint "$tooldir/pins/requirements.lock" -o requirements-dev.lock
+compile --extra dev --extra wandb --extra multilingual --constraint "$tooldir/pins/requirements.lock" -o requirements-dev.lock
 sed -i "s|$tooldir/pins/||" requirements-dev.lock
 echo "wrote requirements.lock ($(grep -c '^[a-z]' requirements.lock) packages)" \
      "and requirements-dev.lock ($(grep -c '^[a-z]' requirements-dev.lock) packages)"
