@@ -467,11 +467,11 @@ step_validate() {
     SUBMISSION=$primary
 }
 need_ml_data() {
-    [ -n "${ML_DATA:-}" ] || die "step $1 needs the multilingual evaluation data: set BABYLM_MULTILINGUAL_DATA (docs/multilingual.md)"
+    [ -n "${ML_DATA:-}" ] || die "the multilingual presets need their evaluation data: set BABYLM_MULTILINGUAL_DATA (docs/multilingual.md)"
     [ "${DRY_RUN:-0}" = 1 ] || [ -d "$ML_DATA" ] || die "BABYLM_MULTILINGUAL_DATA=$ML_DATA is not a folder"
 }
 step_ml_corpus() {
-    [ "$PRESET" != multilingual-smoke ] || need_ml_data ml-corpus
+    [ "$PRESET" != multilingual-smoke ] || need_ml_data
     [ "$PRESET" != multilingual ] || [ -n "${BABYLM_MULTILINGUAL_CORPUS:-}" ] || \
         die "the multilingual preset needs BABYLM_MULTILINGUAL_CORPUS: a folder of eng/, nld/, zho/ text folders"
     run_stage "$CORPUS" cmd_ml_corpus "$CORPUS"
@@ -479,7 +479,7 @@ step_ml_corpus() {
 step_ml_train() { run_stage "$MODELS/$MODEL/final" cmd_ml_train; }
 step_ml_tokenizer() { run_stage "$RUN/tokenizer" cmd_ml_tokenizer "$RUN/tokenizer"; }
 step_ml_zeroshot() {
-    need_ml_data ml-zeroshot
+    need_ml_data
     local dir
     run_stage "$RESULTS/$MODEL/main/zeroshot" cmd_ml_zeroshot main
     for dir in "$MODELS/$MODEL"/chck_*; do
@@ -487,8 +487,8 @@ step_ml_zeroshot() {
         run_stage "$RESULTS/$MODEL/$(basename "$dir")/zeroshot" cmd_ml_zeroshot "$(basename "$dir")"
     done
 }
-step_ml_finetune() { need_ml_data ml-finetune; run_stage "$RESULTS/$MODEL/main/finetune_multilingual" cmd_ml_finetune; }
-step_ml_meco()     { need_ml_data ml-meco; run_stage "$RESULTS/$MODEL/main/meco/predictions_meco.json" cmd_ml_meco; }
+step_ml_finetune() { need_ml_data; run_stage "$RESULTS/$MODEL/main/finetune_multilingual" cmd_ml_finetune; }
+step_ml_meco()     { need_ml_data; run_stage "$RESULTS/$MODEL/main/meco/predictions_meco.json" cmd_ml_meco; }
 step_ml_collate()  { run_stage "$RESULTS/$MODEL/${MODEL}_submission.json" cmd_ml_collate; }
 step_ml_validate() { cmd_ml_validate; }
 step_report() { run_stage "$RUN/report/report.md" cmd_report "$RUN/report"; }
@@ -576,6 +576,8 @@ main() {
 
     cd "$KIT_ROOT"
     set_preset "$preset"
+    # the multilingual presets read their evaluation data in most steps: refused before anything is written
+    [ "${preset#multilingual}" = "$preset" ] || need_ml_data
     NGPUS=$(count_gpus)
     [ "$preset" != smoke ] || NGPUS=0
     PY=${BABYLM_PYTHON:-.venv/bin/python}

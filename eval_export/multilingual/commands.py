@@ -69,7 +69,8 @@ def tokenizer(cfg: TokenizerConfig) -> None:
 class ZeroshotConfig:
     model: str = option("", "model folder (a kit run folder with final/ and chck_*), or a saved model folder")
     revision: str = option("main", "main or a milestone (chck_10M ...): the sub-folder of --model")
-    tasks: list[str] = option(["zhoblimp", "multiblimp_eng"], "zero-shot tasks (lm-eval names), comma-separated")
+    tasks: list[str] = option(["available"], "zero-shot tasks (lm-eval names), comma-separated; available: every task "
+                                             "whose data is under --data")
     data: str = option("", "local data folder of the zero-shot tasks (layout in docs/multilingual.md)")
     limit: int | None = option(None, "score only the first N items of every subtask (quick runs, not submissions)", ge=1)
     batch_size: int = option(32, "lm-eval batch size", ge=1)
@@ -86,11 +87,12 @@ def _model_dir(model: str, name: str) -> str:
 
 def zeroshot(cfg: ZeroshotConfig) -> None:
     from eval_export.loading import resolve_model_path
-    from eval_export.multilingual.tasks import resolve
+    from eval_export.multilingual.tasks import available, resolve
     from eval_export.multilingual.zeroshot import bos_model, run_tasks, write_zeroshot
 
     name = _model_dir(cfg.model, cfg.model_name)
-    tasks = resolve(cfg.tasks, cfg.data or None)  # every task's data found before anything is scored
+    names = available(cfg.data) if cfg.tasks == ["available"] and cfg.data else cfg.tasks
+    tasks = resolve(names, cfg.data or None)  # every task's data found before anything is scored
     path, hub_revision = resolve_model_path(cfg.model, cfg.revision)
     lm = bos_model(path, hub_revision, cfg.batch_size, cfg.device)
     results, samples = run_tasks(lm, tasks, cfg.limit)

@@ -24,6 +24,7 @@ Online, without a local file, the hub data set of the official YAML is read (HUB
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -32,6 +33,7 @@ import numpy as np
 
 from babylm.errors import InputError
 
+log = logging.getLogger(__name__)
 MINIMAL_PAIRS = "pairs"
 LABELLED = "labelled"
 PIQA = "piqa"
@@ -140,6 +142,22 @@ def resolve(names: list[str], data: str | Path | None) -> list[Task]:
                              "(layout in docs/multilingual.md) or leave the task out of --tasks")
         tasks.append(Task(name, subtasks))
     return tasks
+
+
+def available(data: str | Path) -> list[str]:
+    """The known tasks whose local data is under ``data`` (the others are named in a warning)."""
+    found, absent = [], []
+    for name in KNOWN:
+        try:
+            resolve([name], data)
+            found.append(name)
+        except InputError:
+            absent.append(name)
+    if absent:
+        log.warning("no local data, not scored: %s", ", ".join(absent))
+    if not found:
+        raise InputError(f"{data}: no zero-shot task has local data there (layout in docs/multilingual.md)")
+    return found
 
 
 # ---- scoring (process_results) -----------------------------------------------------------------

@@ -1,0 +1,329 @@
+"""The multilingual track: the budget unit, reproduce.sh multilingual-smoke from corpus to the two files,
+lm-eval's scores against a plain per-item scorer, Global PIQA and Hanzi on hand-made items, fine-tuning,
+MECO against a per-word reference, the collated files' checks, and bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from babylm import multilingual_corpus as mc
+from babylm.errors import InputError
+from tests.reference import MISSING, reference_dir, required
+
+REPO = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+def _need_lm_eval() -> None:
+    try:
+        import lm_eval  # noqa: F401
+    except ImportError:
+        if required():
+            pytest.fail("lm_eval is not installed (requirements-dev.lock holds it)")
+        pytest.skip("lm_eval is not installed (bash docker/install.sh installs requirements-dev.lock, which holds it)")
+
+
+def _data() -> Path:
+    ref = reference_dir()
+    if ref is None or not (ref / "data" / "multilingual").is_dir():
+        if required():
+            pytest.fail(MISSING)
+        pytest.skip(MISSING)
+    return ref / "data" / "multilingual"
+
+
+def _cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([PY, "-m", "eval_export.multilingual", *args], cwd=cwd, capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+# ---- the budget unit ------------------------------------------------------------------------------
+
+def test_budget_is_counted_in_english_equivalent_words_and_languages_interleave(tmp_path):
+    # 5.43 bytes of English are one word; Dutch needs 1.0516 times the bytes, Chinese 0.936 times
+    assert mc.words_equivalent(543, "eng") == pytest.approx(100.0)
+    assert mc.words_equivalent(round(54300 * 1.0516), "nld") == pytest.approx(10000.0, abs=0.05)
+    assert mc.words_equivalent(round(54300 * 0.936), "zho") == pytest.approx(10000.0, abs=0.05)
+    eng = mc.LanguageText("eng", ["a b c", "d e f", "g h i", "j k l"], [])  # 4 x 6 bytes
+    zho = mc.LanguageText("zho", ["我们去", "你好吗"], [])  # 2 x 10 bytes
+    assert eng.bytes == 24 and zho.bytes == 20
+    # positions (i + 0.5) / n: eng 1/8, 3/8, 5/8, 7/8; zho 1/4, 3/4
+    assert mc.interleave([eng, zho]) == ["a b c", "我们去", "d e f", "g h i", "你好吗", "j k l"]
+    manifest = mc.build_corpus([eng, zho], tmp_path / "c", budget_words=100)
+    total = 24 / 5.43 + 20 / 0.936 / 5.43
+    assert manifest["words_equivalent"] == pytest.approx(total, abs=0.05)
+    assert manifest["whitespace_words"] == 14  # 12 English words + 2 Chinese lines without spaces
+    assert manifest["milestone_unit_words"] == round(14 / total * 1_000_000)
+    assert (tmp_path / "c" / "train" / "mixed.train").read_text(encoding="utf-8").count("\n") == 6
+    # the same text (8.35 words) against a budget of 8: refused with one line, nothing written
+    with pytest.raises(InputError, match=r"^corpus over budget: 8 English-equivalent words .*eng 24 bytes.* > 8 ") as err:
+        mc.build_corpus([eng, zho], tmp_path / "over", budget_words=8)
+    assert "\n" not in str(err.value) and not (tmp_path / "over").exists()
+
+
+def test_bad_input_gets_one_line_and_writes_nothing(tmp_path):
+    (tmp_path / "data" / "eng").mkdir(parents=True)
+    (tmp_path / "data" / "eng" / "a.txt").write_text("one two three\n", encoding="utf-8")
+    out = tmp_path / "corpus"
+    # a language without data
+    res = _cli("corpus", "--languages", "eng,nld", "--data", str(tmp_path / "data"), "--out_dir", str(out))
+    assert res.returncode == 1 and res.stderr.count("\n") == 1, res.stderr
+    assert "no folder for language nld" in res.stderr and not out.exists()
+    # over budget
+    res = _cli("corpus", "--languages", "eng", "--data", str(tmp_path / "data"), "--budget_words", "2",
+               "--out_dir", str(out))
+    assert res.returncode == 1 and res.stderr.count("\n") == 1 and "corpus over budget" in res.stderr, res.stderr
+    assert not out.exists()
+    # an unknown language
+    res = _cli("corpus", "--languages", "eng,fra", "--data", str(tmp_path / "data"), "--out_dir", str(out))
+    assert res.returncode == 2 and "unknown language 'fra'" in res.stderr and not out.exists()
+    # a task without local data while offline: refused before any model is loaded
+    res = _cli("zeroshot", "--model", str(tmp_path / "none"), "--tasks", "hellaswag_en_mubench",
+               "--data", str(tmp_path / "data"), "--results", str(tmp_path / "results"))
+    assert res.returncode == 1 and res.stderr.count("\n") == 1, res.stderr
+    assert "hellaswag_en_mubench: no local data at" in res.stderr and "aialt/MuBench" in res.stderr
+    assert not (tmp_path / "results").exists()
+
+
+# ---- the whole path in one command -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory) -> Path:
+    """reproduce.sh multilingual-smoke: corpus -> tokenizer -> train -> zero-shot -> fine-tune -> MECO ->
+    collate -> validate, on the fine-tuning text of the reference data."""
+    data = _data()
+    _need_lm_eval()
+    out = tmp_path_factory.mktemp("ml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BABYLM_")}
+    env.update(BABYLM_OUT=str(out), BABYLM_SKIP_INSTALL="1", BABYLM_PYTHON=PY, BABYLM_MULTILINGUAL_DATA=str(data),
+               PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    proc = subprocess.run(["bash", str(REPO / "reproduce.sh"), "multilingual-smoke"], cwd=REPO, capture_output=True,
+                          text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run = out / "multilingual-smoke"
+    (run / "stdout.txt").write_text(proc.stdout)
+    return run
+
+
+@pytest.mark.slow
+def test_smoke_runs_from_corpus_to_two_valid_files(smoke):
+    log = (smoke / "stdout.txt").read_text()
+    fert = {row["language"]: row for row in (json.loads(x) for x in log.splitlines()
+                                             if x.startswith('{"language"'))}
+    assert set(fert) == {"eng", "nld", "zho"} and "tokens_per_character" in fert["zho"]
+    assert 1.0 < fert["eng"]["tokens_per_word"] < 10 and "ok" in log.splitlines()
+    manifest = json.loads((smoke / "corpus" / "multilingual_corpus.json").read_text())
+    assert set(manifest["languages"]) == {"eng", "nld", "zho"}
+    results = smoke / "results" / "multilingual-smoke-model"
+    scores = json.loads((results / "multilingual-smoke-model_submission.json").read_text())
+    preds = json.loads((results / "multilingual-smoke-model_predictions.json").read_text())
+    assert set(scores) == {"zhoblimp", "multiblimp_eng", "sib200", "mnli"}
+    assert set(scores["sib200"]) == set(scores["mnli"]) == {"en", "nl", "zh"}
+    # the scores equal the per-item credits lm-eval logged: 118 paradigms x 5 items and 5 MultiBLiMP items
+    zero = results / "main" / "zeroshot"
+    items = [json.loads(x) for f in sorted(zero.glob("samples_zhoblimp_*.jsonl")) for x in f.read_text().splitlines()]
+    assert len(items) == 590
+    assert scores["zhoblimp"]["zhoblimp"] == pytest.approx(sum(i["acc"] for i in items) / 590)
+    assert preds["zeroshot"]["zhoblimp"]["alias"] == " - zhoblimp" and preds["zeroshot"]["zeroshot_zho"]["alias"] == "zeroshot_zho"
+    # fine-tuning: eval_accuracy is the accuracy of predictions.txt against the first 32 validation rows
+    for xx in ("en", "nl", "zh"):
+        for task in ("sib200", "mnli"):
+            gold = [json.loads(x)["label"] for x in (_data() / "finetune" / xx / task / f"{task}_{xx}.valid.jsonl")
+                    .read_text(encoding="utf-8").splitlines()[:32]]
+            got = [p["prediction"] for p in preds["finetune"][f"{task}_{xx}"]]
+            assert scores[task][xx] == pytest.approx(sum(g == p for g, p in zip(gold, got)) / 32)
+    # MECO L2: English surprisals under nld and zho, two passages
+    l2 = preds["hidden"]["meco_l2"]
+    assert set(l2) == {"nld", "zho"} and l2["nld"] == l2["zho"] and all(v > 0 for v in l2["nld"].values())
+
+
+# ---- lm-eval against a plain per-item scorer -------------------------------------------------------
+
+def _plain_loglik(model, tok, context: str | None, continuation: str) -> float:
+    """Summed log-probability of the continuation's tokens after <s> (+ context), computed directly."""
+    import torch
+
+    bos = [tok.bos_token_id]
+    if context is None:  # minimal pairs: empty context, continuation " " + sentence
+        ctx, whole = bos, bos + tok.encode(continuation, add_special_tokens=False)
+    else:
+        ctx = bos + tok.encode(context, add_special_tokens=False)
+        whole = bos + tok.encode(context + continuation, add_special_tokens=False)
+    with torch.no_grad():
+        logp = torch.log_softmax(model(torch.tensor([whole])).logits[0].float(), -1)
+    return sum(logp[i - 1, whole[i]].item() for i in range(len(ctx), len(whole)))
+
+
+def _load(smoke):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = smoke / "models" / "multilingual-smoke-model" / "final"
+    return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval(), AutoTokenizer.from_pretrained(path)
+
+
+@pytest.mark.slow
+def test_zhoblimp_and_multiblimp_through_lm_eval_equal_a_plain_scorer(smoke, tmp_path):
+    from eval_export.multilingual.tasks import resolve
+    from eval_export.multilingual.zeroshot import bos_model, run_tasks
+
+    data = _data()
+    (tmp_path / "zhoblimp").mkdir()
+    for name in ("BA_deletion", "classifier_noun_agreement", "question_A_not_A"):
+        shutil.copy(data / "zhoblimp" / "ZhoBLiMP" / f"{name}.jsonl", tmp_path / "zhoblimp")
+    shutil.copytree(data / "multiblimp", tmp_path / "multiblimp")
+    tasks = resolve(["zhoblimp", "multiblimp_eng"], tmp_path)
+    lm = bos_model(str(smoke / "models" / "multilingual-smoke-model" / "final"), batch_size=16)
+    results, samples = run_tasks(lm, tasks, limit=30)
+    model, tok = _load(smoke)
+    for task in tasks:
+        for sub in task.subtasks:
+            good, bad = sub.fields
+            rows = _rows(sub.data_file)[:30]
+            credits = []
+            for row, sample in zip(rows, samples[sub.name]):
+                plain = [_plain_loglik(model, tok, None, " " + row[good]), _plain_loglik(model, tok, None, " " + row[bad])]
+                assert [r[0] for r in sample["filtered_resps"]] == pytest.approx(plain, abs=2e-3)
+                credit = 0.5 if plain[0] == plain[1] else float(plain[0] > plain[1])
+                assert sample["acc"] == credit  # the same choice per item
+                credits.append(credit)
+            assert len(credits) == 30 and results[sub.name]["acc,none"] == pytest.approx(sum(credits) / 30)
+
+
+def _rows(path: Path) -> list[dict]:
+    if path.suffix == ".tsv":
+        import csv
+
+        with path.open(encoding="utf-8", newline="") as f:
+            return list(csv.DictReader(f, delimiter="\t"))
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+@pytest.mark.slow
+def test_global_piqa_acc_norm_and_hanzi_on_hand_made_items(smoke, tmp_path):
+    from babylm.tokenizer import train_tokenizer_from_texts
+    from eval_export.multilingual.tasks import hanzi_results, resolve
+    from eval_export.multilingual.zeroshot import assemble, bos_model, run_tasks
+
+    piqa = [{"prompt": "To open a jar,", "solution0": "twist the lid.", "solution1": "paint it blue.", "solution2": "sing.",
+             "solution3": "put it in the fridge for a very long time.", "label": 0},
+            {"prompt": "Om brood te bakken,", "solution0": "gebruik een oven.", "solution1": "gebruik een fiets.",
+             "solution2": "lees een boek.", "solution3": "zwem.", "label": 0},
+            {"prompt": "为了喝水，", "solution0": "用杯子。", "solution1": "用书。", "solution2": "用鞋子。",
+             "solution3": "用一个很大的盒子装起来。", "label": 3}]
+    hanzi = [{"sentence_good": "我们", "sentence_bad": "我门"}, {"sentence_good": "你好", "sentence_bad": "你女子"}]
+    (tmp_path / "global_piqa_parallel_en.jsonl").write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in piqa))
+    (tmp_path / "hanzi_structure.jsonl").write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in hanzi))
+    tasks = resolve(["global_piqa_parallel_en", "hanzi_structure"], tmp_path)
+    lm = bos_model(str(smoke / "models" / "multilingual-smoke-model" / "final"), batch_size=8)
+    results, samples = run_tasks(lm, tasks)
+    model, tok = _load(smoke)
+    hits = []
+    for item, sample in zip(piqa, samples["global_piqa_parallel_en"]):
+        sols = [item[f"solution{i}"] for i in range(4)]
+        lls = [_plain_loglik(model, tok, item["prompt"], " " + s) for s in sols]
+        assert [r[0] for r in sample["filtered_resps"]] == pytest.approx(lls, abs=2e-3)
+        base = len(tok.encode(item["prompt"], add_special_tokens=False))
+        counts = [len(tok.encode(item["prompt"] + " " + s, add_special_tokens=False)) - base for s in sols]
+        norm = [ll / n for ll, n in zip(lls, counts)]
+        hits.append(float(norm.index(max(norm)) == item["label"]))
+        assert sample["acc_norm"] == hits[-1]
+    assert results["global_piqa_parallel_en"]["acc_norm,none"] == pytest.approx(sum(hits) / 3)
+    assert assemble(tasks, results, samples)["global_piqa_eng"]["acc_norm,none"] == pytest.approx(sum(hits) / 3)
+    # Hanzi: a byte-level BPE has no unknown token, so lm-eval's credit is the plain strict comparison
+    for item, sample in zip(hanzi, samples["hanzi_structure"]):
+        good, bad = (_plain_loglik(model, tok, None, " " + item[k]) for k in ("sentence_good", "sentence_bad"))
+        assert sample["acc"] == float(good > bad)
+    # a tokenizer with an unknown token (WordPiece trained on English only): a pair with a character it
+    # lacks counts wrong even when the good sentence scores higher; an exact tie counts wrong
+    wp = train_tokenizer_from_texts(iter(["the cat sat", "a dog ran"] * 20), model="wordpiece", vocab_size=60)
+    score = hanzi_results(wp)
+    assert score({"sentence_good": "the cat", "sentence_bad": "cat the"}, [(-1.0, False), (-2.0, False)]) == {"acc": 1.0}
+    assert score({"sentence_good": "the 猫", "sentence_bad": "cat the"}, [(-1.0, False), (-2.0, False)]) == {"acc": 0.0}
+    assert score({"sentence_good": "the cat", "sentence_bad": "cat the"}, [(-1.0, False), (-1.0, False)]) == {"acc": 0.0}
+
+
+# ---- fine-tuning's early stopping, MECO ------------------------------------------------------------
+
+@pytest.mark.slow
+def test_finetune_stops_after_patience_epochs_without_gain(smoke, tmp_path):
+    from eval_export import classifier as clf
+    from eval_export.multilingual import finetune as ft
+
+    backbone = clf.load_backbone(str(smoke / "models" / "multilingual-smoke-model" / "final"), "main", "right", 128)
+    options = {"lr": 1e-12, "batch_size": 8, "epochs": 10, "patience": 2, "max_length": 128, "seed": 12, "limit": 16}
+    res = ft.finetune_language_task(backbone, _data() / "finetune", "nl", "mnli", tmp_path / "nl" / "mnli", options, "cpu")
+    # a learning rate of 1e-12 changes nothing: no gain after epoch 1, so epochs 2 and 3 and then stop
+    assert res["epochs_run"] == 3 and res["best_epoch"] == 1
+    train = (_data() / "finetune" / "nl" / "mnli" / "mnli_nl.train.jsonl").read_text(encoding="utf-8").splitlines()
+    assert res["labels"] == sorted({json.loads(x)["label"] for x in train}) and len(res["labels"]) == 3
+    lines = (tmp_path / "nl" / "mnli" / "predictions.txt").read_text().splitlines()
+    assert lines[0] == "index\tprediction" and len(lines) == 17
+
+
+@pytest.mark.slow
+def test_meco_surprisal_equals_per_word_reference(smoke):
+    import torch
+
+    from eval_export.multilingual.meco import passage_surprisals, read_stims
+
+    model, tok = _load(smoke)
+    rows = read_stims(_data() / "meco" / "meco_l2_stims.tsv")["1"][:25]
+    got = passage_surprisals(model, tok, rows, 1024)
+    for row in rows:
+        prefix, target = row["FullTextMarked"].split("*")[:2]
+        enc = tok(prefix + target, add_special_tokens=False, return_offsets_mapping=True)
+        first = next(i for i, (_, e) in enumerate(enc["offset_mapping"]) if e > len(prefix))
+        ids = [tok.bos_token_id] + enc["input_ids"]
+        with torch.no_grad():
+            logp = torch.log_softmax(model(torch.tensor([ids])).logits[0].float(), -1)
+        want = -sum(logp[p - 1, ids[p]].item() for p in range(first + 1, len(ids)))
+        assert got[f"1:{row['wordnum']}"] == pytest.approx(want, abs=2e-3)
+
+
+# ---- the collated files' checks ----------------------------------------------------------------------
+
+def test_validate_refuses_what_the_leaderboard_refuses(tmp_path):
+    from eval_export.multilingual.collate import check_files
+
+    good = tmp_path / "s.json"
+    good.write_text(json.dumps({"zhoblimp": {"zhoblimp": 0.5}, "mnli": {"en": 0.4, "zh": 0.3}}))
+    preds = tmp_path / "p.json"
+    preds.write_text(json.dumps({"zeroshot": {}, "finetune": {"mnli_en": []}, "hidden": {}, "fast_eval_results": []}))
+    assert check_files(good, preds)[0] == "2 tasks in the scores file"
+    cases = [({"hanzi_pinyin": {"hanzi_pinyin": 0.5}}, "server-scored"), ({"zhoblimp": {"zhoblimp": "0.5"}}, "finite number"),
+             ({"zhoblimp": {"zhoblimp": math.inf}}, "finite number"), ({"zhoblimp": 0.5}, "expected an object")]
+    for bad, words in cases:
+        good.write_text(json.dumps(bad))
+        with pytest.raises(InputError, match=words):
+            check_files(good)
+    good.write_text(json.dumps({"zhoblimp": {"zhoblimp": 0.5}}))
+    preds.write_text(json.dumps({"zeroshot": {}, "finetune": {}, "hidden": {}}))
+    with pytest.raises(InputError, match="at least one of the sections"):
+        check_files(good, preds)
+    res = _cli("validate", str(good), str(preds))
+    assert res.returncode == 1 and res.stderr.count("\n") == 1
+
+
+def test_reproduce_lists_the_multilingual_presets():
+    env = {**os.environ, "BABYLM_SKIP_INSTALL": "1", "BABYLM_PYTHON": PY}
+    proc = subprocess.run(["bash", str(REPO / "reproduce.sh"), "--list"], cwd=REPO, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0
+    block = proc.stdout.split("\nmultilingual-smoke ", 1)[1].split("\n\n", 1)[0]
+    steps = [line.split()[1] for line in block.splitlines()[1:]]
+    assert steps == ["ml-corpus", "ml-tokenizer", "ml-train", "ml-zeroshot", "ml-finetune", "ml-meco", "ml-collate",
+                     "ml-validate"]
+    proc = subprocess.run(["bash", str(REPO / "reproduce.sh"), "multilingual-smoke"], cwd=REPO, capture_output=True,
+                          text=True, env={k: v for k, v in env.items() if k != "BABYLM_MULTILINGUAL_DATA"})
+    assert proc.returncode == 2 and proc.stderr.startswith("error: the multilingual presets need their evaluation "
+                                                           "data: set BABYLM_MULTILINGUAL_DATA")
+    assert proc.stdout == ""  # refused before the run folder or its log is made
