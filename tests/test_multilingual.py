@@ -327,3 +327,52 @@ def test_reproduce_lists_the_multilingual_presets():
     assert proc.returncode == 2 and proc.stderr.startswith("error: the multilingual presets need their evaluation "
                                                            "data: set BABYLM_MULTILINGUAL_DATA")
     assert proc.stdout == ""  # refused before the run folder or its log is made
+
+
+# ---- lm-eval's own run with the official configurations ----------------------------------------------
+
+@pytest.mark.slow
+def test_official_configurations_give_our_scores(smoke, tmp_path):
+    """With $BABYLM_OFFICIAL (a babylm-eval checkout at 3d57ddc): the organisers' YAMLs and their hf-bos
+    model, run by lm-eval on the same local files (only the data location changed: the hub is not
+    reachable), give our per-item scores and choices on the tasks whose data is in the reference folder."""
+    given = os.environ.get("BABYLM_OFFICIAL")
+    if not given:
+        pytest.skip("set BABYLM_OFFICIAL to a checkout of babylm-org/babylm-eval to compare with the official configurations")
+    official = Path(given) / "multilingual"
+    if not (official / "tasks" / "zhoblimp").is_dir():
+        pytest.fail(f"BABYLM_OFFICIAL={given} holds no multilingual/tasks/zhoblimp; point it at a 3d57ddc checkout")
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    from eval_export.multilingual.tasks import resolve
+    from eval_export.multilingual.zeroshot import bos_model, run_tasks
+
+    sys.path.insert(0, str(official / "scripts"))
+    import bos_hf_model  # noqa: F401  (registers the official hf-bos model)
+
+    data = _data()
+    local = {"zhoblimp_BA_deletion": ("json", data / "zhoblimp" / "ZhoBLiMP" / "BA_deletion.jsonl", "zhoblimp"),
+             "zhoblimp_question_A_not_A": ("json", data / "zhoblimp" / "ZhoBLiMP" / "question_A_not_A.jsonl", "zhoblimp"),
+             "multiblimp_eng": ("csv", data / "multiblimp" / "eng" / "hf_cache_eng_data.tsv", "multiblimp")}
+    configs = []
+    for name, (kind, path, folder) in local.items():
+        cfg = load_yaml(official / "tasks" / folder / f"{name}.yaml")
+        kwargs = {"data_files": {"train": str(path)}, **({"delimiter": "\t"} if kind == "csv" else {})}
+        cfg.update(dataset_path=kind, dataset_name=None, dataset_kwargs=kwargs)
+        configs.append(cfg)
+    model = str(smoke / "models" / "multilingual-smoke-model" / "final")
+    theirs = lm_eval.simple_evaluate(model="hf-bos", device="cpu", model_args=f"pretrained={model},add_bos_token=True",
+                                     tasks=configs, limit=20, task_manager=TaskManager(include_defaults=False),
+                                     log_samples=True, bootstrap_iters=0)
+    (tmp_path / "zhoblimp").mkdir()
+    for name in ("BA_deletion", "question_A_not_A"):
+        shutil.copy(data / "zhoblimp" / "ZhoBLiMP" / f"{name}.jsonl", tmp_path / "zhoblimp")
+    shutil.copytree(data / "multiblimp", tmp_path / "multiblimp")
+    results, samples = run_tasks(bos_model(model), resolve(["zhoblimp", "multiblimp_eng"], tmp_path), limit=20)
+    for name in local:
+        assert results[name]["acc,none"] == pytest.approx(theirs["results"][name]["acc,none"])
+        for ours, off in zip(samples[name], sorted(theirs["samples"][name], key=lambda s: s["doc_id"])):
+            assert ours["acc"] == off["acc"]
+            assert [r[0] for r in ours["filtered_resps"]] == pytest.approx([r[0] for r in off["filtered_resps"]], abs=1e-3)
