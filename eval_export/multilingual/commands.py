@@ -1,4 +1,7 @@
-"""``python -m eval_export.multilingual``: the multilingual track's commands, one per stage."""
+"""``python -m eval_export.multilingual``: the multilingual track's commands, one per stage.
+
+torch, transformers and lm_eval are imported inside the functions that need them, so that ``--help``
+stays quick."""
 
 from __future__ import annotations
 
@@ -7,10 +10,20 @@ import json
 import logging
 from pathlib import Path
 
+from babylm import multilingual_corpus as mc
 from babylm.cli import Command
 from babylm.config import option
 from babylm.errors import InputError, UsageError
+from babylm.files import write_json
+from eval_export.loading import resolve_model_path
+from eval_export.multilingual import finetune as ft
 from eval_export.multilingual import spec
+from eval_export.multilingual.collate import check_files, write_files
+from eval_export.multilingual.collate import collate as run_collate
+from eval_export.multilingual.fertility import fertility_table
+from eval_export.multilingual.meco import l2_predictions
+from eval_export.multilingual.tasks import available, resolve
+from eval_export.multilingual.zeroshot import bos_model, run_tasks, write_zeroshot
 
 log = logging.getLogger(__name__)
 LANGS = "eng,nld,zho"
@@ -30,9 +43,8 @@ class CorpusConfig:
 
 
 def corpus(cfg: CorpusConfig) -> None:
-    from babylm import multilingual_corpus as mc
 
-    langs = mc.parse_languages(cfg.languages)
+    langs = mc.mc.parse_languages(cfg.languages)
     if bool(cfg.data) == bool(cfg.finetune_data):
         raise UsageError("give exactly one of --data (per-language folders) and --finetune_data")
     if Path(cfg.out_dir).exists() and not cfg.overwrite:
@@ -54,9 +66,9 @@ class TokenizerConfig:
 
 
 def tokenizer(cfg: TokenizerConfig) -> None:
+    # the tokenizers library and transformers stay off the --help path
     from babylm.tokenizer import TokenizerConfig as KitTokenizerConfig
     from babylm.tokenizer import load_tokenizer, train_tokenizer
-    from eval_export.multilingual.fertility import fertility_table
 
     path = train_tokenizer(KitTokenizerConfig(corpus=cfg.corpus, files=["train"], track="strict", model="bpe",
                                               vocab_size=cfg.vocab_size, out_dir=cfg.out_dir, overwrite=cfg.overwrite))
@@ -86,9 +98,6 @@ def _model_dir(model: str, name: str) -> str:
 
 
 def zeroshot(cfg: ZeroshotConfig) -> None:
-    from eval_export.loading import resolve_model_path
-    from eval_export.multilingual.tasks import available, resolve
-    from eval_export.multilingual.zeroshot import bos_model, run_tasks, write_zeroshot
 
     name = _model_dir(cfg.model, cfg.model_name)
     names = available(cfg.data) if cfg.tasks == ["available"] and cfg.data else cfg.tasks
@@ -125,8 +134,6 @@ class FinetuneConfig:
 
 
 def finetune(cfg: FinetuneConfig) -> None:
-    from babylm.multilingual_corpus import parse_languages
-    from eval_export.multilingual import finetune as ft
 
     unknown = [t for t in cfg.tasks if t not in spec.FINETUNE_FIELDS]
     if unknown:
@@ -136,7 +143,7 @@ def finetune(cfg: FinetuneConfig) -> None:
     name = _model_dir(cfg.model, cfg.model_name)
     options = {"lr": cfg.lr, "batch_size": cfg.batch_size, "epochs": cfg.epochs, "patience": cfg.patience,
                "max_length": cfg.max_length, "seed": cfg.seed, "limit": cfg.limit}
-    done = ft.run(cfg.model, cfg.revision, parse_languages(cfg.languages), cfg.tasks, cfg.data_dir,
+    done = ft.run(cfg.model, cfg.revision, mc.parse_languages(cfg.languages), cfg.tasks, cfg.data_dir,
                   Path(cfg.results) / name / cfg.revision / "finetune_multilingual", options, cfg.device)
     print(json.dumps({k: round(v["eval_accuracy"], 4) for k, v in done.items()}))
 
@@ -156,13 +163,9 @@ def meco(cfg: MecoConfig) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from babylm.files import write_json
-    from babylm.multilingual_corpus import parse_languages
-    from eval_export.loading import resolve_model_path
-    from eval_export.multilingual.meco import l2_predictions
 
     name = _model_dir(cfg.model, cfg.model_name)
-    langs = parse_languages(cfg.languages)
+    langs = mc.parse_languages(cfg.languages)
     if not cfg.meco_dir:
         raise UsageError("--meco_dir is required (the folder of meco_l2_stims.tsv)")
     path, hub_revision = resolve_model_path(cfg.model, cfg.revision)
@@ -187,8 +190,6 @@ class CollateConfig:
 
 
 def collate(cfg: CollateConfig) -> None:
-    from eval_export.multilingual.collate import collate as run_collate
-    from eval_export.multilingual.collate import write_files
 
     if not cfg.model:
         raise UsageError("--model is required")
@@ -206,7 +207,6 @@ class ValidateConfig:
 
 
 def validate(cfg: ValidateConfig) -> None:
-    from eval_export.multilingual.collate import check_files
 
     if not cfg.scores:
         raise UsageError("give the scores file")

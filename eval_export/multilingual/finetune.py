@@ -27,6 +27,7 @@ from typing import Any
 
 from babylm.errors import InputError
 from babylm.files import atomic_dir, read_jsonl, write_text
+from babylm.runtime import pick_device, seed_everything
 from eval_export.multilingual import spec
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,7 @@ def encode(tokenizer, texts: list[tuple[str, str | None]], max_length: int) -> l
 def finetune_language_task(backbone, data_dir: str | Path, xx: str, task: str, out: Path, options: dict[str, Any],
                            device: str) -> dict[str, Any]:
     """Train and evaluate one (language, task); write its folder; returns its results."""
-    from babylm.runtime import seed_everything
-    from eval_export import classifier as clf
+    from eval_export import classifier as clf  # torch: off the --help path
 
     train_path, valid_path = task_files(data_dir, xx, task)
     for path in (train_path, valid_path):
@@ -115,8 +115,7 @@ def run(model: str, revision: str, languages: list[str], tasks: list[str], data_
         out_root: Path, options: dict[str, Any], device: str = "auto") -> dict[str, dict[str, Any]]:
     """Every (language, task) with both files; a task without files for a language is named and left out
     (the official loop runs them all and those fail: include for en, xnli for nl)."""
-    from babylm.runtime import pick_device
-    from eval_export import classifier as clf
+    from eval_export import classifier as clf  # torch: off the --help path
 
     device = pick_device(device)
     backbone = clf.load_backbone(model, revision, "right", options["max_length"])
