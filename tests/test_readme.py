@@ -192,6 +192,12 @@ COVERAGE: dict[str, Covered] = {
         "ten minutes of training: the test runs it as a dry run and checks where the flags go"),
     "./reproduce.sh --only export cpu-real -- --limit 50": Covered(
         "test", "tests/test_reproduce.py::test_flags_after_double_dash_go_to_one_step", "as above"),
+    "./reproduce.sh multilingual-smoke": Covered(
+        "test", "tests/test_multilingual.py::test_smoke_runs_from_corpus_to_two_valid_files",
+        "needs the multilingual data (BABYLM_MULTILINGUAL_DATA): the test's fixture runs this preset on the reference copy"),
+    "./reproduce.sh multilingual": Covered(
+        "test", "tests/test_multilingual.py::test_reproduce_lists_the_multilingual_presets",
+        "needs a corpus of up to 100M English-equivalent words: the test lists its steps, which the smoke preset runs"),
     "./reproduce.sh": Covered("test", "tests/test_reproduce.py::test_bad_arguments_give_one_line_and_exit_2",
                               "the script named, not a call: without a preset it says to name one"),
     "docker compose -f docker/compose.yaml run --rm kit strict-small": Covered(
