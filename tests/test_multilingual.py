@@ -172,7 +172,7 @@ def _load(smoke):
 
 
 @pytest.mark.slow
-def test_zhoblimp_and_multiblimp_through_lm_eval_equal_a_plain_scorer(smoke, tmp_path):
+def test_zhoblimp_multiblimp_and_blimp_through_lm_eval_equal_a_plain_scorer(smoke, tmp_path):
     from eval_export.multilingual.tasks import resolve
     from eval_export.multilingual.zeroshot import bos_model, run_tasks
 
@@ -181,7 +181,12 @@ def test_zhoblimp_and_multiblimp_through_lm_eval_equal_a_plain_scorer(smoke, tmp
     for name in ("BA_deletion", "classifier_noun_agreement", "question_A_not_A"):
         shutil.copy(data / "zhoblimp" / "ZhoBLiMP" / f"{name}.jsonl", tmp_path / "zhoblimp")
     shutil.copytree(data / "multiblimp", tmp_path / "multiblimp")
-    tasks = resolve(["zhoblimp", "multiblimp_eng"], tmp_path)
+    (tmp_path / "blimp_filtered").mkdir()  # English BLiMP (filtered): the strict tracks' copy of the same 67 paradigms
+    for name in ("adjunct_island", "determiner_noun_agreement_1"):
+        shutil.copy(data.parent / "eval" / "blimp_filtered" / f"{name}.jsonl", tmp_path / "blimp_filtered")
+    tasks = resolve(["zhoblimp", "multiblimp_eng", "blimp_babylm_filtered"], tmp_path)
+    assert [s.name for s in tasks[2].subtasks] == ["blimp_babylm_filtered_adjunct_island",
+                                                    "blimp_babylm_filtered_determiner_noun_agreement_1"]
     lm = bos_model(str(smoke / "models" / "multilingual-smoke-model" / "final"), batch_size=16)
     results, samples = run_tasks(lm, tasks, limit=30)
     model, tok = _load(smoke)

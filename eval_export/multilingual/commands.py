@@ -44,7 +44,7 @@ class CorpusConfig:
 
 def corpus(cfg: CorpusConfig) -> None:
 
-    langs = mc.mc.parse_languages(cfg.languages)
+    langs = mc.parse_languages(cfg.languages)
     if bool(cfg.data) == bool(cfg.finetune_data):
         raise UsageError("give exactly one of --data (per-language folders) and --finetune_data")
     if Path(cfg.out_dir).exists() and not cfg.overwrite:
@@ -106,10 +106,10 @@ def zeroshot(cfg: ZeroshotConfig) -> None:
     lm = bos_model(path, hub_revision, cfg.batch_size, cfg.device)
     results, samples = run_tasks(lm, tasks, cfg.limit)
     out = write_zeroshot(Path(cfg.results) / name / cfg.revision / "zeroshot", tasks, results, samples,
-                         {"model": cfg.model, "revision": cfg.revision, "limit": cfg.limit, "tasks": cfg.tasks})
+                         {"model": cfg.model, "revision": cfg.revision, "limit": cfg.limit, "tasks": names})
+    written = json.loads((out / "results.json").read_text(encoding="utf-8"))["results"]
     for task in tasks:
-        res = results.get(task.name) or {}
-        log.info("%s: %s", task.name, res.get(spec.metric_of(task.name)))
+        log.info("%s: %s %.4f", task.name, spec.metric_of(task.name), written[task.name][spec.metric_of(task.name)])
     print(out / "results.json")
 
 
