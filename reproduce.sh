@@ -261,7 +261,10 @@ cmd_ml_tokenizer()  { ml tokenizer --corpus "$CORPUS" --vocab_size "$ML_VOCAB" -
 # cmd_ml_zeroshot REVISION
 cmd_ml_zeroshot()   { ml zeroshot --model "$MODELS/$MODEL" --revision "$1" --tasks "$ML_TASKS" --data "$ML_DATA" \
                           "${ML_LIMIT[@]}" --results "$RESULTS"; }
-cmd_ml_finetune()   { ml finetune --model "$MODELS/$MODEL" --data_dir "$ML_DATA/finetune" "${ML_FT_ARGS[@]}" --results "$RESULTS"; }
+# POS reads UD treebanks from $ML_DATA/pos/<xx>/*.conllu when they are there
+cmd_ml_finetune()   { local treebanks=(); [ ! -d "$ML_DATA/pos" ] || treebanks=(--pos_data "$ML_DATA/pos"); \
+                      ml finetune --model "$MODELS/$MODEL" --data_dir "$ML_DATA/finetune" "${treebanks[@]}" \
+                          "${ML_FT_ARGS[@]}" --results "$RESULTS"; }
 cmd_ml_meco()       { ml meco --model "$MODELS/$MODEL" --meco_dir "$ML_DATA/meco" "${ML_MECO_LIMIT[@]}" --results "$RESULTS"; }
 cmd_ml_collate()    { local fast=(); [ "$PRESET" = multilingual-smoke ] || fast=(--fast true); \
                       ml collate --model "$MODEL" --results "$RESULTS" "${fast[@]}"; }

@@ -381,3 +381,52 @@ def test_official_configurations_give_our_scores(smoke, tmp_path):
         for ours, off in zip(samples[name], sorted(theirs["samples"][name], key=lambda s: s["doc_id"])):
             assert ours["acc"] == off["acc"]
             assert [r[0] for r in ours["filtered_resps"]] == pytest.approx([r[0] for r in off["filtered_resps"]], abs=1e-3)
+
+
+# ---- cross-lingual POS on a tiny local treebank ----------------------------------------------------
+
+def _treebank(lang: str) -> str:
+    """A hand-made CoNLL-U treebank: every sentence of a four-word grammar, one multi-word token line."""
+    words = {"en": (["the", "a"], "DET", ["cat", "dog", "bird", "child", "man"], "NOUN", ["sleeps", "runs", "sings", "eats"], "VERB", "."),
+             "nl": (["de", "een"], "DET", ["kat", "hond", "vogel", "man", "vrouw"], "NOUN",
+                    ["slaapt", "rent", "zingt", "eet"], "VERB", "."),
+             "zh": (["我", "你", "他"], "PRON", ["吃", "看", "喜欢"], "VERB", ["苹果", "书", "猫"], "NOUN", "。")}[lang]
+    a, ta, b, tb, c, tc, end = words
+    rows = [[(x, ta), (y, tb), (z, tc), (end, "PUNCT")] for x in a for y in b for z in c]
+    out = []
+    for k, row in enumerate(rows):
+        out.append(f"# sent_id = {lang}-{k}")
+        if k == 0:
+            out.append("1-2\t" + " ".join(w for w, _ in row[:2]) + "\t_\t_\t_\t_\t_\t_\t_\t_")
+        out += [f"{i}\t{w}\t{w}\t{t}\t_\t_\t0\tdep\t_\t_" for i, (w, t) in enumerate(row, 1)] + [""]
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.slow
+def test_pos_one_model_on_a_uniform_mixture_scored_per_language(smoke, tmp_path):
+    from eval_export.multilingual import pos
+    from eval_export.multilingual.collate import collate
+
+    for xx in ("en", "nl", "zh"):
+        (tmp_path / "ud" / xx).mkdir(parents=True)
+        (tmp_path / "ud" / xx / f"{xx}_tiny-ud-train.conllu").write_text(_treebank(xx), encoding="utf-8")
+    sentences = {xx: pos.read_conllu(tmp_path / "ud" / xx / f"{xx}_tiny-ud-train.conllu") for xx in ("en", "nl", "zh")}
+    assert [len(v) for v in sentences.values()] == [40, 40, 27]  # the range line 1-2 adds no word
+    assert sentences["en"][0] == (["the", "cat", "sleeps", "."], ["DET", "NOUN", "VERB", "PUNCT"])
+    splits = {xx: pos.language_splits(v) for xx, v in sentences.items()}
+    assert [len(splits["en"][s]) for s in ("train", "validation", "test")] == [32, 4, 4]
+    assert [len(splits["zh"][s]) for s in ("train", "validation", "test")] == [21, 3, 3]
+    assert len(pos.mixture(splits)["train"]) == 3 * 21  # as many from each language as the smallest has
+    model = smoke / "models" / "multilingual-smoke-model"
+    results = tmp_path / "results"
+    res = _cli("finetune", "--model", str(model), "--tasks", "pos", "--pos_data", str(tmp_path / "ud"), "--lr", "0.002",
+               "--batch_size", "8", "--results", str(results), "--model_name", "m")
+    assert res.returncode == 0, res.stderr[-2000:]
+    # the grammar is learnt: every test sentence gets its gold tags, in the official predictions.txt layout
+    for xx in ("en", "nl", "zh"):
+        lines = (results / "m" / "main" / "finetune_multilingual" / "pos" / xx / "predictions.txt").read_text().splitlines()
+        gold = [" ".join(pos.UPOS[t] for t in row["upos"]) for row in splits[xx]["test"]]
+        assert lines == ["index\tpredictions"] + [f"{i}\t{g}" for i, g in enumerate(gold)]
+    scores, preds = collate(results / "m")
+    assert scores == {"pos": {"en": 1.0, "nl": 1.0, "zh": 1.0}}
+    assert preds["finetune"]["pos_zh"][0] == {"index": 0, "prediction": gold[0]}

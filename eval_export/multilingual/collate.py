@@ -74,6 +74,8 @@ def _finetune(rev_dir: Path) -> tuple[dict[str, dict[str, float]], dict[str, lis
     preds: dict[str, list[dict]] = {}
     for result in sorted((rev_dir / "finetune_multilingual").glob("*/*/eval_results.json")):
         xx, task = result.parts[-3], result.parts[-2]
+        if xx == "pos":  # the joint POS model writes pos/<xx>/ (collate_results.py _finetune_lang_task)
+            xx, task = task, xx
         acc = read_json(result).get("eval_accuracy")
         if acc is not None:
             scores.setdefault(task, {})[xx] = acc

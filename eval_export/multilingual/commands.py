@@ -118,9 +118,10 @@ class FinetuneConfig:
     model: str = option("", "model folder (a kit run folder with final/) or a saved model folder")
     revision: str = option("main", "main or a milestone sub-folder")
     languages: str = option(LANGS, "languages, comma-separated")
-    tasks: list[str] = option(list(spec.FINETUNE_TASKS), "tasks, comma-separated (a language without a task's "
-                                                          "files is named and left out)")
+    tasks: list[str] = option(list(spec.FINETUNE_TASKS) + ["pos"], "tasks, comma-separated (a language without a "
+                                                                    "task's files is named and left out); pos needs --pos_data")
     data_dir: str = option("", "the official fine-tuning folder: <xx>/<task>/<task>_<xx>.{train,valid}.jsonl")
+    pos_data: str = option("", "UD treebanks for pos: <xx>/*.conllu (one joint model over the languages given)")
     lr: float = option(5e-5, "learning rate", gt=0)
     batch_size: int = option(64, "batch size", ge=1)
     epochs: int = option(10, "most epochs", ge=1)
@@ -135,17 +136,36 @@ class FinetuneConfig:
 
 def finetune(cfg: FinetuneConfig) -> None:
 
-    unknown = [t for t in cfg.tasks if t not in spec.FINETUNE_FIELDS]
+    unknown = [t for t in cfg.tasks if t not in spec.FINETUNE_FIELDS and t != "pos"]
     if unknown:
-        raise UsageError(f"--tasks: unknown task {unknown[0]!r}; known: {', '.join(spec.FINETUNE_TASKS)}")
-    if not cfg.data_dir:
+        raise UsageError(f"--tasks: unknown task {unknown[0]!r}; known: {', '.join(spec.FINETUNE_TASKS)}, pos")
+    classification = [t for t in cfg.tasks if t != "pos"]
+    if classification and not cfg.data_dir:
         raise UsageError("--data_dir is required (the official fine-tuning folder)")
     name = _model_dir(cfg.model, cfg.model_name)
+    langs = mc.parse_languages(cfg.languages)
+    out = Path(cfg.results) / name / cfg.revision / "finetune_multilingual"
     options = {"lr": cfg.lr, "batch_size": cfg.batch_size, "epochs": cfg.epochs, "patience": cfg.patience,
                "max_length": cfg.max_length, "seed": cfg.seed, "limit": cfg.limit}
-    done = ft.run(cfg.model, cfg.revision, mc.parse_languages(cfg.languages), cfg.tasks, cfg.data_dir,
-                  Path(cfg.results) / name / cfg.revision / "finetune_multilingual", options, cfg.device)
-    print(json.dumps({k: round(v["eval_accuracy"], 4) for k, v in done.items()}))
+    done = {k: v["eval_accuracy"] for k, v in ft.run(cfg.model, cfg.revision, langs, classification, cfg.data_dir,
+                                                     out, options, cfg.device).items()} if classification else {}
+    if "pos" in cfg.tasks and not cfg.pos_data:
+        log.warning("pos: no --pos_data (UD treebanks as <xx>/*.conllu); not fine-tuned")
+    elif "pos" in cfg.tasks:
+        from eval_export.multilingual import pos  # torch and datasets: off the --help path
+
+        path, _ = resolve_model_path(cfg.model, cfg.revision)
+        tok = load_tokenizer_for(path)
+        scores = pos.run(path, tok, cfg.pos_data, [spec.ISO2[x] for x in langs], out,
+                         {**options, "max_sentences": cfg.limit or pos.MAX_SENTENCES})
+        done.update({f"pos_{xx}": acc for xx, acc in scores.items()})
+    print(json.dumps({k: round(v, 4) for k, v in done.items()}))
+
+
+def load_tokenizer_for(path: str):
+    from transformers import AutoTokenizer  # off the --help path
+
+    return AutoTokenizer.from_pretrained(path)
 
 
 @dataclasses.dataclass

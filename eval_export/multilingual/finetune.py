@@ -129,7 +129,7 @@ def run(model: str, revision: str, languages: list[str], tasks: list[str], data_
                 continue
             done[f"{task}_{xx}"] = finetune_language_task(backbone, data_dir, xx, task, out_root / xx / task,
                                                           options, device)
-    if not done:
+    if not done and tasks:
         raise InputError(f"{data_dir}: no <xx>/<task>/<task>_<xx>.train.jsonl and .valid.jsonl for the languages "
                          "and tasks asked for")
     return done
