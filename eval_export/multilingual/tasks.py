@@ -18,14 +18,14 @@ Local layout under ``--data``: a task of one data set reads ``<task>.jsonl`` (or
 reads its folder, one file per subtask (``zhoblimp/<paradigm>.jsonl``, also the release's
 ``zhoblimp/ZhoBLiMP/``; ``blimp_filtered/<paradigm>.jsonl``; ``blimp_nl/<phenomenon>.jsonl``);
 MultiBLiMP reads ``multiblimp/<lang>/`` (its ``data.tsv``, or the one .tsv there).
-Online, without a local file, the hub data set of the official YAML is read (HUB below).
+The hub data sets of the official YAMLs (HUB below) are named in the error for a task without local
+data; they are not read from here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -116,10 +116,10 @@ def _local_group(name: str, data: Path) -> list[Path]:
 
 
 def resolve(names: list[str], data: str | Path | None) -> list[Task]:
-    """The tasks named, with their local files; InputError naming the task without data when offline.
+    """The tasks named, with their local files; InputError naming a task without local data.
 
-    Only local data is read (the hub is not reached from here); a task without a local file is
-    refused with the path it was looked for at, so nothing runs half."""
+    Only local data is read (the hub is not reached from here, and many runs are offline); a task
+    without a local file is refused with the path it was looked for at, so nothing runs half."""
     root = Path(data) if data else None
     tasks = []
     for name in names:
@@ -136,10 +136,11 @@ def resolve(names: list[str], data: str | Path | None) -> list[Task]:
             subtasks = [Subtask(name, kind, fields, found)] if found else []
         if not subtasks:
             hub = GROUPS[name][2] if name in GROUPS else HUB[name][2]
-            offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or root is not None
-            why = "offline" if offline else "no local data"
-            raise InputError(f"{name}: no local data at {where} ({why}); put the {hub} files there "
-                             "(layout in docs/multilingual.md) or leave the task out of --tasks")
+            if root is None:
+                raise InputError(f"{name}: no --data folder; the tasks read local files only (the hub data set "
+                                 f"{hub} laid out as docs/multilingual.md says)")
+            raise InputError(f"{name}: no local data at {where}; put the {hub} data there (layout in "
+                             "docs/multilingual.md; the hub is not read) or leave the task out of --tasks")
         tasks.append(Task(name, subtasks))
     return tasks
 
