@@ -100,7 +100,9 @@ def _model_dir(model: str, name: str) -> str:
 def zeroshot(cfg: ZeroshotConfig) -> None:
 
     name = _model_dir(cfg.model, cfg.model_name)
-    names = available(cfg.data) if cfg.tasks == ["available"] and cfg.data else cfg.tasks
+    if "available" in cfg.tasks and (cfg.tasks != ["available"] or not cfg.data):
+        raise UsageError("--tasks available stands alone and needs --data (the folder whose tasks are scored)")
+    names = available(cfg.data) if cfg.tasks == ["available"] else cfg.tasks
     tasks = resolve(names, cfg.data or None)  # every task's data found before anything is scored
     path, hub_revision = resolve_model_path(cfg.model, cfg.revision)
     lm = bos_model(path, hub_revision, cfg.batch_size, cfg.device)
