@@ -35,8 +35,8 @@ from babylm.files import atomic_dir, write_json
 
 log = logging.getLogger(__name__)
 
-# babylm-org/multilingual-babylm, resources/byte_coefs_20240233.tsv (rounded as the issue of the
-# 2026 track states them): bytes per English byte of the same content.
+# babylm-org/multilingual-babylm, resources/byte_coefs_20240233.tsv (to four decimals, as the 2026 track
+# states them): bytes per English byte of the same content.
 BYTE_PREMIUM = {"eng": 1.0, "nld": 1.0516, "zho": 0.936}
 # The same languages' two-letter codes, used by the fine-tuning data (finetune/data/multilingual/<xx>).
 ISO2 = {"eng": "en", "nld": "nl", "zho": "zh"}
