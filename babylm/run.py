@@ -11,16 +11,18 @@ the resulting :class:`Run` and model; ``python -m babylm train`` picks the engin
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 from typing import Any
 
 from babylm import distributed
 from babylm.challenge import TRACKS
 from babylm.config import option
+from babylm.config import save as save_config
 from babylm.distributed import Dist
 from babylm.errors import InputError, KitError, UsageError
 from babylm.files import FolderLock, read_json
-from babylm.tracking import TRACKERS, check_trackers
+from babylm.tracking import TRACKERS, check_trackers, truncate_metrics
 
 # Fields that may change between a run and its resumption without changing the result.
 # Options a resumed run may change. save_dir and run_name only say where the run folder is: a run moved
@@ -233,6 +235,24 @@ def prepare(cfg: TrainConfig, run_dir: Path, device: str, dist: Dist) -> Run:
     objective = cfg.objective
     manifest = {"stages": manifests, "train_blocks": [len(s) for s in stages], "val_blocks": len(val) if val is not None else 0}
     return Run(cfg, run_dir, tokenizer, stages, val, objective, device, dist, manifest)
+
+
+def start_run_dir(run: Run, resumed_step: int) -> None:
+    """Make the run folder ready for this run's records, once every check that could refuse the run
+    has passed (each engine calls it before it opens the logs).
+
+    A new run with ``--overwrite`` starts from an empty folder; a resumed one (at optimizer step
+    ``resumed_step``) drops the ``metrics.jsonl`` records written after its checkpoint by the run
+    that was stopped; a new run saves its resolved config (``train_config.json``).
+    """
+    cfg, dist = run.cfg, run.dist
+    if dist.main and cfg.overwrite and not cfg.resume and run.run_dir.exists():
+        shutil.rmtree(run.run_dir)
+    distributed.barrier(dist)
+    if dist.main and cfg.resume:
+        truncate_metrics(run.run_dir, resumed_step)
+    if dist.main and not cfg.resume:
+        save_config(cfg, run.run_dir, "train")
 
 
 def hold_run_dir(cfg: TrainConfig, run_dir: Path, dist: Dist, device: str) -> FolderLock | None:
