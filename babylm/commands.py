@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import signal
+import threading
 from pathlib import Path
 
 from babylm.cli import Command
@@ -139,13 +141,24 @@ def run_training(cfg: TrainConfig):
     return run.run_dir
 
 
+def _terminated(signum, frame) -> None:
+    raise KeyboardInterrupt  # ends the run as Ctrl-C does: the command line says how --resume continues it
+
+
 def train(cfg: TrainConfig) -> None:
-    run_dir = run_training(cfg)
+    # SIGTERM (a scheduler's time limit, `kill`) stops a run as Ctrl-C does, with the same message.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
+    try:
+        run_dir = run_training(cfg)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     log.info("run folder: %s", run_dir)  # under torchrun from rank 0 only (babylm.logs)
 
 
 def train_interrupted(cfg: TrainConfig) -> str:
-    """What continues a run that Ctrl-C stopped: resume from its checkpoint, or start it again."""
+    """What continues a run that Ctrl-C or SIGTERM stopped: resume from its checkpoint, or start it again."""
     from babylm.checkpoint import LATEST  # imports torch: kept off the --help path
 
     run_dir = Path(cfg.save_dir) / cfg.name

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from babylm.data import Position
 from babylm.errors import InputError
 from babylm.runtime import code_version
 from babylm.tracking import Tracker
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -102,6 +105,16 @@ class RunEvents:
         self.milestones = milestone_words(cfg.track, cfg.milestone_unit_words) if cfg.milestones else []
 
     # ---- what happened
+
+    def announce_length(self, steps: int, budget_words: int, words_per_epoch: int) -> None:
+        """Say how long the run is in passes over its data, and warn when it never leaves warm-up."""
+        cfg = self.run.cfg
+        epochs = budget_words / max(1, words_per_epoch)
+        self.print(f"length: {budget_words:,} words = {epochs:.2f} epochs of the {words_per_epoch:,} training words, "
+                   f"~{steps} optimizer steps")
+        if cfg.warmup_steps >= steps and self.run.dist.main:
+            log.warning("--warmup_steps %d is at least the run's ~%d steps: the learning rate never leaves warm-up "
+                        "(never reaches --lr); lower --warmup_steps", cfg.warmup_steps, steps)
 
     def print(self, message: str) -> None:
         self.tracker.print(message)

@@ -62,9 +62,9 @@ def fit(run, model, optimizer) -> LoopState:
     else:  # the blocks themselves, in the fixed order, masked (mlm) or not (clm) by the Trainer's collator
         data = concatenate_datasets(list(run.stages)).select(order)
         data = data.remove_columns([c for c in data.column_names if c != "input_ids"])
-        collator = tf.DataCollatorForLanguageModeling(
+        collator = FirstPositionUnscored(tf.DataCollatorForLanguageModeling(
             tok, mlm=run.objective == "mlm", mlm_probability=cfg.mlm_probability,
-            mask_replace_prob=cfg.mask_replace_prob, random_replace_prob=cfg.random_replace_prob)
+            mask_replace_prob=cfg.mask_replace_prob, random_replace_prob=cfg.random_replace_prob))
     if val is None and run.val is not None:
         val = run.val.remove_columns([c for c in run.val.column_names if c != "input_ids"])
     resume_from = checkpoint.latest(run.run_dir) if cfg.resume else None
@@ -77,6 +77,7 @@ def fit(run, model, optimizer) -> LoopState:
                              optimizers=(optimizer, None))
     events.print(f"run {run.run_dir} | engine hf | {run.objective} | {len(step_words)} steps | global batch {global_batch}"
                  + (f" | resumed at step {state.step} from {resume_from}" if resume_from else ""))
+    events.announce_length(len(step_words), step_words[-1], sum(int(column(s, "n_words").sum()) for s in run.stages))
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     if run.val is not None and trainer.state.global_step not in epoch_ends:
         trainer.evaluate()  # the final evaluation, unless the last step already ended an epoch
@@ -171,6 +172,24 @@ class RunCallback(tf.TrainerCallback):
             self.stop = stop
             control.should_training_stop = True
         return control
+
+
+class FirstPositionUnscored:
+    """The Trainer's language-modelling collator with the label of position 0 set to -100.
+
+    No output predicts position 0, and the loss never scores it, but the Trainer divides the summed
+    loss by its count of labels that are not -100 (``num_items_in_batch``): with position 0 counted,
+    a causal model's training and validation losses came out (T-1)/T of their value. (A masked
+    model's position 0 is a special token, never masked: already -100.)
+    """
+
+    def __init__(self, collate):
+        self.collate = collate
+
+    def __call__(self, rows: list[dict]) -> dict:
+        batch = self.collate(rows)
+        batch["labels"][:, 0] = -100
+        return batch
 
 
 class OrderedTrainer(tf.Trainer):

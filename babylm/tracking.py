@@ -118,7 +118,7 @@ class Tracker:
             # Its own remaining-time estimate is left out: the postfix shows the console's (one ETA).
             tracker._bar = tqdm(total=total_words, initial=min(start_words, total_words), unit="word",
                                 unit_scale=True, dynamic_ncols=True, file=bar_file or sys.stderr, mininterval=1.0,
-                                disable=None, bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} words [{elapsed}, eta {postfix}]")
+                                disable=None, bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} words [{elapsed}{postfix}]")
         if "wandb" in report_to:
             tracker._wandb = start_wandb(tracker.run_dir)
         return tracker
@@ -127,7 +127,7 @@ class Tracker:
         """Seconds until the word budget is reached at the mean rate since the logs were opened (nan: unknown)."""
         elapsed = self.clock() - self.start
         rate = (words - self._words_at_start) / elapsed if elapsed > 0 else 0.0
-        return (self.total_words - words) / rate if rate > 0 else float("nan")
+        return max(0, self.total_words - words) / rate if rate > 0 else float("nan")
 
     def print(self, message: str) -> None:
         """A line to the console (above the bar; babylm.logs) and, whatever the level, to ``train.log``."""
@@ -173,7 +173,7 @@ class Tracker:
     def advance(self, words: int) -> None:
         """Move the bar to ``words`` seen (at most the budget: 100% when it is reached)."""
         if self._bar is not None:
-            self._bar.set_postfix_str(_fmt_eta(self.eta(words)), refresh=False)
+            self._bar.set_postfix_str(f"eta {_fmt_eta(self.eta(words))}", refresh=False)
             self._bar.update(min(words, self.total_words) - self._bar.n)
 
     def close(self) -> None:

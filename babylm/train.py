@@ -74,6 +74,7 @@ class DataPlan:
     global_batch: int
     max_steps: int  # planned; under a word budget the loop stops on the exact count
     budget_words: int
+    words_per_epoch: int
     hybrid: HybridPlan | None  # GPT-BERT: each step's objective and mask rate
 
 
@@ -89,7 +90,8 @@ def plan_data(run) -> DataPlan:
     max_steps = order.planned_steps(words_per_epoch, cfg.words)
     budget_words = cfg.words if cfg.words is not None else int(words_per_epoch * cfg.epochs)
     hybrid = HybridPlan(cfg.seed, max_steps, cfg.causal_share) if run.objective == "hybrid" else None
-    return DataPlan(targets, stage_ids, stage_words, order, global_batch, max_steps, budget_words, hybrid)
+    return DataPlan(targets, stage_ids, stage_words, order, global_batch, max_steps, budget_words, words_per_epoch,
+                    hybrid)
 
 
 def restore(run, model, optimizer) -> tuple[LoopState, dict[str, Any]]:
@@ -165,6 +167,7 @@ def fit(run, model, optimizer) -> LoopState:
     events.print(f"run {run.run_dir} | {run.objective} | {count_parameters(model):,} parameters | device {run.device} | "
                  f"world {dist.world} | global batch {data.global_batch} x {cfg.block_size} | ~{data.max_steps} steps | "
                  f"budget {data.budget_words:,} words")
+    events.announce_length(data.max_steps, data.budget_words, data.words_per_epoch)
     precision = resolve_precision(run.device, cfg.precision)
     scaler = torch.amp.GradScaler(enabled=precision == "fp16")
     if "scaler" in saved:
