@@ -53,9 +53,35 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread_per_module():
+    """:func:`one_torch_thread` for a whole module, module-scoped models built under it included
+    (``pytestmark = pytest.mark.usefixtures("one_torch_thread_per_module")``)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     return shared_dir()
+
+
+@pytest.fixture(scope="session")
+def root(shared) -> Path:
+    """The official evaluation data of the reference folder (BLiMP, supplement, EWoK ... fast and full)."""
+    return shared / "data" / "eval"
+
+
+@pytest.fixture(scope="session")
+def lines(shared) -> list[str]:
+    """Sentences of the fast BLiMP and supplement files, to train the scoring tests' tiny tokenizers on."""
+    from tests import export_models
+
+    return export_models.corpus_lines(shared)
 
 
 @pytest.fixture(scope="session")

@@ -77,8 +77,13 @@ def test_torchrun_two_processes_match_one(arch, tok_dir, tmp_path):  # noqa: F81
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
     la, lb = _records(tmp_path / "single", "train/loss"), _records(tmp_path / "ddp", "train/loss")
     assert la.keys() == lb.keys() and len(la) > 10
-    for step in la:
-        assert la[step] == pytest.approx(lb[step], rel=1e-5)
+    # Two ranks add the same float32 terms in another order (each rank's half of the batch, then the
+    # all-reduce of the gradients), and the optimizer carries the rounding on from step to step. So
+    # the losses agree to the bound the weights are held to above (1e-4 relative), not to float32's
+    # rounding of one sum: how close they come depends on the CPU's kernels.
+    gaps = {step: abs(la[step] - lb[step]) / abs(la[step]) for step in la}
+    worst = max(gaps, key=gaps.get)
+    assert gaps[worst] < 1e-4, f"step {worst}: one process {la[worst]!r}, two {lb[worst]!r} ({gaps[worst]:.1e} relative)"
     wa = json.loads((tmp_path / "single" / "final" / "run_config.json").read_text())["progress"]
     wb = json.loads((tmp_path / "ddp" / "final" / "run_config.json").read_text())["progress"]
     assert wa == wb  # words counted across both ranks

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -39,27 +38,29 @@ def _losses(run_dir: Path) -> list[tuple[int, float]]:
     return [(r["step"], r["train/loss"]) for r in rows if "train/loss" in r]
 
 
+def _stopped_at(signal_name: str, step: int, *args) -> subprocess.CompletedProcess:
+    """``python -m babylm train ...`` sent SIGKILL/SIGTERM right after its metrics record of ``step``."""
+    cmd = [sys.executable, "-m", "tests.stop_at", signal_name, str(step), *map(str, args)]
+    return subprocess.run(cmd, cwd=REPO, env={**os.environ, **ENV}, capture_output=True, text=True, timeout=600)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", ["gpt2", "gpt-bert"])
 def test_sigkill_then_resume_is_bitwise_identical(arch, tok_dir, tmp_path):
     # gpt-bert: every step's objective and mask rate must replay too (a causal step every 4 here)
     hybrid = ("--causal_share", "0.25") if arch == "gpt-bert" else ()
-    common = ("--arch", arch, *hybrid, "--words", "2500", "--save_every", "8", "--log_every", "1", "--dropout", "0.1",
+    # A log line every 3 steps and a checkpoint every 8: the checkpoints cut log intervals in two,
+    # and the resumed run's first train/loss must still be the mean over the whole interval.
+    common = ("--arch", arch, *hybrid, "--words", "2500", "--save_every", "8", "--log_every", "3", "--dropout", "0.1",
               "--eval_every", "15", "--eval_batches", "2", "--milestone_unit_words", "500", "--warmup_steps", "5")
     ref = run_cli("babylm", *_args(tok_dir, tmp_path, "ref", *common), env=ENV)
     assert ref.returncode == 0, ref.stderr[-3000:]
 
-    cmd = [sys.executable, "-m", "babylm", *map(str, _args(tok_dir, tmp_path, "killed", *common))]
-    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **ENV}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    latest = tmp_path / "killed" / "latest"
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if latest.is_file() and latest.read_text().strip() >= "step_0000016":
-            os.kill(proc.pid, signal.SIGKILL)  # mid-run, after two resume checkpoints exist
-            break
-        time.sleep(0.02)
-    proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    # Killed after step 21's record: two resume checkpoints (8, 16) exist, and records past the last one.
+    killed = _stopped_at("KILL", 21, *_args(tok_dir, tmp_path, "killed", *common))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert (tmp_path / "killed" / "latest").read_text().strip() == "step_0000016"
+    assert max(s for s, _ in _losses(tmp_path / "killed")) == 21
     assert not (tmp_path / "killed" / "final").exists()
 
     resumed = run_cli("babylm", *_args(tok_dir, tmp_path, "killed", *common, "--resume", "true"), env=ENV)
@@ -70,7 +71,7 @@ def test_sigkill_then_resume_is_bitwise_identical(arch, tok_dir, tmp_path):
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ from the uninterrupted run"
     ref_curve, res_curve = _losses(tmp_path / "ref"), _losses(tmp_path / "killed")
-    assert len(ref_curve) > 25 and ref_curve == res_curve  # one record per step, identical floats
+    assert len(ref_curve) > 8 and ref_curve == res_curve  # one record per 3 steps, identical floats (18: 16..18)
     assert json.loads((tmp_path / "killed" / "final" / "run_config.json").read_text())["progress"] == \
         json.loads((tmp_path / "ref" / "final" / "run_config.json").read_text())["progress"]
     names = sorted(p.name for p in (tmp_path / "ref").glob("chck_*"))
@@ -82,6 +83,20 @@ def test_sigkill_then_resume_is_bitwise_identical(arch, tok_dir, tmp_path):
     assert bad.returncode != 0
     assert bad.stderr.strip().count("\n") == 0 and "--lr" in bad.stderr
     assert (tmp_path / "killed" / "latest").read_text() == before
+
+
+@pytest.mark.slow
+def test_sigterm_stops_train_and_says_how_to_resume(tok_dir, tmp_path):
+    from babylm.errors import INTERRUPTED, RESUME_HINT
+
+    common = ("--words", "1500", "--save_every", "4", "--log_every", "2", "--milestone_unit_words", "500")
+    stopped = _stopped_at("TERM", 6, *_args(tok_dir, tmp_path, "r", *common))
+    assert stopped.returncode == 130, stopped.stderr[-3000:]
+    assert stopped.stderr.strip().splitlines()[-1] == f"error: {INTERRUPTED}; {RESUME_HINT}", stopped.stderr[-3000:]
+    assert (tmp_path / "r" / "latest").read_text().strip() == "step_0000004"
+    resumed = run_cli("babylm", *_args(tok_dir, tmp_path, "r", *common, "--resume", "true"), env=ENV)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert (tmp_path / "r" / "final" / "model.safetensors").is_file()
 
 
 @pytest.mark.slow
