@@ -13,9 +13,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, cli
 
 ENV = {"OMP_NUM_THREADS": "1"}  # tiny models: one thread each avoids oversubscribing the CI cores
+# The same in this process, where most runs go (tests.conftest.cli): the kill and SIGTERM tests
+# start a process of their own, with ENV, and compare it bitwise with runs made here.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +56,7 @@ def test_sigkill_then_resume_is_bitwise_identical(arch, tok_dir, tmp_path):
     # and the resumed run's first train/loss must still be the mean over the whole interval.
     common = ("--arch", arch, *hybrid, "--words", "2500", "--save_every", "8", "--log_every", "3", "--dropout", "0.1",
               "--eval_every", "15", "--eval_batches", "2", "--milestone_unit_words", "500", "--warmup_steps", "5")
-    ref = run_cli("babylm", *_args(tok_dir, tmp_path, "ref", *common), env=ENV)
+    ref = cli("babylm", *_args(tok_dir, tmp_path, "ref", *common), env=ENV)
     assert ref.returncode == 0, ref.stderr[-3000:]
 
     # Killed after step 21's record: two resume checkpoints (8, 16) exist, and records past the last one.
@@ -63,7 +66,7 @@ def test_sigkill_then_resume_is_bitwise_identical(arch, tok_dir, tmp_path):
     assert max(s for s, _ in _losses(tmp_path / "killed")) == 21
     assert not (tmp_path / "killed" / "final").exists()
 
-    resumed = run_cli("babylm", *_args(tok_dir, tmp_path, "killed", *common, "--resume", "true"), env=ENV)
+    resumed = cli("babylm", *_args(tok_dir, tmp_path, "killed", *common, "--resume", "true"), env=ENV)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
     a = load_file(str(tmp_path / "ref" / "final" / "model.safetensors"))
@@ -79,7 +82,7 @@ def test_sigkill_then_resume_is_bitwise_identical(arch, tok_dir, tmp_path):
     assert {"chck_1M", "chck_2M", "chck_3M", "chck_4M", "chck_5M"} <= set(names)
     # Resuming with a different config is refused with one line and changes nothing.
     before = (tmp_path / "killed" / "latest").read_text()
-    bad = run_cli("babylm", *_args(tok_dir, tmp_path, "killed", *common, "--resume", "true", "--lr", "0.5"), env=ENV)
+    bad = cli("babylm", *_args(tok_dir, tmp_path, "killed", *common, "--resume", "true", "--lr", "0.5"), env=ENV)
     assert bad.returncode != 0
     assert bad.stderr.strip().count("\n") == 0 and "--lr" in bad.stderr
     assert (tmp_path / "killed" / "latest").read_text() == before
@@ -94,7 +97,7 @@ def test_sigterm_stops_train_and_says_how_to_resume(tok_dir, tmp_path):
     assert stopped.returncode == 130, stopped.stderr[-3000:]
     assert stopped.stderr.strip().splitlines()[-1] == f"error: {INTERRUPTED}; {RESUME_HINT}", stopped.stderr[-3000:]
     assert (tmp_path / "r" / "latest").read_text().strip() == "step_0000004"
-    resumed = run_cli("babylm", *_args(tok_dir, tmp_path, "r", *common, "--resume", "true"), env=ENV)
+    resumed = cli("babylm", *_args(tok_dir, tmp_path, "r", *common, "--resume", "true"), env=ENV)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert (tmp_path / "r" / "final" / "model.safetensors").is_file()
 
@@ -109,7 +112,7 @@ def test_milestones_layout_and_test_command(arch, tok_dir, tmp_path):
     register_kit_models()  # gpt-bert loads through the Auto classes with the kit's own code
     # gpt-bert starts above the uniform perplexity (its published initialisation): let it learn in the few steps
     learn = ("--lr", "3e-3", "--warmup_steps", "2") if arch == "gpt-bert" else ()
-    res = run_cli("babylm", *_args(tok_dir, tmp_path, "run", "--arch", arch, *learn, "--words", "1200",
+    res = cli("babylm", *_args(tok_dir, tmp_path, "run", "--arch", arch, *learn, "--words", "1200",
                                    "--milestone_unit_words", "100", "--log_every", "5", "--save_every", "0"), env=ENV)
     assert res.returncode == 0, res.stderr[-3000:]
     run = tmp_path / "run"
@@ -131,7 +134,7 @@ def test_milestones_layout_and_test_command(arch, tok_dir, tmp_path):
     assert {"metrics.jsonl", "train.log", "latest", "train_config.json"} <= {p.name for p in run.iterdir()}
     assert "words" in (run / "train.log").read_text()
 
-    out = run_cli("babylm", "test", "--model", run / "final", "--block_size", "32", "--device", "cpu", env=ENV)
+    out = cli("babylm", "test", "--model", run / "final", "--block_size", "32", "--device", "cpu", env=ENV)
     assert out.returncode == 0, out.stderr[-2000:]
     metrics = json.loads(out.stdout.strip().splitlines()[-1])
     assert metrics["test/ppl"] == pytest.approx(2.718281828 ** metrics["test/loss"], rel=1e-6)
@@ -165,7 +168,7 @@ def test_bad_input_one_line_errors(extra, message, tok_dir, tmp_path):
         checkpoint.save_model(tmp_path / "small_vocab", model, tok, {})
         extra = ["--init_from", tmp_path / "small_vocab"]
     (tmp_path / "runs" / "x").mkdir(parents=True)
-    res = run_cli("babylm", *_args(tok_dir, tmp_path / "runs", "y", "--words", "200", *extra), env=ENV)
+    res = cli("babylm", *_args(tok_dir, tmp_path / "runs", "y", "--words", "200", *extra), env=ENV)
     assert res.returncode != 0
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], res.stderr[-2000:]
@@ -176,6 +179,6 @@ def test_existing_run_dir_is_not_overwritten(tok_dir, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "keep.txt").write_text("mine")
-    res = run_cli("babylm", *_args(tok_dir, tmp_path, "run", "--words", "200"), env=ENV)
+    res = cli("babylm", *_args(tok_dir, tmp_path, "run", "--words", "200"), env=ENV)
     assert res.returncode == 2 and "already exists" in res.stderr and res.stderr.count("\n") == 1
     assert (run / "keep.txt").read_text() == "mine" and len(list(run.iterdir())) == 1
