@@ -34,6 +34,7 @@ import torch
 
 from babylm.errors import InputError
 from babylm.files import atomic_dir, file_mode, remove_dir, write_json, write_text
+from babylm.tokenizer import MODEL_INPUTS, make_legacy_readable
 
 STATE_FILE = "train_state.pt"
 LATEST = "latest"
@@ -49,8 +50,6 @@ def _make_legacy_readable(folder: Path) -> None:
       becomes what every kit model is trained on (ids and attention mask, no token types).
     * ``config.json``: v5 writes ``dtype`` where 4.x expects ``torch_dtype``.
     """
-    from babylm.tokenizer import MODEL_INPUTS, make_legacy_readable
-
     make_legacy_readable(folder, MODEL_INPUTS)
     cfg = folder / "config.json"
     if cfg.is_file():

@@ -11,19 +11,28 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import signal
+import threading
 from pathlib import Path
 
+from babylm import distributed
 from babylm.cli import Command
 from babylm.config import option
-from babylm.corpus import CorpusConfig
+from babylm.config import save as save_config
+from babylm.corpus import CorpusConfig, load_corpus
 from babylm.data import PrepareConfig
+from babylm.data import prepare as prepare_data
 from babylm.download import DownloadConfig
+from babylm.download import download as download_files
 from babylm.errors import RESUME_HINT, InputError
-from babylm.perplexity import TestConfig
-from babylm.publish import PublishConfig
-from babylm.run import TrainConfig
-from babylm.synthetic import GenerateConfig
-from babylm.tokenizer import TokenizerConfig
+from babylm.files import write_json
+from babylm.perplexity import TestConfig, test_model
+from babylm.publish import PublishConfig, redact
+from babylm.publish import publish as publish_run
+from babylm.run import TrainConfig, build, setup
+from babylm.runtime import environment_summary
+from babylm.synthetic import GenerateConfig, generate_corpus
+from babylm.tokenizer import TokenizerConfig, describe, load_tokenizer, train_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +43,6 @@ class EnvConfig:
 
 
 def env(cfg: EnvConfig) -> None:
-    from babylm.runtime import environment_summary
-
     summary = environment_summary()
     if cfg.json:
         print(json.dumps(summary))
@@ -50,37 +57,26 @@ class CorpusCommandConfig(CorpusConfig):
 
 
 def corpus(cfg: CorpusCommandConfig) -> None:
-    from babylm.config import save
-    from babylm.corpus import load_corpus
-    from babylm.files import write_json
-
     loaded = load_corpus(cfg.corpus, files=cfg.files, track=cfg.track, allow_over_budget=cfg.allow_over_budget)
     print(loaded.table())
     path = write_json(f"{cfg.out_dir}/corpus_manifest.json", loaded.manifest())
-    save(cfg, cfg.out_dir, "corpus")
+    save_config(cfg, cfg.out_dir, "corpus")
     log.info("manifest: %s", path)
 
 
 def generate(cfg: GenerateConfig) -> None:
-    from babylm.config import save
-    from babylm.synthetic import generate_corpus
-
     out = generate_corpus(cfg)
-    save(cfg, out, "generate")
+    save_config(cfg, out, "generate")
     log.info("synthetic corpus written to %s", out)
 
 
 def tokenizer(cfg: TokenizerConfig) -> None:
-    from babylm.tokenizer import describe, load_tokenizer, train_tokenizer
-
     out = train_tokenizer(cfg)
     info = describe(load_tokenizer(out))
     log.info("tokenizer written to %s: %s", out, ", ".join(f"{k} {v}" for k, v in info.items()))
 
 
 def prepare(cfg: PrepareConfig) -> None:
-    from babylm.data import prepare as prepare_data
-
     folder = prepare_data(cfg)
     info = json.loads((folder / "pack_info.json").read_text())
     log.info(f"{info['blocks']:,} blocks of {info['block_size']} ids, {info['words_kept']:,} words kept "
@@ -89,11 +85,8 @@ def prepare(cfg: PrepareConfig) -> None:
 
 
 def download(cfg: DownloadConfig) -> None:
-    from babylm.config import save
-    from babylm.download import download as download_all
-
-    placed = download_all(cfg)
-    save(cfg, cfg.out_dir, "download")
+    placed = download_files(cfg)
+    save_config(cfg, cfg.out_dir, "download")
     log.info("unpacked: %s", ", ".join(str(p) for p in placed))
     log.info("use it with --corpus %s", cfg.out_dir)
 
@@ -122,13 +115,10 @@ def run_training(cfg: TrainConfig):
     layout: ``torch`` is the kit's loop (babylm/train.py), ``hf`` the transformers Trainer
     (babylm/hf_engine.py).
     """
-    from babylm import distributed
-    from babylm.run import build, setup
-
     if cfg.engine == "hf":
-        from babylm.hf_engine import fit
+        from babylm.hf_engine import fit  # torch and transformers: loaded when a run starts, not for --help
     else:
-        from babylm.train import fit
+        from babylm.train import fit  # torch: loaded when a run starts, not for --help
     run = setup(cfg)  # takes the run folder (babylm.run.hold_run_dir); released however the run ends
     try:
         model, optimizer = build(run)  # bad input fails here, before the run folder is touched
@@ -139,13 +129,24 @@ def run_training(cfg: TrainConfig):
     return run.run_dir
 
 
+def _terminated(signum, frame) -> None:
+    raise KeyboardInterrupt  # ends the run as Ctrl-C does: the command line says how --resume continues it
+
+
 def train(cfg: TrainConfig) -> None:
-    run_dir = run_training(cfg)
+    # SIGTERM (a scheduler's time limit, `kill`) stops a run as Ctrl-C does, with the same message.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
+    try:
+        run_dir = run_training(cfg)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     log.info("run folder: %s", run_dir)  # under torchrun from rank 0 only (babylm.logs)
 
 
 def train_interrupted(cfg: TrainConfig) -> str:
-    """What continues a run that Ctrl-C stopped: resume from its checkpoint, or start it again."""
+    """What continues a run that Ctrl-C or SIGTERM stopped: resume from its checkpoint, or start it again."""
     from babylm.checkpoint import LATEST  # imports torch: kept off the --help path
 
     run_dir = Path(cfg.save_dir) / cfg.name
@@ -158,8 +159,6 @@ def train_interrupted(cfg: TrainConfig) -> str:
 
 
 def test(cfg: TestConfig) -> None:
-    from babylm.perplexity import test_model
-
     metrics = test_model(cfg)
     print(json.dumps(metrics))
 
@@ -196,9 +195,6 @@ def tensorboard(cfg: TensorboardConfig) -> None:
 
 
 def publish(cfg) -> None:
-    from babylm.publish import publish as publish_run
-    from babylm.publish import redact
-
     out = publish_run(cfg, say=log.info)  # one line per branch as it is done
     log.info("repository: %s%s", out.repo, f" (pushed to {redact(cfg.remote)})" if cfg.remote else "")
     log.info("score a revision: python -m eval_export score --model %s --revision %s", out.repo, out.branches[0].branch)

@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 
 from babylm.errors import UsageError
+from babylm.files import write_json
 
 # Where named presets live (``--config small_gpt`` finds ``presets/small_gpt.yaml`` inside the
 # package, so a wheel install has them too).
@@ -347,8 +348,6 @@ def to_dict(cfg) -> dict[str, Any]:
 
 def save(cfg, out_dir: str | Path, name: str) -> Path:
     """Write the resolved config as ``<out_dir>/<name>_config.json`` (atomically)."""
-    from babylm.files import write_json
-
     path = Path(out_dir) / f"{name}_config.json"
     write_json(path, {"command": name, "config": to_dict(cfg)})
     return path

@@ -31,6 +31,7 @@ from typing import Any, Iterable, Iterator
 from babylm.challenge import TRACKS, WORD_BUDGET
 from babylm.config import option
 from babylm.errors import InputError, UsageError
+from babylm.synthetic import embedded_corpus_dir
 
 SPLITS = ("train", "dev", "test")
 
@@ -437,8 +438,6 @@ def load_corpus(source: str | Path | Any = "embedded", files: list[str] | str | 
     else:
         layout_name = "plain"
         if str(source) == "embedded":
-            from babylm.synthetic import embedded_corpus_dir
-
             root = embedded_corpus_dir(cache_dir)
             layout_name = "embedded"
         else:

@@ -39,6 +39,8 @@ from babylm.config import option, to_dict
 from babylm.corpus import Corpus, CorpusConfig, load_corpus
 from babylm.errors import InputError, UsageError
 from babylm.files import atomic_dir, write_json
+from babylm.synthetic import kit_cache_dir
+from babylm.tokenizer import load_tokenizer, tokenizer_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +63,11 @@ def check_block_size(block_size: int) -> None:
 
 
 def default_cache_dir() -> Path:
-    from babylm.synthetic import kit_cache_dir
-
     return kit_cache_dir() / "packed"
 
 
 def cache_key(corpus: Corpus, tokenizer, block_size: int) -> str:
     """Hash of everything that decides the packed blocks."""
-    from babylm.tokenizer import tokenizer_fingerprint
-
     payload = {"version": PACK_FORMAT_VERSION, "tokenizer": tokenizer_fingerprint(tokenizer),
                "block_size": block_size, "corpus": corpus.fingerprint(),
                "files": [f.name for f in corpus.files], "unit_words": corpus.unit_words}
@@ -168,8 +166,6 @@ def pack_corpus(corpus: Corpus, tokenizer, block_size: int, cache_dir: str | Pat
         ``<cache>/pack_info.json`` (see :func:`pack_info`).
     """
     import datasets
-
-    from babylm.tokenizer import load_tokenizer
 
     check_block_size(block_size)
     if num_proc < 1:

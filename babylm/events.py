@@ -3,8 +3,9 @@
 :class:`RunEvents` is what the kit's loop (``babylm.train``) and the Trainer engine
 (``babylm.hf_engine``) call at the same points of training:
 
-- at the start: take the run folder (``--overwrite`` empties it first), save the resolved config,
-  open the logs (console, ``train.log``, ``metrics.jsonl``, TensorBoard);
+- at the start (:func:`open_events`): open the logs (console, ``train.log``, ``metrics.jsonl``,
+  TensorBoard), once the run set-up has prepared the folder (:func:`babylm.run.start_run_dir`:
+  ``--overwrite`` empties it, a resumed run's records are cut at its checkpoint, the config is saved);
 - after each optimizer step: write the milestone checkpoints (``chck_1M`` ...) whose word count
   has been reached;
 - after each evaluation: keep the best model (``best/``) and count evaluations without
@@ -19,13 +20,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import shutil
+import logging
+import math
 from pathlib import Path
 from typing import Any
 
-from babylm import checkpoint, distributed
+from babylm import checkpoint
 from babylm.challenge import milestone_words
 from babylm.data import Position
+from babylm.errors import InputError
+from babylm.runtime import code_version
+from babylm.tracking import Tracker
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -39,21 +46,23 @@ class LoopState:
     best_val: float = float("inf")
     bad_evals: int = 0
     milestones_done: list[str] = dataclasses.field(default_factory=list)
+    # The log interval a checkpoint cut in two: its summed step losses and its steps so far, so that
+    # the first train/loss a resumed run logs is the mean over the same steps as without the stop.
+    interval_loss: float = 0.0
+    interval_steps: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LoopState:
-        d = dict(d)
+        d = dict(d)  # checkpoints written before the interval fields were kept resume with an empty interval
         d["position"] = Position(**d["position"])
         return cls(**d)
 
 
 @functools.lru_cache(maxsize=1)
 def _code_version() -> str:
-    from babylm.runtime import code_version
-
     return code_version()  # two git calls: once per process, not per checkpoint
 
 
@@ -65,37 +74,47 @@ def run_meta(run, state: LoopState, extra: dict | None = None) -> dict[str, Any]
             "manifest.json": run.manifest}
 
 
+def open_events(run, model, state: LoopState, total_words: int, progress_bar: bool = True) -> RunEvents:
+    """Open the run's logs (rank 0) in the folder :func:`babylm.run.start_run_dir` prepared.
+
+    ``total_words``: the run's planned length, for the progress bar and the ETA; ``progress_bar``:
+    whether the kit draws the bar (the Trainer engine draws its own).
+    """
+    cfg = run.cfg
+    tracker = Tracker.open(run.run_dir, enabled=run.dist.main, total_words=total_words, start_words=state.words_seen,
+                           tensorboard=cfg.tensorboard, progress=cfg.progress and progress_bar,
+                           report_to=cfg.report_to)
+    if state.step == 0:
+        tracker.hparams({k: v for k, v in dataclasses.asdict(cfg).items() if v is not None})
+    return RunEvents(run, model, state, tracker)
+
+
 class RunEvents:
-    """Milestones, best model, patience, the run folder and the logs of one run (see the module doc).
+    """Milestones, best model, patience and the logs of one run (see the module doc).
 
     Args:
         run: the :class:`babylm.run.Run`.
         model: the model whose weights are saved (unwrapped: not the compiled or DDP module).
         state: the loop state, fresh or restored from a resume checkpoint.
-        total_steps, total_words: the run's planned length, for the progress bar and the ETA.
+        tracker: the run's open logs (:func:`open_events` opens them).
     """
 
-    def __init__(self, run, model, state: LoopState, total_steps: int, total_words: int):
-        from babylm.config import save as save_config
-        from babylm.tracking import Tracker, truncate_metrics
-
-        cfg, dist = run.cfg, run.dist
-        self.run, self.model, self.state = run, model, state
+    def __init__(self, run, model, state: LoopState, tracker: Tracker):
+        cfg = run.cfg
+        self.run, self.model, self.state, self.tracker = run, model, state, tracker
         self.milestones = milestone_words(cfg.track, cfg.milestone_unit_words) if cfg.milestones else []
-        if dist.main and cfg.overwrite and not cfg.resume and run.run_dir.exists():
-            shutil.rmtree(run.run_dir)  # only now: every check that could refuse the run has passed
-        distributed.barrier(dist)
-        if dist.main and cfg.resume:
-            truncate_metrics(run.run_dir, state.step)  # records a killed run wrote after its last checkpoint
-        self.tracker = Tracker(run.run_dir, enabled=dist.main, total_steps=total_steps, total_words=total_words,
-                               tensorboard=cfg.tensorboard, progress=cfg.progress, report_to=cfg.report_to)
-        self.tracker.advance(state.step)
-        if state.step == 0:
-            self.tracker.hparams({k: v for k, v in dataclasses.asdict(cfg).items() if v is not None})
-        if dist.main and not cfg.resume:
-            save_config(cfg, run.run_dir, "train")
 
     # ---- what happened
+
+    def announce_length(self, steps: int, budget_words: int, words_per_epoch: int) -> None:
+        """Say how long the run is in passes over its data, and warn when it never leaves warm-up."""
+        cfg = self.run.cfg
+        epochs = budget_words / max(1, words_per_epoch)
+        self.print(f"length: {budget_words:,} words = {epochs:.2f} epochs of the {words_per_epoch:,} training words, "
+                   f"~{steps} optimizer steps")
+        if cfg.warmup_steps >= steps and self.run.dist.main:
+            log.warning("--warmup_steps %d is at least the run's ~%d steps: the learning rate never leaves warm-up "
+                        "(never reaches --lr); lower --warmup_steps", cfg.warmup_steps, steps)
 
     def print(self, message: str) -> None:
         self.tracker.print(message)
@@ -126,8 +145,11 @@ class RunEvents:
 
     def evaluated(self, metrics: dict[str, float]) -> str | None:
         """Record an evaluation; keep the best model. Returns a stop reason when --patience runs out."""
-        self.log(metrics)
         state, cfg = self.state, self.run.cfg
+        if not math.isfinite(metrics["val/loss"]):
+            raise InputError(f"validation loss is not finite at step {state.step} ({metrics['val/loss']}); stopped. "
+                             "Lower --lr, set --grad_clip, or use --precision fp32")
+        self.log(metrics)
         if metrics["val/loss"] < state.best_val:
             state.best_val, state.bad_evals = metrics["val/loss"], 0
             if self.run.dist.main:

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+import filelock
 
 from babylm.errors import InputError
 
@@ -219,57 +220,49 @@ def lock_path(folder: str | Path) -> Path:
 
 
 class FolderLock:
-    """Ownership of ``folder`` by this process while held: an OS lock (``flock``) on
-    :func:`lock_path`, holding the owner's pid.
+    """Ownership of ``folder`` by this process while held: a ``filelock`` lock (``flock`` on POSIX)
+    on :func:`lock_path`, the file holding the owner's pid.
 
     The kernel releases the lock when its holder ends, however it ends (SIGKILL included), so a
-    lock file left behind by a dead process stops no one. A second process is refused with one
-    line naming the holder's pid. The file is removed on release; parent folders made only to
-    hold it are removed too, so a refused or failed command leaves the tree as it found it.
+    lock file left behind by a dead process stops no one. A second process is refused at once
+    with one line naming the holder's pid: ``filelock`` has no notion of a holder to name, so the
+    pid is written into the locked file when the lock is taken (its ``on_acquired`` hook) and read
+    back on a refusal. ``filelock`` leaves the file in place on release; the kit removes it while
+    still holding it (a process that opened it meanwhile finds it unlinked and does not count it
+    as taken, filelock's own check), and removes parent folders made only to hold it, so a refused
+    or failed command leaves the tree as it found it.
     """
 
     def __init__(self, folder: str | Path, option: str = ""):
         self.folder = Path(folder)
         self.option = option  # the flag that chose the folder, named when it cannot be written
         self.path = lock_path(self.folder)
-        self._fd: int | None = None
+        self._lock = filelock.FileLock(self.path, blocking=False, thread_local=False, on_acquired=_write_pid)
         self._made: list[Path] = []
 
     def acquire(self) -> FolderLock:
         try:
             self._made = _make_parents(self.path.parent)
-            while True:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    holder = os.read(fd, 32).decode("ascii", "replace").strip()
-                    os.close(fd)
-                    self._remove_made()
-                    who = f"process {holder}" if holder.isdigit() else "another process"
-                    raise InputError(f"{self.folder} is in use by {who} (lock {self.path}); wait until it ends, "
-                                     "or stop it") from None
-                # The previous holder may have removed the file between our open and our lock: then
-                # we hold a lock on a file nobody else can see, and must lock the one that is there.
-                with contextlib.suppress(FileNotFoundError):
-                    if os.stat(self.path).st_ino == os.fstat(fd).st_ino:
-                        break
-                os.close(fd)
-            self._fd = fd
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+            self._lock.acquire()
+        except filelock.Timeout:
+            holder = ""
+            with contextlib.suppress(OSError):
+                holder = self.path.read_text(encoding="ascii", errors="replace").strip()
+            self._remove_made()
+            who = f"process {holder}" if holder.isdigit() else "another process"
+            raise InputError(f"{self.folder} is in use by {who} (lock {self.path}); wait until it ends, "
+                             "or stop it") from None
         except OSError as exc:
             self.release()
             raise cannot_write(self.path.parent, exc, self.option) or exc from None
         return self
 
     def release(self) -> None:
-        if self._fd is not None:
-            # removed while still held, so nobody can lock this file after we let it go
+        if self._lock.is_locked:
+            # removed while still held, so nobody can take this file after we let it go
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
-            os.close(self._fd)
-            self._fd = None
+            self._lock.release()
         self._remove_made()
 
     def _remove_made(self) -> None:
@@ -281,6 +274,12 @@ class FolderLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _write_pid(fd: int) -> None:
+    """The holder's pid in the lock file it has just locked (read by a process it refuses)."""
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
 
 
 def read_json(path: str | Path) -> Any:

@@ -33,27 +33,26 @@ from __future__ import annotations
 
 import time
 
+import torch
+import transformers as tf
+from datasets import Dataset, concatenate_datasets
+
 from babylm import checkpoint
-from babylm.events import LoopState, RunEvents
+from babylm.data import BatchPlan, column, flat_order
+from babylm.events import LoopState, RunEvents, open_events
 from babylm.files import read_json, remove_dir, write_json, write_text
+from babylm.objective import MNTP, HybridPlan, Targets, TrainerHybridLoss, hybrid_loss, step_seed
+from babylm.perplexity import ppl, validation_targets
+from babylm.run import start_run_dir
+from babylm.runtime import resolve_precision
 
 
 def fit(run, model, optimizer) -> LoopState:
     """Train ``model`` on ``run`` with ``Trainer``; returns the final loop state."""
-    import torch
-    import transformers as tf
-    from datasets import concatenate_datasets
-
-    from babylm.data import BatchPlan, flat_order
-    from babylm.objective import TrainerHybridLoss, hybrid_loss
-    from babylm.perplexity import ppl
-    from babylm.runtime import resolve_precision
-
     cfg, tok = run.cfg, run.tokenizer
     global_batch = cfg.batch_size * cfg.grad_accum * run.dist.world
     plan = BatchPlan([len(s) for s in run.stages], global_batch, cfg.seed, cfg.epochs, cfg.words is not None)
     order, step_words, epoch_ends = flat_order(run.stages, plan, cfg.words)
-    max_steps = len(step_words)
     train_model, val = model, None
     if run.objective == "hybrid":
         # GPT-BERT: the Trainer trains the loss module (model + loss, like the kit's loop), fed by a
@@ -63,14 +62,38 @@ def fit(run, model, optimizer) -> LoopState:
     else:  # the blocks themselves, in the fixed order, masked (mlm) or not (clm) by the Trainer's collator
         data = concatenate_datasets(list(run.stages)).select(order)
         data = data.remove_columns([c for c in data.column_names if c != "input_ids"])
-        collator = tf.DataCollatorForLanguageModeling(
+        collator = FirstPositionUnscored(tf.DataCollatorForLanguageModeling(
             tok, mlm=run.objective == "mlm", mlm_probability=cfg.mlm_probability,
-            mask_replace_prob=cfg.mask_replace_prob, random_replace_prob=cfg.random_replace_prob)
-    precision = resolve_precision(run.device, cfg.precision)
+            mask_replace_prob=cfg.mask_replace_prob, random_replace_prob=cfg.random_replace_prob))
+    if val is None and run.val is not None:
+        val = run.val.remove_columns([c for c in run.val.column_names if c != "input_ids"])
     resume_from = checkpoint.latest(run.run_dir) if cfg.resume else None
     state = LoopState.from_dict(read_json(resume_from / checkpoint.LOOP_FILE)) if resume_from else LoopState()
-    events = RunEvents(run, model, state, 0, step_words[-1])
-    args = tf.TrainingArguments(
+    start_run_dir(run, state.step)
+    events = open_events(run, model, state, step_words[-1], progress_bar=False)  # the Trainer draws its bar
+    callback = RunCallback(events, step_words, epoch_ends, global_batch)
+    trainer = OrderedTrainer(model=train_model, args=training_args(run, len(step_words)), train_dataset=data,
+                             eval_dataset=val, data_collator=collator, processing_class=tok, callbacks=[callback],
+                             optimizers=(optimizer, None))
+    events.print(f"run {run.run_dir} | engine hf | {run.objective} | {len(step_words)} steps | global batch {global_batch}"
+                 + (f" | resumed at step {state.step} from {resume_from}" if resume_from else ""))
+    events.announce_length(len(step_words), step_words[-1], sum(int(column(s, "n_words").sum()) for s in run.stages))
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    if run.val is not None and trainer.state.global_step not in epoch_ends:
+        trainer.evaluate()  # the final evaluation, unless the last step already ended an epoch
+    callback.at(trainer.state.global_step)
+    events.finish(callback.stop, engine="hf")
+    if run.dist.main:  # final/ is written: the resume checkpoints have served (pointer first, then its target)
+        (run.run_dir / checkpoint.LATEST).unlink(missing_ok=True)
+        remove_dir(run.run_dir / checkpoint.HF_DIR)
+    return state
+
+
+def training_args(run, max_steps: int) -> tf.TrainingArguments:
+    """The Trainer's arguments for the kit's config (its own reporting off: the kit logs both engines)."""
+    cfg = run.cfg
+    precision = resolve_precision(run.device, cfg.precision)
+    return tf.TrainingArguments(
         output_dir=str(run.run_dir / checkpoint.HF_DIR), per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.lr, weight_decay=cfg.weight_decay, adam_beta1=cfg.beta1, adam_beta2=cfg.beta2,
@@ -82,105 +105,127 @@ def fit(run, model, optimizer) -> LoopState:
         # two kept: the one `latest` names survives the Trainer's pruning until the pointer has moved
         save_strategy="steps" if cfg.save_every else "no", save_steps=cfg.save_every or None, save_total_limit=2,
         report_to=[], seed=cfg.seed,
+        # training only: evaluation reads every validation block (OrderedTrainer.get_eval_dataloader)
         bf16=precision == "bf16", fp16=precision == "fp16", dataloader_drop_last=True, disable_tqdm=not cfg.progress,
         torch_compile=cfg.compile, use_cpu=run.device == "cpu", remove_unused_columns=False,
         eval_accumulation_steps=None, prediction_loss_only=True)
 
-    def at(step: int) -> None:
+
+class RunCallback(tf.TrainerCallback):
+    """Hands the Trainer's steps, logs and evaluations to the run's shared events.
+
+    The first ``train/loss`` a resumed run logs is the Trainer's mean over the steps since the
+    resume, not over the whole log interval the checkpoint cut in two: the Trainer keeps that
+    running sum only in memory, not in its checkpoint (the kit's loop keeps it, ``LoopState``).
+    """
+
+    def __init__(self, events: RunEvents, step_words: list[int], epoch_ends: set[int] | list[int], global_batch: int):
+        self.events, self.step_words, self.epoch_ends, self.global_batch = events, step_words, epoch_ends, global_batch
+        self.t_log, self.step_log = None, 0
+        self.stop: str | None = None
+
+    def at(self, step: int) -> None:
         """Move the shared loop state to optimizer step ``step`` (words are exact: the order is fixed)."""
+        state = self.events.state
         state.step = step
-        state.words_seen = step_words[step - 1] if step else 0
-        state.tokens_seen = step * global_batch * cfg.block_size
+        state.words_seen = self.step_words[step - 1] if step else 0
+        state.tokens_seen = step * self.global_batch * self.events.run.cfg.block_size
 
-    class Events(tf.TrainerCallback):
-        """Hands the Trainer's steps, logs and evaluations to the run's shared events."""
+    def on_step_end(self, args, trainer_state, control, **kw):
+        self.at(trainer_state.global_step)
+        self.events.write_milestones()
+        if trainer_state.global_step in self.epoch_ends and self.events.run.val is not None:
+            control.should_evaluate = True
+        return control
 
-        def __init__(self):
-            self.t_log, self.step_log = None, 0
-            self.stop: str | None = None
+    def on_log(self, args, trainer_state, control, logs=None, **kw):
+        logs = logs or {}
+        if "loss" not in logs:
+            return
+        self.at(trainer_state.global_step)
+        now, step = time.perf_counter(), self.events.state.step
+        # Throughput between two log lines, as the kit's loop reports it (0 for the first line).
+        tokens = (step - self.step_log) * self.global_batch * self.events.run.cfg.block_size
+        rate = tokens / (now - self.t_log) if self.t_log is not None else 0.0
+        self.t_log, self.step_log = now, step
+        self.events.log({"train/loss": float(logs["loss"]), "train/lr": float(logs.get("learning_rate", 0.0)),
+                         "train/grad_norm": float(logs.get("grad_norm", 0.0) or 0.0), "train/tokens_per_s": rate})
 
-        def on_step_end(self, args, trainer_state, control, **kw):
-            at(trainer_state.global_step)
-            events.write_milestones()
-            if trainer_state.global_step in epoch_ends and run.val is not None:
-                control.should_evaluate = True
-            return control
+    def on_save(self, args, trainer_state, control, **kw):
+        """The Trainer has written checkpoint-<N>: add the run's state to it, then point `latest` there."""
+        run = self.events.run
+        if run.dist.main:
+            name = f"{checkpoint.HF_DIR}/checkpoint-{trainer_state.global_step}"
+            self.at(trainer_state.global_step)
+            for file, obj in self.events.meta().items():
+                write_json(run.run_dir / name / file, obj)
+            write_json(run.run_dir / name / checkpoint.LOOP_FILE, self.events.state.to_dict())
+            write_text(run.run_dir / checkpoint.LATEST, name + "\n")
+        return control
 
-        def on_log(self, args, trainer_state, control, logs=None, **kw):
-            logs = logs or {}
-            if "loss" not in logs:
-                return
-            at(trainer_state.global_step)
-            now = time.perf_counter()
-            # Throughput between two log lines, as the kit's loop reports it (0 for the first line).
-            rate = ((state.step - self.step_log) * global_batch * cfg.block_size / (now - self.t_log)
-                    if self.t_log is not None else 0.0)
-            self.t_log, self.step_log = now, state.step
-            events.log({"train/loss": float(logs["loss"]), "train/lr": float(logs.get("learning_rate", 0.0)),
-                        "train/grad_norm": float(logs.get("grad_norm", 0.0) or 0.0), "train/tokens_per_s": rate})
+    def on_evaluate(self, args, trainer_state, control, metrics=None, **kw):
+        self.at(trainer_state.global_step)
+        loss = float((metrics or {}).get("eval_loss", float("nan")))
+        stop = self.events.evaluated({"val/loss": loss, "val/ppl": ppl(loss)})  # a NaN loss is an error there
+        if stop:
+            self.events.print(stop)
+            self.stop = stop
+            control.should_training_stop = True
+        return control
 
-        def on_save(self, args, trainer_state, control, **kw):
-            """The Trainer has written checkpoint-<N>: add the run's state to it, then point `latest` there."""
-            if run.dist.main:
-                name = f"{checkpoint.HF_DIR}/checkpoint-{trainer_state.global_step}"
-                at(trainer_state.global_step)
-                for file, obj in events.meta().items():
-                    write_json(run.run_dir / name / file, obj)
-                write_json(run.run_dir / name / checkpoint.LOOP_FILE, state.to_dict())
-                write_text(run.run_dir / checkpoint.LATEST, name + "\n")
-            return control
 
-        def on_evaluate(self, args, trainer_state, control, metrics=None, **kw):
-            at(trainer_state.global_step)
-            loss = float((metrics or {}).get("eval_loss", float("nan")))
-            stop = events.evaluated({"val/loss": loss, "val/ppl": ppl(loss)})
-            if stop:
-                events.print(stop)
-                self.stop = stop
-                control.should_training_stop = True
-            return control
+class FirstPositionUnscored:
+    """The Trainer's language-modelling collator with the label of position 0 set to -100.
 
-    class OrderedTrainer(tf.Trainer):
-        """Reads the blocks in the kit's precomputed order (no reshuffling), so words seen are exact."""
+    No output predicts position 0, and the loss never scores it, but the Trainer divides the summed
+    loss by its count of labels that are not -100 (``num_items_in_batch``): with position 0 counted,
+    a causal model's training and validation losses came out (T-1)/T of their value. (A masked
+    model's position 0 is a special token, never masked: already -100.)
+    """
 
-        def _get_train_sampler(self, *args, **kwargs):
-            return torch.utils.data.SequentialSampler(self.train_dataset)
+    def __init__(self, collate):
+        self.collate = collate
 
-        def _save(self, output_dir=None, state_dict=None):
-            # GPT-BERT trains model + loss as one plain module, which the Trainer saves as a bare
-            # safetensors state dict; safetensors refuses the tied embedding/decoder pair, so each
-            # shared tensor is kept under its first name. Resume loads it with strict=False and the
-            # tie fills the other name.
-            if state_dict is None and not isinstance(self.model, tf.PreTrainedModel):
-                aliases = _aliases(self.model)
-                state_dict = {k: v for k, v in self.model.state_dict().items() if k not in aliases}
-            super()._save(output_dir, state_dict=state_dict)
+    def __call__(self, rows: list[dict]) -> dict:
+        batch = self.collate(rows)
+        batch["labels"][:, 0] = -100
+        return batch
 
-        def _issue_warnings_after_load(self, load_result):
-            if not isinstance(self.model, tf.PreTrainedModel):  # the names _save left out are not missing
-                aliases = _aliases(self.model)
-                missing = [k for k in load_result.missing_keys if k not in aliases]
-                if missing or load_result.unexpected_keys:
-                    raise RuntimeError(f"resume checkpoint does not fit the model: missing {missing}, "
-                                       f"unexpected {load_result.unexpected_keys}")
-                return
-            super()._issue_warnings_after_load(load_result)
 
-    if val is None and run.val is not None:
-        val = run.val.remove_columns([c for c in run.val.column_names if c != "input_ids"])
-    trainer = OrderedTrainer(model=train_model, args=args, train_dataset=data, eval_dataset=val, data_collator=collator,
-                             processing_class=tok, callbacks=[callback := Events()], optimizers=(optimizer, None))
-    events.print(f"run {run.run_dir} | engine hf | {run.objective} | {max_steps} steps | global batch {global_batch}"
-                 + (f" | resumed at step {state.step} from {resume_from}" if resume_from else ""))
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    if run.val is not None and trainer.state.global_step not in epoch_ends:
-        trainer.evaluate()  # the final evaluation, unless the last step already ended an epoch
-    at(trainer.state.global_step)
-    events.finish(callback.stop, engine="hf")
-    if run.dist.main:  # final/ is written: the resume checkpoints have served (pointer first, then its target)
-        (run.run_dir / checkpoint.LATEST).unlink(missing_ok=True)
-        remove_dir(run.run_dir / checkpoint.HF_DIR)
-    return state
+class OrderedTrainer(tf.Trainer):
+    """Reads the blocks in the kit's precomputed order (no reshuffling), so words seen are exact."""
+
+    def _get_train_sampler(self, *args, **kwargs):
+        return torch.utils.data.SequentialSampler(self.train_dataset)
+
+    def get_eval_dataloader(self, eval_dataset=None):
+        # --dataloader_drop_last is for training; evaluation reads every block, as the kit's loop
+        # does (with fewer validation blocks than --batch_size it would otherwise read none: NaN).
+        drop, self.args.dataloader_drop_last = self.args.dataloader_drop_last, False
+        try:
+            return super().get_eval_dataloader(eval_dataset)
+        finally:
+            self.args.dataloader_drop_last = drop
+
+    def _save(self, output_dir=None, state_dict=None):
+        # GPT-BERT trains model + loss as one plain module, which the Trainer saves as a bare
+        # safetensors state dict; safetensors refuses the tied embedding/decoder pair, so each
+        # shared tensor is kept under its first name. Resume loads it with strict=False and the
+        # tie fills the other name.
+        if state_dict is None and not isinstance(self.model, tf.PreTrainedModel):
+            aliases = _aliases(self.model)
+            state_dict = {k: v for k, v in self.model.state_dict().items() if k not in aliases}
+        super()._save(output_dir, state_dict=state_dict)
+
+    def _issue_warnings_after_load(self, load_result):
+        if not isinstance(self.model, tf.PreTrainedModel):  # the names _save left out are not missing
+            aliases = _aliases(self.model)
+            missing = [k for k in load_result.missing_keys if k not in aliases]
+            if missing or load_result.unexpected_keys:
+                raise RuntimeError(f"resume checkpoint does not fit the model: missing {missing}, "
+                                   f"unexpected {load_result.unexpected_keys}")
+            return
+        super()._issue_warnings_after_load(load_result)
 
 
 def _aliases(module) -> set[str]:
@@ -202,12 +247,6 @@ def hybrid_batches(run, plan, order: list[int], global_batch: int):
     The datasets hold only row numbers: ``row`` (the place in the fixed block order ``order``) for
     training and ``val_row`` for validation; :class:`HybridCollator` turns them into batches.
     """
-    import torch
-    from datasets import Dataset, concatenate_datasets
-
-    from babylm.data import column
-    from babylm.objective import HybridPlan, Targets
-
     cfg = run.cfg
     blocks = torch.as_tensor(column(concatenate_datasets(list(run.stages)), "input_ids"), dtype=torch.long)  # (N, T)
     words_per_epoch = sum(int(column(s, "n_words").sum()) for s in run.stages)
@@ -241,11 +280,6 @@ class HybridCollator:
         self._step = None  # (step, mode, inputs, labels) of the last training step masked
 
     def __call__(self, rows: list[dict]) -> dict:
-        import torch
-
-        from babylm.objective import MNTP, step_seed
-        from babylm.perplexity import validation_targets
-
         if "row" in rows[0]:
             pos = torch.tensor([r["row"] for r in rows])  # (B,)
             step = int(pos[0]) // self.global_batch

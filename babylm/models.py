@@ -16,7 +16,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from babylm.challenge import model_kind
 from babylm.errors import InputError, UsageError
+from babylm.files import read_json
 
 # Architecture name -> objective family. The names are the transformers ``model_type``s.
 ARCHS: dict[str, str] = {"gpt2": "causal", "llama": "causal", "bert": "masked", "roberta": "masked", "deberta-v2": "masked"}
@@ -89,8 +91,7 @@ def objective_of(arch: str) -> str:
 def objective_of_model(model) -> str:
     """The objective a built or loaded model trains with: ``hybrid`` for gpt-bert, ``clm`` for causal
     models, ``mlm`` for the others (as :func:`objective_of` says for an architecture name)."""
-    from babylm.challenge import model_kind
-    from babylm.gpt_bert import MODEL_TYPE as GPT_BERT_TYPE
+    from babylm.gpt_bert import MODEL_TYPE as GPT_BERT_TYPE  # imports torch: kept off the --help path
 
     if model.config.model_type == GPT_BERT_TYPE:
         return "hybrid"
@@ -115,7 +116,7 @@ def build_config(arch: str, shape: ModelShape, vocab_size: int, ids: dict[str, i
     objective_of(arch)  # validates the name
     common = dict(vocab_size=vocab_size, **{k: v for k, v in ids.items() if v is not None})
     if arch == GPT_BERT:
-        from babylm import gpt_bert
+        from babylm import gpt_bert  # torch and transformers: imported once a model is built
 
         # Relative positions only: max_position_embeddings sets where the log-spaced distance
         # buckets end, not a length limit. At least the published 512, so the kit's fine-tuning
@@ -187,11 +188,11 @@ def build_model(arch: str, shape: ModelShape, tokenizer, custom_head: bool = Fal
         if custom_head:
             raise UsageError("--custom_head: gpt-bert already has its own head")
         register_kit_models()
-        from babylm import gpt_bert
+        from babylm import gpt_bert  # torch and transformers: imported once a model is built
 
         return gpt_bert.GPTBertForMaskedLM(config)
     if custom_head:
-        from babylm import custom_model
+        from babylm import custom_model  # torch and transformers: imported once a model is built
 
         return custom_model.build(config, causal=ARCHS[arch] == "causal")
     auto = tf.AutoModelForCausalLM if ARCHS[arch] == "causal" else tf.AutoModelForMaskedLM
@@ -205,7 +206,7 @@ def register_kit_models() -> None:
     Their checkpoints carry the code for other processes (``auto_map``); inside the kit the
     classes come from the installed package, so ``trust_remote_code`` stays off.
     """
-    from babylm import gpt_bert
+    from babylm import gpt_bert  # torch and transformers: imported once a model is loaded
 
     gpt_bert.register()
 
@@ -234,15 +235,12 @@ def load_model(path: str | Path, trust_remote_code: bool = False):
     """
     import transformers as tf
 
-    from babylm.challenge import model_kind
-    from babylm.files import read_json
-
     path = Path(path)
     if not (path / "config.json").is_file():
         raise InputError(f"{path} is not a model folder (no config.json)")
     config = read_json(path / "config.json")
     if config.get("model_type") == "babylm-head":
-        from babylm import custom_model
+        from babylm import custom_model  # torch and transformers: imported once a model is loaded
 
         custom_model.register()
         cls = custom_model.BabyLMForCausalLM if config.get("causal", True) else custom_model.BabyLMForMaskedLM

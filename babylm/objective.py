@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from babylm.errors import InputError
+
 
 def body_and_head(model: nn.Module) -> tuple[str, str] | None:
     """Names of the (body, head) children of a HF LM whose head maps hidden rows to logits.
@@ -154,8 +156,6 @@ class Targets:
 
     def __init__(self, tokenizer, objective: str, mlm_probability: float = 0.15, mask_replace_prob: float = 0.8,
                  random_replace_prob: float = 0.1):
-        from babylm.errors import InputError
-
         self.objective = objective
         self.probs = (mlm_probability, mask_replace_prob, random_replace_prob)
         self.vocab = len(tokenizer)
@@ -263,7 +263,7 @@ def step_seed(seed: int, step: int) -> int:
 def hybrid_loss(model: nn.Module, z_loss: float = Z_LOSS, cls: type | None = None) -> "HybridLoss":
     """The :class:`HybridLoss` (or subclass ``cls``) of a GPT-BERT model (``GPTBertForMaskedLM`` or
     ``GPTBertForCausalLM``)."""
-    from babylm.gpt_bert import MODEL_TYPE
+    from babylm.gpt_bert import MODEL_TYPE  # transformers: only for a gpt-bert model
 
     if getattr(getattr(model, "config", None), "model_type", None) != MODEL_TYPE:
         raise ValueError(f"the hybrid objective needs a gpt-bert model, not {type(model).__name__}")

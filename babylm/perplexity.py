@@ -13,8 +13,13 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from babylm import models
 from babylm.config import option
+from babylm.corpus import load_corpus
+from babylm.data import column, pack_corpus
 from babylm.errors import InputError, UsageError
+from babylm.runtime import autocast, pick_device
+from babylm.tokenizer import load_tokenizer
 
 
 def evaluate(model, blocks, targets, batch_size: int, device: str, precision: str = "fp32", max_batches: int = 0,
@@ -27,9 +32,7 @@ def evaluate(model, blocks, targets, batch_size: int, device: str, precision: st
     """
     import torch
 
-    from babylm.data import column
-    from babylm.objective import CAUSAL, MNTP, count_predicted, hybrid_loss, loss_module
-    from babylm.runtime import autocast
+    from babylm.objective import CAUSAL, MNTP, count_predicted, hybrid_loss, loss_module  # torch: see test_model
 
     ids_all = torch.as_tensor(column(blocks, "input_ids"), dtype=torch.long)  # (N, T)
     hybrid = targets.objective == "hybrid"
@@ -77,7 +80,7 @@ def validation_targets(targets, ids, batch: int, seed: int):
     objective is validated by masked next-token prediction at the final training mask rate (15%).
     Both training engines validate on these targets.
     """
-    from babylm.objective import MASK_RATE_END, MNTP
+    from babylm.objective import MASK_RATE_END, MNTP  # torch: see test_model
 
     if targets.objective == "hybrid":
         return targets.make(ids, seed + 7919 * (batch + 1), MNTP, MASK_RATE_END)
@@ -106,12 +109,7 @@ class TestConfig:
 
 def test_model(cfg: TestConfig) -> dict[str, float]:
     """Loss and perplexity of a saved model on test files (``python -m babylm test``)."""
-    from babylm import models
-    from babylm.corpus import load_corpus
-    from babylm.data import column, pack_corpus
-    from babylm.objective import Targets
-    from babylm.runtime import pick_device
-    from babylm.tokenizer import load_tokenizer
+    from babylm.objective import Targets  # torch: loaded when the command runs, not for --help
 
     device = pick_device(cfg.device)
     model = models.load_model(cfg.model, cfg.trust_remote_code).to(device)

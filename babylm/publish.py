@@ -49,6 +49,7 @@ from babylm.challenge import MILESTONE
 from babylm.config import option
 from babylm.errors import InputError
 from babylm.files import FolderLock, temp_dir
+from babylm.model_card import card_text
 
 # The hub's repository ids: a namespace and a name of letters, digits and - _ . (huggingface_hub's
 # validate_repo_id allows the same characters; a namespace is required so the target is never guessed).
@@ -192,8 +193,6 @@ def _written_files(cfg: PublishConfig, pairs: list[tuple[str, Path]], repo: Path
             written[branch]["run_config.json"] = portable
     if not cfg.model_card:
         return written
-    from babylm.model_card import card_text
-
     run_dir = Path(cfg.run)
     results = Path(cfg.results) if cfg.results not in ("auto", "") else None
     if cfg.results == "auto":
@@ -307,7 +306,7 @@ class _Hub:
 
     def _upload_folder(self, branch: str, folder: Path, head: str, say: Callable[[str], None],
                        written: dict[str, str] | None = None) -> Published:
-        from babylm.checkpoint import STATE_FILE
+        from babylm.checkpoint import STATE_FILE  # imports torch: kept off the --help path
 
         files = {p.relative_to(folder).as_posix(): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
         files.pop(STATE_FILE, None)

@@ -11,16 +11,22 @@ the resulting :class:`Run` and model; ``python -m babylm train`` picks the engin
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 from typing import Any
 
-from babylm import distributed
+from babylm import distributed, models
 from babylm.challenge import TRACKS
 from babylm.config import option
+from babylm.config import save as save_config
+from babylm.corpus import load_corpus
+from babylm.data import pack_corpus
 from babylm.distributed import Dist
 from babylm.errors import InputError, KitError, UsageError
-from babylm.files import FolderLock, read_json
-from babylm.tracking import TRACKERS, check_trackers
+from babylm.files import FolderLock, read_json, recover
+from babylm.runtime import pick_device
+from babylm.tokenizer import load_tokenizer
+from babylm.tracking import TRACKERS, check_trackers, truncate_metrics
 
 # Fields that may change between a run and its resumption without changing the result.
 # Options a resumed run may change. save_dir and run_name only say where the run folder is: a run moved
@@ -117,10 +123,8 @@ class TrainConfig:
                                   choices=TRACKERS)
 
     def validate(self) -> None:
-        from babylm.models import objective_of
-
         if self.init_from is None:
-            kind = objective_of(self.arch)
+            kind = models.objective_of(self.arch)
             if self.objective == "mlm" and kind == "clm":
                 raise UsageError(f"--objective mlm needs a masked architecture (bert, roberta, deberta-v2); {self.arch} is causal")
             if self.objective == "clm" and kind == "mlm":
@@ -174,15 +178,11 @@ class Run:
 
 def load_stage(cfg: TrainConfig, files: list[str]):
     """One file selection of ``cfg.corpus``, counted (babylm.corpus); :func:`pack` makes its blocks."""
-    from babylm.corpus import load_corpus
-
     return load_corpus(cfg.corpus, files=files or None, track=cfg.track)
 
 
 def pack(cfg: TrainConfig, tokenizer, corpus):
     """The packed blocks of a loaded selection (babylm.data)."""
-    from babylm.data import pack_corpus
-
     return pack_corpus(corpus, tokenizer, cfg.block_size)
 
 
@@ -190,15 +190,11 @@ def resolve_tokenizer(cfg: TrainConfig):
     path = cfg.tokenizer or cfg.init_from
     if path is None:
         raise UsageError("--tokenizer is required (a folder made by `python -m babylm tokenizer`)")
-    from babylm.tokenizer import load_tokenizer
-
     return load_tokenizer(path)
 
 
 def setup(cfg: TrainConfig) -> Run:
     """Resolve the run folder, distributed context, tokenizer and packed data for ``cfg``."""
-    from babylm.runtime import pick_device
-
     device = pick_device(cfg.device)
     dist = distributed.init(device)
     if dist.world > 1 and device == "cuda":
@@ -235,6 +231,24 @@ def prepare(cfg: TrainConfig, run_dir: Path, device: str, dist: Dist) -> Run:
     return Run(cfg, run_dir, tokenizer, stages, val, objective, device, dist, manifest)
 
 
+def start_run_dir(run: Run, resumed_step: int) -> None:
+    """Make the run folder ready for this run's records, once every check that could refuse the run
+    has passed (each engine calls it before it opens the logs).
+
+    A new run with ``--overwrite`` starts from an empty folder; a resumed one (at optimizer step
+    ``resumed_step``) drops the ``metrics.jsonl`` records written after its checkpoint by the run
+    that was stopped; a new run saves its resolved config (``train_config.json``).
+    """
+    cfg, dist = run.cfg, run.dist
+    if dist.main and cfg.overwrite and not cfg.resume and run.run_dir.exists():
+        shutil.rmtree(run.run_dir)
+    distributed.barrier(dist)
+    if dist.main and cfg.resume:
+        truncate_metrics(run.run_dir, resumed_step)
+    if dist.main and not cfg.resume:
+        save_config(cfg, run.run_dir, "train")
+
+
 def hold_run_dir(cfg: TrainConfig, run_dir: Path, dist: Dist, device: str) -> FolderLock | None:
     """Take the run folder for this run before anything reads or changes it; return the lock (rank 0).
 
@@ -258,8 +272,7 @@ def hold_run_dir(cfg: TrainConfig, run_dir: Path, dist: Dist, device: str) -> Fo
     if refused is not None:
         raise refused
     if dist.main and cfg.resume:
-        from babylm import checkpoint
-        from babylm.files import recover
+        from babylm import checkpoint  # imports torch: kept off the --help path (also below)
 
         for note in recover(run_dir) + recover(run_dir / checkpoint.HF_DIR):
             print(f"{run_dir}: {note}", flush=True)
@@ -271,7 +284,7 @@ def check_same_data(run_dir: Path, stages: list[dict[str, Any]]) -> None:
     """Refuse to resume on other data than the run started with: same files, sizes, word counts and
     content (sha256), stage by stage (``stages``: the corpus manifests); the modification time alone
     does not count."""
-    from babylm import checkpoint
+    from babylm import checkpoint  # torch
 
     saved = read_json(checkpoint.latest(run_dir) / "manifest.json")
     before, now = _data_files(saved), _data_files({"stages": stages})
@@ -302,8 +315,6 @@ def _data_files(manifest: dict[str, Any]) -> dict[tuple[int, str], dict[str, Any
 
 def precheck(cfg: TrainConfig, tokenizer) -> None:
     """Cheap checks of the model against the tokenizer and block size, from configs only."""
-    from babylm import models
-
     if cfg.init_from:
         path = Path(cfg.init_from) / "config.json"
         if not path.is_file():
@@ -354,7 +365,7 @@ def hold_out(stages: list[Any], fraction: float):
 
 def check_run_dir(cfg: TrainConfig, run_dir: Path) -> None:
     """Refuse to overwrite a run by accident and to resume a run made with another config."""
-    from babylm import checkpoint
+    from babylm import checkpoint  # torch
 
     if cfg.resume:
         folder = checkpoint.latest(run_dir) if run_dir.is_dir() else None
@@ -376,8 +387,6 @@ def check_run_dir(cfg: TrainConfig, run_dir: Path) -> None:
 def build(run: Run, model=None):
     """Make the model (new, --init_from, or the one given) and its AdamW optimizer; checks model/tokenizer/block fit."""
     import torch
-
-    from babylm import models
 
     cfg = run.cfg
     if model is not None:
@@ -404,7 +413,7 @@ def build(run: Run, model=None):
     fused = run.device.startswith("cuda") or run.device == "cpu"
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=1e-8, fused=fused or None)
     if cfg.init_from and cfg.init_optimizer:
-        from babylm import checkpoint
+        from babylm import checkpoint  # torch
 
         if not (Path(cfg.init_from) / checkpoint.STATE_FILE).is_file():
             raise InputError(f"--init_optimizer: {cfg.init_from} has no {checkpoint.STATE_FILE}")

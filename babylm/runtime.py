@@ -9,6 +9,8 @@ import random
 import subprocess
 from pathlib import Path
 
+from babylm import __version__
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -20,8 +22,6 @@ def _in_checkout() -> bool:
 
 def code_version() -> str:
     """Git commit of the kit (with ``-dirty`` when the tree has changes), else the package version."""
-    from babylm import __version__
-
     if _in_checkout():
         try:
             commit = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short=12", "HEAD"],

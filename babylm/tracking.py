@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from babylm.errors import UsageError
-from babylm.files import write_text
+from babylm.files import cannot_write, write_text
 
 METRICS = "metrics.jsonl"
 TRACKERS = ("wandb",)  # --report_to: trackers beside the run folder's own files
@@ -45,8 +45,6 @@ def _fmt_eta(seconds: float) -> str:
 def truncate_metrics(run_dir: Path, after_step: int) -> None:
     """Drop ``metrics.jsonl`` records past ``after_step`` (written by a run that was killed later),
     and a last record the kill tore in half."""
-    from babylm.files import write_text
-
     path = Path(run_dir) / METRICS
     if not path.is_file():
         return
@@ -62,8 +60,6 @@ def truncate_metrics(run_dir: Path, after_step: int) -> None:
 
 
 def _refused(path: Path, exc: OSError) -> Exception:
-    from babylm.files import cannot_write
-
     return cannot_write(path, exc) or exc
 
 
@@ -77,37 +73,61 @@ def _append(fh, text: str) -> None:
 
 
 class Tracker:
-    """Writes one run's logs under ``run_dir``; silent unless ``enabled`` (rank 0)."""
+    """One run's logs under its folder; silent unless opened ``enabled`` (rank 0). Made by :meth:`open`.
 
-    def __init__(self, run_dir: Path, enabled: bool = True, total_steps: int = 0, total_words: int = 0,
-                 tensorboard: bool = True, progress: bool = True, report_to: tuple[str, ...] | list[str] = ()):
-        self.enabled = enabled
+    The progress bar and the console line's ETA count the same thing, words seen against the
+    run's word budget, and share one estimate (:meth:`eta`): the mean rate since the logs were
+    opened. The bar shows the budget reached as 100% (the last step may pass it by part of a batch).
+    """
+
+    def __init__(self, total_words: int = 0, start_words: int = 0):
+        self.enabled = False
         self.total_words = total_words
-        self.start = time.perf_counter()
-        self._words_at_start: int | None = None
-        self._tb = None
-        self._bar = None
-        self._wandb = None
+        self.clock = time.perf_counter  # the ETA's clock
+        self.start = self.clock()
+        self._words_at_start = start_words
+        self._log = self._metrics = self._tb = self._bar = self._wandb = None
+
+    @classmethod
+    def open(cls, run_dir: Path, enabled: bool = True, total_words: int = 0, start_words: int = 0,
+             tensorboard: bool = True, progress: bool = True, report_to: tuple[str, ...] | list[str] = (),
+             bar_file=None) -> Tracker:
+        """Open (append to) ``train.log`` and ``metrics.jsonl``, TensorBoard, the bar and W&B.
+
+        ``start_words``: the words a resumed run had seen; ``bar_file``: where the bar is drawn
+        (default stderr; drawn only on a terminal).
+        """
+        tracker = cls(total_words, start_words)
         if not enabled:
-            return
-        self.run_dir = Path(run_dir)
+            return tracker
+        tracker.enabled = True
+        tracker.run_dir = Path(run_dir)
         try:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            self._log = open(self.run_dir / "train.log", "a", encoding="utf-8")
-            self._metrics = open(self.run_dir / METRICS, "a", encoding="utf-8")
+            tracker.run_dir.mkdir(parents=True, exist_ok=True)
+            tracker._log = open(tracker.run_dir / "train.log", "a", encoding="utf-8")
+            tracker._metrics = open(tracker.run_dir / METRICS, "a", encoding="utf-8")
         except OSError as exc:
-            raise _refused(self.run_dir, exc) from None
+            raise _refused(tracker.run_dir, exc) from None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._tb = SummaryWriter(str(self.run_dir / "tb"))
-        if progress and total_steps:
+            tracker._tb = SummaryWriter(str(tracker.run_dir / "tb"))
+        if progress and total_words:
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=total_steps, unit="step", dynamic_ncols=True, file=sys.stderr, mininterval=1.0,
-                             disable=None)
+            # Its own remaining-time estimate is left out: the postfix shows the console's (one ETA).
+            tracker._bar = tqdm(total=total_words, initial=min(start_words, total_words), unit="word",
+                                unit_scale=True, dynamic_ncols=True, file=bar_file or sys.stderr, mininterval=1.0,
+                                disable=None, bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} words [{elapsed}{postfix}]")
         if "wandb" in report_to:
-            self._wandb = start_wandb(self.run_dir)
+            tracker._wandb = start_wandb(tracker.run_dir)
+        return tracker
+
+    def eta(self, words: int) -> float:
+        """Seconds until the word budget is reached at the mean rate since the logs were opened (nan: unknown)."""
+        elapsed = self.clock() - self.start
+        rate = (words - self._words_at_start) / elapsed if elapsed > 0 else 0.0
+        return max(0, self.total_words - words) / rate if rate > 0 else float("nan")
 
     def print(self, message: str) -> None:
         """A line to the console (above the bar; babylm.logs) and, whatever the level, to ``train.log``."""
@@ -143,23 +163,18 @@ class Tracker:
             self.print(self._line(step, words, metrics))
 
     def _line(self, step: int, words: int, metrics: dict[str, float]) -> str:
-        if self._words_at_start is None:
-            self._words_at_start = words
-        elapsed = time.perf_counter() - self.start
-        rate = (words - self._words_at_start) / elapsed if elapsed > 0 else 0.0
-        eta = (self.total_words - words) / rate if rate > 0 else float("nan")
         if "val/loss" in metrics:
             return (f"step {step:>7d} | words {_fmt_count(words):>8} | val loss {metrics['val/loss']:7.4f}"
                     f" | val ppl {metrics.get('val/ppl', float('nan')):9.2f}")
         return (f"step {step:>7d} | words {_fmt_count(words):>8} | loss {metrics.get('train/loss', float('nan')):7.4f}"
                 f" | lr {metrics.get('train/lr', 0.0):.2e} | tok/s {_fmt_count(metrics.get('train/tokens_per_s', 0.0)):>7}"
-                f" | eta {_fmt_eta(eta)}")
+                f" | eta {_fmt_eta(self.eta(words))}")
 
-    def advance(self, n: int = 1, **postfix: Any) -> None:
+    def advance(self, words: int) -> None:
+        """Move the bar to ``words`` seen (at most the budget: 100% when it is reached)."""
         if self._bar is not None:
-            self._bar.update(n)
-            if postfix:
-                self._bar.set_postfix(postfix, refresh=False)
+            self._bar.set_postfix_str(f"eta {_fmt_eta(self.eta(words))}", refresh=False)
+            self._bar.update(min(words, self.total_words) - self._bar.n)
 
     def close(self) -> None:
         if not self.enabled:

@@ -53,9 +53,35 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread_per_module():
+    """:func:`one_torch_thread` for a whole module, module-scoped models built under it included
+    (``pytestmark = pytest.mark.usefixtures("one_torch_thread_per_module")``)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     return shared_dir()
+
+
+@pytest.fixture(scope="session")
+def root(shared) -> Path:
+    """The official evaluation data of the reference folder (BLiMP, supplement, EWoK ... fast and full)."""
+    return shared / "data" / "eval"
+
+
+@pytest.fixture(scope="session")
+def lines(shared) -> list[str]:
+    """Sentences of the fast BLiMP and supplement files, to train the scoring tests' tiny tokenizers on."""
+    from tests import export_models
+
+    return export_models.corpus_lines(shared)
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +104,41 @@ def run_cli(module: str, *args: str, cwd: Path | None = None, timeout: int = 600
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=cwd or REPO,
                           capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+def cli(module: str, *args, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``python -m <module> args`` in this process: the command line's own ``main`` (babylm.cli),
+    with its stdout and stderr captured, returned as :func:`run_cli` returns them.
+
+    For tests that check what a command does and says, not the process boundary (a signal, an exit
+    under a kill, torchrun, the console script): it saves each call the start of a Python with torch.
+    ``env`` is set for the call and restored; the loggers' set-up made by the call is undone.
+    """
+    import contextlib
+    import importlib
+    import io
+    import logging
+
+    from babylm import cli as cli_lib
+
+    commands = importlib.import_module(f"{module}.commands").COMMANDS
+    loggers = {name: logging.getLogger(name) for name in ("babylm", "eval_export")}
+    saved = {name: (lg.handlers[:], lg.level, lg.propagate) for name, lg in loggers.items()}
+    env_before = {k: os.environ.get(k) for k in (env or {})}
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        os.environ.update({k: str(v) for k, v in (env or {}).items()})
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli_lib.main(module, commands, [str(a) for a in args], usage=f"python -m {module}")
+    finally:
+        for name, (handlers, level, propagate) in saved.items():
+            loggers[name].handlers[:], loggers[name].level, loggers[name].propagate = handlers, level, propagate
+        for k, v in env_before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return subprocess.CompletedProcess([module, *map(str, args)], code, out.getvalue(), err.getvalue())
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

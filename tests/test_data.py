@@ -12,7 +12,7 @@ from babylm.corpus import load_corpus
 from babylm.data import pack_corpus, pack_info
 from babylm.errors import UsageError
 from babylm.tokenizer import train_tokenizer_from_texts
-from tests.conftest import run_cli
+from tests.conftest import cli
 
 LINES = [f"the {a} {v} the {b} number {i} ." for i in range(60)
          for a, v, b in (("dog", "sees", "cats"), ("cats", "like", "ball"))] + ["Ünïcödé 日本語 😀 !"]
@@ -102,11 +102,11 @@ def test_prepare_cli(corpus, tok, tmp_path):
     tok.save_pretrained(tmp_path / "tok")
     args = ["prepare", "--corpus", corpus.root, "--tokenizer", tmp_path / "tok", "--block_size", "16",
             "--cache_dir", tmp_path / "cache"]
-    r = run_cli("babylm", *args)
+    r = cli("babylm", *args)
     assert r.returncode == 0, r.stderr
     folder = next((tmp_path / "cache").glob("packed-*"))
     info = json.loads((folder / "pack_info.json").read_text())
     assert info["config"]["block_size"] == 16 and info["blocks"] == len(datasets.Dataset.from_file(str(folder / "data.arrow")))
     assert str(folder) in r.stdout
-    r = run_cli("babylm", *args[:-4], "--block_size", "1")
+    r = cli("babylm", *args[:-4], "--block_size", "1")
     assert r.returncode == 2 and "--block_size must be in [2, 65536], got 1" in r.stderr  # the declared range

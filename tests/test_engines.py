@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, cli
 from tests.test_train_cli import ENV, _args, tok_dir  # noqa: F401  (module fixture reused)
 
 
@@ -32,7 +32,7 @@ def test_hf_engine_matches_layout_and_loss(arch, tok_dir, tmp_path):  # noqa: F8
               "--eval_every", "10", "--eval_batches", "4", "--save_every", "0", "--dropout", "0", "--lr", "3e-3",
               "--warmup_steps", "3")
     for engine in ("torch", "hf"):
-        res = run_cli("babylm", *_args(tok_dir, tmp_path, engine, "--engine", engine, *common), env=ENV)
+        res = cli("babylm", *_args(tok_dir, tmp_path, engine, "--engine", engine, *common), env=ENV)
         assert res.returncode == 0, res.stderr[-3000:]
     torch_run, hf_run = tmp_path / "torch", tmp_path / "hf"
     layout = {"final", "best", "metrics.jsonl", "train.log", "chck_1M", "chck_2M", "chck_3M", "chck_4M"}
@@ -63,7 +63,7 @@ def test_torchrun_two_processes_match_one(arch, tok_dir, tmp_path):  # noqa: F81
     hybrid = ("--causal_share", "0.25") if arch == "gpt-bert" else ()  # both objectives, every rank the same one
     common = ("--arch", arch, *hybrid, "--words", "1500", "--milestone_unit_words", "500", "--log_every", "1",
               "--eval_every", "10", "--save_every", "10", "--dropout", "0", "--warmup_steps", "5")
-    single = run_cli("babylm", *_args(tok_dir, tmp_path, "single", *common), env=ENV)
+    single = cli("babylm", *_args(tok_dir, tmp_path, "single", *common), env=ENV)
     assert single.returncode == 0, single.stderr[-3000:]
     args = [str(a) for a in _args(tok_dir, tmp_path, "ddp", *common, "--batch_size", "4")]
     ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -77,8 +77,13 @@ def test_torchrun_two_processes_match_one(arch, tok_dir, tmp_path):  # noqa: F81
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
     la, lb = _records(tmp_path / "single", "train/loss"), _records(tmp_path / "ddp", "train/loss")
     assert la.keys() == lb.keys() and len(la) > 10
-    for step in la:
-        assert la[step] == pytest.approx(lb[step], rel=1e-5)
+    # Two ranks add the same float32 terms in another order (each rank's half of the batch, then the
+    # all-reduce of the gradients), and the optimizer carries the rounding on from step to step. So
+    # the losses agree to the bound the weights are held to above (1e-4 relative), not to float32's
+    # rounding of one sum: how close they come depends on the CPU's kernels.
+    gaps = {step: abs(la[step] - lb[step]) / abs(la[step]) for step in la}
+    worst = max(gaps, key=gaps.get)
+    assert gaps[worst] < 1e-4, f"step {worst}: one process {la[worst]!r}, two {lb[worst]!r} ({gaps[worst]:.1e} relative)"
     wa = json.loads((tmp_path / "single" / "final" / "run_config.json").read_text())["progress"]
     wb = json.loads((tmp_path / "ddp" / "final" / "run_config.json").read_text())["progress"]
     assert wa == wb  # words counted across both ranks

@@ -16,20 +16,7 @@ from babylm.models import build_model, resolve_shape
 from eval_export import scoring, tasks, zero_shot
 from tests import export_models as em
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    em.one_thread()
-
-
-@pytest.fixture(scope="module")
-def root(shared):
-    return shared / "data" / "eval"
-
-
-@pytest.fixture(scope="module")
-def lines(shared):
-    return em.corpus_lines(shared)
+pytestmark = pytest.mark.usefixtures("one_torch_thread_per_module")
 
 
 def ewok_format_items() -> list[tasks.Item]:

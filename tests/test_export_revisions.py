@@ -23,9 +23,7 @@ TASKS = "blimp_supplement,entity_tracking,wug_adj,reading"
 REVISIONS = ["chck_1M", "chck_2M", "chck_10M", "main"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    em.one_thread()
+pytestmark = pytest.mark.usefixtures("one_torch_thread_per_module")
 
 
 @pytest.fixture(scope="module")

@@ -14,15 +14,7 @@ from eval_export import scoring
 from tests import export_models as em
 from tests import official_pipeline as op
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    em.one_thread()
-
-
-@pytest.fixture(scope="module")
-def lines(shared):
-    return em.corpus_lines(shared)
+pytestmark = pytest.mark.usefixtures("one_torch_thread_per_module")
 
 
 @pytest.fixture(scope="module")

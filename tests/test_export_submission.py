@@ -17,15 +17,7 @@ from eval_export import loading, submission, tasks, validation, zero_shot
 from tests import export_models as em
 from tests.conftest import run_cli
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    em.one_thread()
-
-
-@pytest.fixture(scope="module")
-def root(shared):
-    return shared / "data" / "eval"
+pytestmark = pytest.mark.usefixtures("one_torch_thread_per_module")
 
 
 def fake_result(data: tasks.TaskData, pick=lambda i: 0) -> zero_shot.TaskResult:

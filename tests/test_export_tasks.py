@@ -20,11 +20,6 @@ EWOK_DOMAINS = ["agent-properties", "material-dynamics", "material-properties", 
                 "social-properties", "social-relations", "spatial-relations"]
 
 
-@pytest.fixture(scope="module")
-def root(shared):
-    return shared / "data" / "eval"
-
-
 @pytest.mark.parametrize("name,eval_set,n_uids,total", [
     ("blimp", "full", 67, 59875), ("blimp", "fast", 67, 67 * 200), ("blimp_supplement", "full", 5, 5218),
     ("blimp_supplement", "fast", 5, 250), ("entity_tracking", "full", 18, 9483), ("entity_tracking", "fast", 6, 3152),

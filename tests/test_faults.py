@@ -348,16 +348,14 @@ def test_hf_engine_resumes_after_sigkill_bitwise(arch, tok_dir, tmp_path):  # no
     ref = _cli("babylm", *_args(tok_dir, tmp_path, "ref", *common))
     assert ref.returncode == 0, ref.stderr[-3000:]
     run = tmp_path / "killed"
-    proc = _start(*_args(tok_dir, tmp_path, "killed", *common))
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and proc.poll() is None:
-        pointer = run / "latest"
-        if pointer.is_file() and int(pointer.read_text().strip().rsplit("-", 1)[-1]) >= 12:
-            os.kill(proc.pid, signal.SIGKILL)  # mid-run, after three Trainer checkpoints
-            break
-        time.sleep(0.01)
-    assert proc.wait(timeout=60) == -signal.SIGKILL, "the run ended before it could be killed: " + \
-        proc.stderr.read()[-3000:]
+    # Killed right after step 13's record (tests/stop_at.py): three Trainer checkpoints exist, and a
+    # record past the last one. --log_every 1: the Trainer's first loss after a resume is the mean
+    # over the steps since the resume only (babylm.hf_engine.RunCallback), so only single-step
+    # intervals compare bit for bit.
+    killed = subprocess.run([PY, "-m", "tests.stop_at", "KILL", "13", *map(str, _args(tok_dir, tmp_path, "killed", *common))],
+                            cwd=REPO, env={**os.environ, **ENV}, capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert (run / "latest").read_text().strip() == "hf_trainer/checkpoint-12"
     assert not (run / "final").exists()
     resumed = _cli("babylm", *_args(tok_dir, tmp_path, "killed", *common, "--resume", "true"))
     assert resumed.returncode == 0, resumed.stderr[-3000:]

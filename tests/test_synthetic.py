@@ -11,7 +11,7 @@ import pytest
 from babylm import synthetic
 from babylm.corpus import load_corpus
 from babylm.synthetic import GenerateConfig, generate_corpus, is_grammatical
-from tests.conftest import run_cli
+from tests.conftest import cli
 
 SMALL = dict(train_words=20_000, dev_words=2_000, test_words=2_000, pairs_per_phenomenon=80)
 
@@ -108,12 +108,12 @@ def test_generate_cli(tmp_path):
     out = tmp_path / "gen"
     args = ["generate", "--out_dir", out, "--train_words", 500, "--dev_words", 50, "--test_words", 50,
             "--pairs_per_phenomenon", 5, "--seed", 9]
-    r = run_cli("babylm", *args)
+    r = cli("babylm", *args)
     assert r.returncode == 0, r.stderr
     assert json.loads((out / "generate_config.json").read_text())["config"]["seed"] == 9
-    r = run_cli("babylm", *args)
+    r = cli("babylm", *args)
     assert r.returncode == 2 and "--overwrite true" in r.stderr
-    r = run_cli("babylm", "generate", "--out_dir", tmp_path / "x", "--train_words", 0)
+    r = cli("babylm", "generate", "--out_dir", tmp_path / "x", "--train_words", 0)
     assert r.returncode == 2 and "--train_words" in r.stderr
 
 

@@ -12,7 +12,7 @@ import pytest
 from babylm.corpus import load_corpus
 from babylm.errors import InputError, UsageError
 from babylm.tokenizer import SPECIAL_TOKENS, TRAIN_INFO, TokenizerConfig, load_tokenizer, train_tokenizer
-from tests.conftest import run_cli
+from tests.conftest import cli, run_cli
 
 TEXTS = [
     "The dogs near the cat are happy.",
@@ -108,7 +108,7 @@ def test_add_bos_false(corpus_dir, tmp_path):
 def test_vocab_too_small_is_usage_error(corpus_dir, tmp_path):
     with pytest.raises(UsageError, match="vocab_size"):
         TokenizerConfig(model="wordpiece", vocab_size=5).validate()
-    r = run_cli("babylm", "tokenizer", "--corpus", corpus_dir, "--vocab_size", "100", "--out_dir", tmp_path / "t")
+    r = cli("babylm", "tokenizer", "--corpus", corpus_dir, "--vocab_size", "100", "--out_dir", tmp_path / "t")
     assert r.returncode == 2 and r.stderr.startswith("error: --vocab_size: 100 is too small for bpe")
     assert not (tmp_path / "t").exists()
 
@@ -116,11 +116,11 @@ def test_vocab_too_small_is_usage_error(corpus_dir, tmp_path):
 def test_cli_trains_and_refuses_to_overwrite(corpus_dir, tmp_path):
     out = tmp_path / "cli_tok"
     args = ["tokenizer", "--corpus", corpus_dir, "--model", "unigram", "--vocab_size", "60", "--out_dir", out]
-    r = run_cli("babylm", *args)
+    r = cli("babylm", *args)
     assert r.returncode == 0, r.stderr
     assert "unigram training is not byte-reproducible" in r.stderr  # an upstream limit, said once
     assert (out / "tokenizer.json").is_file() and (out / TRAIN_INFO).is_file()
-    r = run_cli("babylm", *args)
+    r = cli("babylm", *args)
     assert r.returncode == 2 and "--overwrite true" in r.stderr
 
 
