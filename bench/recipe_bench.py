@@ -226,11 +226,12 @@ class Scorer:
                 self.notes.append(f"EWoK-fast skipped: {why}")
                 continue
             limit = self.limits.get(name, args.limit)
-            self.data[name] = tasks.load_task(name, "fast", eval_root, None, limit)
+            # the recipe's measurements were made by the 2025 rules (WUG adjective is not in the 2026 set)
+            self.data[name] = tasks.load_task(name, "fast", eval_root, None, limit, year="2025")
             if limit:
                 self.notes.append(f"{LABELS[name]}: the first {limit} items of each subtask "
                                   f"({len(self.data[name].items)} items), not the whole fast set")
-        self.opts = zero_shot.ScoringOptions("2025", "original", "sum", 0, 1.0, False, False)
+        self.opts = zero_shot.ScoringOptions(year="2025", bos_rule="2025", token_budget=0)
         self.requests: dict[tuple[str, str], list] = {}
 
     def score(self, run_dir: Path, revision: str, backend: str, names: list[str]) -> dict:
@@ -251,8 +252,8 @@ class Scorer:
             for name in todo:
                 data = self.data[name]
                 if (backend, name) not in self.requests:
-                    self.requests[(backend, name)] = zero_shot.prepare_requests(lm.tokenizer, backend, data, opts)
-                    zero_shot.check_lengths(lm.model, self.requests[(backend, name)], data)
+                    self.requests[(backend, name)] = zero_shot.prepare(lm.tokenizer, backend, data, opts)
+                    zero_shot.check_lengths(lm.model, self.requests[(backend, name)].requests, data)
                 wall, cpu = time.perf_counter(), time.process_time()
                 with torch.inference_mode():
                     result = zero_shot.score_task(lm.model, lm.tokenizer, backend, data, opts,

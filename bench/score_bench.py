@@ -182,7 +182,7 @@ def run(backend: str, args) -> None:
     ours, used, plain = [], 0, 0
     for data in data_list:
         requests = zero_shot.prepare_requests(tok, backend, data, opts)
-        scores = scoring.score_requests(model, requests, backend, token_budget=args.token_budget,
+        scores = scoring.score_requests(model, requests, backend, scoring.ScoringOptions(token_budget=args.token_budget),
                                         pad_id=scoring.pad_id_of(tok), mask_id=tok.mask_token_id)
         ours.append(scores.logprob)
         used, plain = used + scores.model_tokens, plain + scores.plain_tokens
@@ -207,8 +207,9 @@ def run(backend: str, args) -> None:
     for data in data_list:
         requests = zero_shot.prepare_requests(tok, backend, data, opts)
         if args.against == "plain":
-            base.append(scoring.score_requests(model, requests, backend, token_budget=args.token_budget,
-                                               pad_id=scoring.pad_id_of(tok), prefix_sharing=False).logprob)
+            base.append(scoring.score_requests(model, requests, backend,
+                                               scoring.ScoringOptions(token_budget=args.token_budget, prefix_sharing=False),
+                                               pad_id=scoring.pad_id_of(tok)).logprob)
         else:
             base.append(straightforward(model, requests, backend, tok.mask_token_id))
     if args.device.startswith("cuda"):

@@ -12,10 +12,11 @@ of a whole run, ``download-evals`` fetches the 2026 evaluation data. (``finetune
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sys
 from pathlib import Path
 
-from babylm.challenge import BACKENDS, DEFAULT_RULES, RULES, milestones
+from babylm.challenge import BACKENDS, DEFAULT_RULES, RULES, Rules, milestones
 from babylm.cli import Command
 from babylm.config import option
 from babylm.errors import InputError, UsageError
@@ -24,7 +25,9 @@ from eval_export.aoa import AoAConfig
 from eval_export.evaluation_data import DownloadEvalsConfig
 from eval_export.finetune import FinetuneConfig
 from eval_export.report import ReportConfig  # light: matplotlib is imported only when plotting
-from eval_export.tasks import DEFAULT_EVAL_DATA
+from eval_export.tasks import DEFAULT_EVAL_DATA, YEAR_TASKS
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -36,12 +39,23 @@ class ScoreConfig:
                                    "is loaded once and each task tokenised once per tokenizer")
     backend: str = option("auto", "scoring backend; auto infers causal/mlm from the config (mntp must be forced)",
                           choices=("auto", *BACKENDS))
-    tasks: list[str] = option(["blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past", "comps",
-                               "global_piqa_parallel", "global_piqa_nonparallel", "reading"],
-                              "tasks to score (comma list); wug_past/comps and global_piqa_parallel/nonparallel (hub "
-                              "data only: `download-evals`) are skipped when their files are absent, "
-                              "ewok when neither its folder nor (fast) the encrypted zip + password is there; "
-                              "a folder path scores BLiMP-format *.jsonl as a custom task (no official counts)")
+    year: str = option(DEFAULT_RULES.value, "rules to score by: 2026 = the final 2026 pipeline (babylm-eval 3d57ddc: "
+                                             "entity-tracking items with \"nothing\" in an option dropped, EWoK as "
+                                             "Target1 after Context1 against Target1 after Context2 with the whole "
+                                             "sentence as prediction, a NaN score counts as minus infinity, ties broken "
+                                             "at random by a generator seeded with --tie_seed, no WUG tasks, GlobalPIQA "
+                                             "added); 2025 = 45fe2c1 (a tie goes to the first candidate)", choices=RULES)
+    tie_seed: int = option(0, "--year 2026: seed of the tie-breaking generator (with the task, it fixes every pick, so "
+                              "two runs write the same files). The official code breaks ties with an unseeded "
+                              "generator: an official run may differ from the kit's on tied items only (their number "
+                              "is in each task's summary as `ties`)", ge=0)
+    tasks: list[str] = option(["all"], "tasks to score (comma list), or all: the --year set (2026: "
+                                       f"{', '.join(YEAR_TASKS[Rules.Y2026])}; 2025: "
+                                       f"{', '.join(YEAR_TASKS[Rules.Y2025])}). Under all, wug_past/comps and "
+                                       "global_piqa_parallel/nonparallel (hub data only: `download-evals`) are skipped "
+                                       "when their files are absent and ewok when neither its folder nor (fast) the "
+                                       "encrypted zip + password is there; a task named explicitly must be there. A "
+                                       "folder path scores BLiMP-format *.jsonl as a custom task (no official counts)")
     eval_set: str = option("full", "full (main's set), fast (the milestones' set) or submission: what a 2026 submission "
                                    "needs in one command: every chck_* milestone of the run on the fast set, main on "
                                    "the full set, then AoA over the milestones when its data is there (needs a local "
@@ -83,11 +97,13 @@ class ScoreConfig:
                                                   "Kit checkpoints name their inputs without token types, so both agree "
                                                   "on them; encoders whose default token types are zeros are unaffected",
                                       choices=("official", "drop"))
-    limit: int = option(0, "keep the first N items per subtask (smoke runs; skips the official count check)", ge=0)
+    limit: int = option(0, "keep the first N items per subtask (smoke runs; skips the official count check); "
+                           "0 = all", ge=0)
     overwrite: bool = option(False, "re-score tasks whose predictions.json already exists. Without it an existing "
-                                    "result is kept when it was made with the same scoring options (--limit, --bos_rule, "
-                                    "--pll_variant, --reduction, --temperature, --reading_space, --dtype, "
-                                    "--trust_remote_code), and score stops with one line when it was not")
+                                    "result is kept when it was made with the same rules and scoring options (--year, "
+                                    "--tie_seed, --limit, --bos_rule, --pll_variant, --reduction, --temperature, "
+                                    "--reading_space, --dtype, --trust_remote_code), and score stops with one line "
+                                    "when it was not")
     progress: bool = option(True, "show progress bars")
 
     def validate(self) -> None:
@@ -126,6 +142,20 @@ def score(cfg: ScoreConfig) -> None:
             submission_aoa(cfg, revisions)
 
 
+def task_names(cfg: ScoreConfig) -> tuple[list[str], bool]:
+    """The tasks asked for, ``all`` spelled out as the --year set (custom folders kept; the fast set
+    has no COMPS, as strict/scripts/eval_zero_shot_fast.sh at 45fe2c1 and 3d57ddc), and whether ``all``
+    was asked (then absent optional tasks are skipped with a note)."""
+    from eval_export import tasks
+
+    names = list(dict.fromkeys(n for n in cfg.tasks if n != "all"))
+    every = "all" in cfg.tasks
+    if every:
+        year_set = [t for t in YEAR_TASKS[Rules(cfg.year)] if not (t == "comps" and cfg.eval_set == "fast")]
+        names = year_set + [n for n in names if n not in tasks.TASKS]
+    return names, every
+
+
 def submission_runs(cfg: ScoreConfig) -> list[tuple[ScoreConfig, list[str]]]:
     """``--eval_set submission``: the milestones with the fast set, then main with the full set."""
     from eval_export import loading
@@ -136,7 +166,7 @@ def submission_runs(cfg: ScoreConfig) -> list[tuple[ScoreConfig, list[str]]]:
         raise UsageError(f"--eval_set submission: {cfg.model} is not a local run folder or git repository, whose "
                          "milestones can be listed; download the model, or score --revision by --revision")
     steps = schedule.plan(loading.resolve_revisions(cfg.model, "all"))
-    # the milestones' fast set has no COMPS (strict/scripts/eval_zero_shot_fast.sh @ 3d57ddc)
+    # the milestones' fast set has no COMPS (strict/scripts/eval_zero_shot_fast.sh @ 3d57ddc; `all` leaves it out there)
     fast = dataclasses.replace(cfg, eval_set="fast", tasks=[t for t in cfg.tasks if t != "comps"])
     runs = [(fast, [r for r, e in steps if e == "fast"]), (dataclasses.replace(cfg, eval_set="full"), ["main"])]
     return [(run_cfg, names) for run_cfg, names in runs if names]
@@ -160,24 +190,57 @@ def submission_aoa(cfg: ScoreConfig, found: list[str]) -> None:
         print(f"AoA -> {path}")
 
 
-def _score(cfg: ScoreConfig, revisions: list[str], clock: schedule.RevisionClock | None = None) -> None:
-    from eval_export import loading, tasks
+def _load_tasks(cfg: ScoreConfig, root: Path) -> list:
+    """Every task asked for, read and checked before any model is loaded (bad input leaves nothing
+    behind). ``all`` is the --year set, its absent optional tasks skipped with a note; a task named
+    explicitly must be there."""
+    from eval_export import tasks
 
-    root = Path(cfg.eval_data)
-    if not root.is_dir() and any(t in tasks.TASKS for t in cfg.tasks):
+    names, every = task_names(cfg)
+    if not root.is_dir() and any(t in tasks.TASKS for t in names):
         raise InputError(f"--eval_data: {root} is not a folder; point it at the evaluation_data folder")
-    # Read and check every task before loading a model, so bad input leaves nothing behind.
-    loaded_tasks = []
-    for name in cfg.tasks:
-        if name in tasks.OPTIONAL_TASKS and not tasks.task_available(name, cfg.eval_set, root):
+    loaded = []
+    for name in names:
+        tasks.check_year_task(name, cfg.year)
+        if every and name in tasks.OPTIONAL_TASKS and not tasks.task_available(name, cfg.eval_set, root):
             why = "hub data: `python -m eval_export download-evals`" if name.startswith("global_piqa") else "hidden 2025 task"
             print(f"skip {name}: no {tasks.DATA_DIRS[(name, cfg.eval_set)][1]}/ under {root} ({why})")
             continue
         why = tasks.ewok_unavailable(cfg.eval_set, root, cfg.ewok_password or None) if name == "ewok" else None
-        if why:
+        if why and every:
             print(f"skip ewok: {why}")
             continue
-        loaded_tasks.append(tasks.load_task(name, cfg.eval_set, root, cfg.ewok_password or None, cfg.limit))
+        if why:
+            raise UsageError(f"--tasks ewok: {why}; or leave ewok out of --tasks")
+        loaded.append(tasks.load_task(name, cfg.eval_set, root, cfg.ewok_password or None, cfg.limit, cfg.year))
+    return loaded
+
+
+def scoring_options(cfg: ScoreConfig, device: str) -> object:
+    """The one options object the scoring path reads, from the command's options."""
+    from eval_export.scoring import ScoringOptions
+
+    budget = cfg.token_budget or (2048 if str(device).startswith("cpu") else 65536)
+    return ScoringOptions(year=cfg.year, bos_rule=cfg.bos_rule, pll_variant=cfg.pll_variant, reduction=cfg.reduction,
+                          token_budget=budget, temperature=cfg.temperature, prefix_sharing=cfg.prefix_sharing,
+                          progress=cfg.progress, reading_space=cfg.reading_space,
+                          reading_token_types=cfg.reading_token_types, tie_seed=cfg.tie_seed)
+
+
+@dataclasses.dataclass
+class _Todo:
+    """One task to score for one revision: its data, its result folder and its tokenised requests."""
+
+    data: object
+    out: Path
+    prepared: object
+
+
+def _score(cfg: ScoreConfig, revisions: list[str], clock: schedule.RevisionClock | None = None) -> None:
+    from babylm import files
+    from eval_export import loading
+
+    loaded_tasks = _load_tasks(cfg, Path(cfg.eval_data))
     for revision in revisions:  # a missing local revision fails before any is scored (hub ids: when loaded)
         loading.resolve_local(cfg.model, revision)
     import torch  # imported after the task files passed their checks: bad input fails fast
@@ -187,11 +250,9 @@ def _score(cfg: ScoreConfig, revisions: list[str], clock: schedule.RevisionClock
     from eval_export import submission, zero_shot
 
     device = pick_device(cfg.device)
-    budget = cfg.token_budget or (2048 if str(device).startswith("cpu") else 65536)
-    opts = zero_shot.ScoringOptions(cfg.bos_rule, cfg.pll_variant, cfg.reduction, budget, cfg.temperature,
-                                    cfg.reading_space, cfg.progress, cfg.reading_token_types, cfg.prefix_sharing)
+    opts = scoring_options(cfg, str(device))
     # The milestones of one run share their tokenizer: each task is tokenised once per tokenizer.
-    prepared: dict[tuple[str, str, int], tuple] = {}  # (tokenizer fingerprint, backend, task) -> (requests, plan)
+    prepared: dict[tuple[str, str, int], zero_shot.Prepared] = {}  # (tokenizer fingerprint, backend, task)
     for revision in revisions:
         if clock is not None:
             clock.start(f"{revision} ({cfg.eval_set} set, {len(loaded_tasks)} task(s))")
@@ -199,9 +260,11 @@ def _score(cfg: ScoreConfig, revisions: list[str], clock: schedule.RevisionClock
                                    cfg.trust_remote_code, cfg.dtype, str(device))
         meta = {**loading.describe(model), **_redacted(cfg), "revision": revision}
         fingerprint = tokenizer_fingerprint(model.tokenizer)
-        todo = []
+        todo: list[_Todo] = []
         for k, data in enumerate(loaded_tasks):  # tokenise first: too-long strings fail before any output
             out = submission.task_dir(Path(cfg.results), model.name, model.revision, model.backend, data.task, data.data_dir)
+            for note in files.recover(out.parent):  # what a killed score left (we hold the revision's lock)
+                log.info("%s: %s", out.parent, note)
             if (out / "predictions.json").is_file() and not cfg.overwrite:
                 other = submission.made_otherwise(out, meta)
                 if other:
@@ -212,17 +275,17 @@ def _score(cfg: ScoreConfig, revisions: list[str], clock: schedule.RevisionClock
             key = (fingerprint, model.backend, k)
             if key not in prepared:
                 prepared[key] = zero_shot.prepare(model.tokenizer, model.backend, data, opts)
-            zero_shot.check_lengths(model.model, prepared[key][0], data)
-            todo.append((data, out, *prepared[key]))
-        for data, out, requests, plan in todo:
+            zero_shot.check_lengths(model.model, prepared[key].requests, data)
+            todo.append(_Todo(data, out, prepared[key]))
+        for job in todo:
             with torch.inference_mode():
-                result = zero_shot.score_task(model.model, model.tokenizer, model.backend, data, opts, requests, plan)
-            submission.write_task(result, out, meta, overwrite=True)
+                result = zero_shot.score_task(model.model, model.tokenizer, model.backend, job.data, opts, job.prepared)
+            submission.write_task(result, job.out, meta, overwrite=True)
             s = zero_shot.task_summary(result)
             shown = f"acc {100 * s['accuracy']:.2f}% ties {s['ties']}" if "accuracy" in s else str(s.get("metrics"))
             if result.plain_tokens:
                 shown += f"  tokens {result.model_tokens:,} of {result.plain_tokens:,}"
-            print(f"{data.name:<17} {data.data_dir or 'reading':<24} {shown}  -> {out}")
+            print(f"{job.data.name:<17} {job.data.data_dir or 'reading':<24} {shown}  -> {job.out}")
         written = submission.write_summary(Path(cfg.results), model.name, model.revision, model.backend)
         print("summary: " + ", ".join(str(p) for p in written))
         del model  # one checkpoint in memory at a time
@@ -231,10 +294,15 @@ def _score(cfg: ScoreConfig, revisions: list[str], clock: schedule.RevisionClock
 
 
 def _redacted(cfg) -> dict:
-    """The config as written into outputs: the EWoK password never leaves memory."""
+    """The config as written into outputs: the EWoK password never leaves memory. A 2025 result records
+    neither the year nor the tie seed (a result without a year was made by the 2025 rules, the only
+    ones the kit knew before, and the seed breaks no tie there), so its files stay as they were."""
     out = dataclasses.asdict(cfg)
     if out.get("ewok_password"):
         out["ewok_password"] = "<set>"
+    if out.get("year") == Rules.Y2025:
+        out.pop("year")
+        out.pop("tie_seed", None)
     return out
 
 

@@ -214,7 +214,8 @@ def load_gold(eval_data: Path | None, data_dir: str, cache: dict):
         data = None
         if official is not None:
             try:
-                data = tasks.load_task(official[0], official[1], eval_data)
+                # the gold candidates as the 2025 rules read them (the per-item detail of the report)
+                data = tasks.load_task(official[0], official[1], eval_data, year="2025")
             except KitError:  # not the official set (e.g. a subset): read what is there as custom pairs
                 data = None
         folder = tasks.find_folder(eval_data, data_dir)

@@ -31,7 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from babylm.challenge import BACKENDS
+from babylm.challenge import BACKENDS, DEFAULT_RULES
 from babylm.errors import InputError, UsageError
 
 # Beginning-of-sentence handling of each challenge year (babylm/evaluation-pipeline-2023 and -2024,
@@ -42,6 +42,25 @@ from babylm.errors import InputError, UsageError
 BOS_RULES = ("2023", "2024", "2025", "2026")
 PLL_VARIANTS = ("original", "within_word_l2r")
 REDUCTIONS = ("sum", "mean")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ScoringOptions:
+    """How tasks are scored: built once from the command line (``eval_export.commands.score``) and
+    passed, whole, from there down to the model call."""
+
+    year: str = DEFAULT_RULES.value  # rules of the ranking step (ties, NaN) and of what the tasks read
+    bos_rule: str = "2025"  # see BOS_RULES
+    pll_variant: str = "original"  # see PLL_VARIANTS
+    reduction: str = "sum"  # see REDUCTIONS
+    token_budget: int = 2048  # padded tokens per forward pass
+    temperature: float = 1.0  # logits are divided by it before the log-softmax
+    prefix_sharing: bool = True  # causal: shared token prefixes computed once (False: the plain path)
+    row_tokens: int = 0  # causal prefix trees: nodes per packed row (0: default_row_tokens)
+    progress: bool = False
+    reading_space: bool = False  # official quirk: the reading target word is tokenised without its space
+    reading_token_types: str = "official"  # reading: token types the official call would pass (or "drop")
+    tie_seed: int = 0  # 2026: seed of the generator that breaks ties
 
 
 @dataclasses.dataclass(frozen=True)
@@ -326,28 +345,29 @@ class Scores:
         raise UsageError(f"--reduction: {reduction!r} is not one of {', '.join(REDUCTIONS)}")
 
 
-def score_requests(model: Any, requests: Sequence[Request], backend: str, variant: str = "original",
-                   token_budget: int = 2048, temperature: float = 1.0, pad_id: int = 0,
-                   mask_id: int | None = None, progress: bool = False, desc: str = "scoring",
-                   prefix_sharing: bool = True, row_tokens: int = 0) -> Scores:
+def score_requests(model: Any, requests: Sequence[Request], backend: str, opts: ScoringOptions | None = None,
+                   pad_id: int = 0, mask_id: int | None = None, desc: str = "scoring") -> Scores:
     """Score every request; results come back in the order of ``requests``.
 
     Args:
         model: a HF ``*ForCausalLM`` (backend causal) or ``*ForMaskedLM`` (mlm, mntp).
         requests: from :func:`build_requests` (or built by hand).
         backend: ``causal``, ``mlm`` (read the masked position) or ``mntp`` (read the position before it).
-        variant: PLL variant, ``original`` (Salazar et al.; the official one) or ``within_word_l2r``
-            (Kauf & Ivanova: also mask the later pieces of the same word). Ignored for causal.
-        token_budget: at most this many padded tokens per forward pass.
-        temperature: logits are divided by it before the log-softmax (official default 1.0).
+        opts: what this reads of it: ``pll_variant``, ``original`` (Salazar et al.; the official one)
+            or ``within_word_l2r`` (Kauf & Ivanova: also mask the later pieces of the same word),
+            ignored for causal; ``token_budget``, at most this many padded tokens per forward pass;
+            ``temperature``, logits are divided by it before the log-softmax (official default 1.0);
+            ``prefix_sharing``, causal only: compute every shared token prefix once
+            (:class:`PrefixForest`), False runs each request on its own (the plain path, for
+            checking); a model whose attention does not follow a tree mask and position ids exactly
+            (checked on a probe) is scored on the plain path; ``row_tokens``, nodes per packed row
+            of the prefix trees (0: :func:`default_row_tokens`); ``progress``.
         pad_id: id used for padding (hidden by the attention mask, so any valid id works).
         mask_id: the tokenizer's mask token id (needed for mlm/mntp).
-        prefix_sharing: causal only: compute every shared token prefix once (:class:`PrefixForest`);
-            False runs each request on its own (the plain path, for checking). A model whose
-            attention does not follow a tree mask and position ids exactly (checked on a probe)
-            is scored on the plain path.
-        row_tokens: causal prefix trees: nodes per packed row (0: :func:`default_row_tokens`).
+        desc: the progress bar's label.
     """
+    opts = opts or ScoringOptions()
+    variant = opts.pll_variant
     if backend not in BACKENDS:
         raise UsageError(f"--backend: {backend!r} is not one of {', '.join(BACKENDS)}")
     if variant not in PLL_VARIANTS:
@@ -358,15 +378,14 @@ def score_requests(model: Any, requests: Sequence[Request], backend: str, varian
     distinct = list(unique)
     split = _SplitModel(model)
     if backend != "causal":
-        logprob, n_tok = _score_masked(split, distinct, backend, variant, mask_id, token_budget, temperature,
-                                       pad_id, progress, desc)
+        logprob, n_tok = _score_masked(split, distinct, backend, opts, mask_id, desc)
         return Scores(logprob[back], n_tok[back])
     plain = sum(len(r.ids) for r in distinct)
-    if prefix_sharing and _tree_ready(split):
-        forest = plant_forest(distinct, row_tokens or default_row_tokens(distinct, token_budget))
-        logprob, n_tok = _score_forest(split, forest, token_budget, temperature, pad_id, len(distinct), progress, desc)
+    if opts.prefix_sharing and _tree_ready(split):
+        forest = plant_forest(distinct, opts.row_tokens or default_row_tokens(distinct, opts.token_budget))
+        logprob, n_tok = _score_forest(split, forest, opts, pad_id, len(distinct), desc)
         return Scores(logprob[back], n_tok[back], forest.n_tokens, plain, True)
-    logprob, n_tok = _score_causal(split, distinct, token_budget, temperature, pad_id, progress, desc)
+    logprob, n_tok = _score_causal(split, distinct, opts.token_budget, opts.temperature, pad_id, opts.progress, desc)
     return Scores(logprob[back], n_tok[back], plain, plain, False)
 
 
@@ -646,10 +665,10 @@ def _attention_kind(split: _SplitModel) -> str | None:
     return None
 
 
-def _score_forest(split: _SplitModel, forest: PrefixForest, token_budget: int, temperature: float, pad_id: int,
-                  n_requests: int, progress: bool = False, desc: str = "scoring") -> tuple[np.ndarray, np.ndarray]:
+def _score_forest(split: _SplitModel, forest: PrefixForest, opts: ScoringOptions, pad_id: int,
+                  n_requests: int, desc: str = "scoring") -> tuple[np.ndarray, np.ndarray]:
     """(R,) summed log-probability and number of scored tokens of every request of ``forest``."""
-    pair_lp = _forest_pair_logprob(split, forest, token_budget, temperature, pad_id, progress, desc)
+    pair_lp = _forest_pair_logprob(split, forest, opts.token_budget, opts.temperature, pad_id, opts.progress, desc)
     logprob = np.bincount(forest.owner, weights=pair_lp[forest.read], minlength=n_requests)
     return logprob, np.bincount(forest.owner, minlength=n_requests).astype(np.int64)
 
@@ -741,22 +760,23 @@ def _masked_rows(reqs: list[Request], perm: np.ndarray, backend: str, variant: s
 
 
 @torch.inference_mode()
-def _score_masked(split: _SplitModel, reqs: list[Request], backend: str, variant: str, mask_id: int | None,
-                  token_budget: int, temperature: float, pad_id: int, progress: bool,
+def _score_masked(split: _SplitModel, reqs: list[Request], backend: str, opts: ScoringOptions, mask_id: int | None,
                   desc: str) -> tuple[np.ndarray, np.ndarray]:
+    """(R,) summed pseudo-log-probability and number of scored tokens of every request (rows of one
+    length per batch: no padding)."""
     if mask_id is None:
         raise InputError("masked scoring needs a mask token but the tokenizer has none; use --backend causal")
     device = next(split.model.parameters()).device
     lengths = np.asarray([len(r.ids) for r in reqs], dtype=np.int64)
     perm = length_order(lengths)
-    owner, read, target, mask_row, mask_pos = _masked_rows(reqs, perm, backend, variant)
+    owner, read, target, mask_row, mask_pos = _masked_rows(reqs, perm, backend, opts.pll_variant)
     row_len = lengths[perm][owner]  # (N,) non-increasing: copies of a sentence share its length
     shortcut = _EncoderShortcut(split) if split.split else None
     sorted_lp = torch.zeros(len(reqs), dtype=torch.float64)
     sorted_n = np.bincount(owner, minlength=len(reqs)).astype(np.int64)
-    bar = _progress(len(owner), progress, desc, "masked copy")
+    bar = _progress(len(owner), opts.progress, desc, "masked copy")
     by_length: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # length -> (first sorted index, ids of those requests)
-    for start, stop in pack_equal_batches(row_len, token_budget):
+    for start, stop in pack_equal_batches(row_len, opts.token_budget):
         width = int(row_len[start])
         if width not in by_length:  # the requests of this length are contiguous in sorted order
             first = int(np.searchsorted(-lengths[perm], -width, side="left"))
@@ -773,7 +793,7 @@ def _score_masked(split: _SplitModel, reqs: list[Request], backend: str, variant
         else:
             hidden = split.hidden(ids_t, torch.ones_like(ids_t))  # (B, T, H or V)
             picked = hidden[torch.arange(stop - start, device=device), read_t]  # (B, H): only the read positions
-        lp = _rows_logprob(split, picked, torch.from_numpy(target[start:stop]).to(device), temperature)
+        lp = _rows_logprob(split, picked, torch.from_numpy(target[start:stop]).to(device), opts.temperature)
         sorted_lp.index_add_(0, torch.from_numpy(owner[start:stop]), lp.double().cpu())
         bar.update(stop - start)
     bar.close()
@@ -782,13 +802,12 @@ def _score_masked(split: _SplitModel, reqs: list[Request], backend: str, variant
 
 
 def sentence_scores(model: Any, tokenizer: Any, items: Sequence[tuple[str, str]], backend: str,
-                    bos_rule: str = "2025", variant: str = "original", reduction: str = "sum",
-                    token_budget: int = 2048, temperature: float = 1.0, progress: bool = False) -> np.ndarray:
+                    opts: ScoringOptions | None = None) -> np.ndarray:
     """Convenience: build requests for ``(context, completion)`` pairs and return reduced scores."""
-    requests = build_requests(tokenizer, items, backend, bos_rule)
-    scores = score_requests(model, requests, backend, variant, token_budget, temperature,
-                            pad_id=pad_id_of(tokenizer), mask_id=tokenizer.mask_token_id, progress=progress)
-    return scores.reduce(reduction)
+    opts = opts or ScoringOptions()
+    requests = build_requests(tokenizer, items, backend, opts.bos_rule)
+    scores = score_requests(model, requests, backend, opts, pad_id=pad_id_of(tokenizer), mask_id=tokenizer.mask_token_id)
+    return scores.reduce(opts.reduction)
 
 
 def max_positions(model: Any) -> int | None:

@@ -58,24 +58,37 @@ def task_dir(results: Path, model: str, revision: str, backend: str, task: str, 
 # Options of `score` that change what a task's predictions hold, beyond the model, revision, backend and
 # data folder that the result's path already names. Each is recorded with the result (summary.json,
 # "run") and an existing result is reused only when it was made with the same values.
-RESULT_OPTIONS = ("limit", "bos_rule", "pll_variant", "reduction", "temperature", "reading_space",
+RESULT_OPTIONS = ("year", "tie_seed", "limit", "bos_rule", "pll_variant", "reduction", "temperature", "reading_space",
                   "reading_token_types", "dtype", "trust_remote_code")
 READING_OPTIONS = ("reading_space", "reading_token_types")  # they change the reading task alone
+
+
+def _recorded(made: dict[str, Any], name: str) -> Any:
+    """An option as a result records it. A kit result without a year was made by the 2025 rules (the
+    only ones the kit knew before --year, and what --year 2025 still writes); its tie seed broke no tie."""
+    if name == "year":
+        return made.get("year", Rules.Y2025.value)
+    if name == "tie_seed" and made.get("year", Rules.Y2025) == Rules.Y2025:
+        return None
+    return made.get(name)
 
 
 def made_otherwise(out_dir: Path, options: dict[str, Any]) -> str | None:
     """How the result in ``out_dir`` was made differently from ``options`` (``--limit 5, not 0``), or
     None when it may be reused: same values of every :data:`RESULT_OPTIONS` entry it recorded. A
     result with no record of an option (written by another tool, or before the option existed)
-    is not held against it."""
+    is not held against it, except the year: a kit result without one was made by the 2025 rules."""
     path = Path(out_dir) / "summary.json"
     summary = files.read_json(path) if path.is_file() else {}
     made = summary.get("run") or {}
+    if not made:
+        return None
     for name in RESULT_OPTIONS:
         if name in READING_OPTIONS and summary.get("task") != "reading":
             continue
-        if name in made and name in options and made[name] != options[name]:
-            return f"--{name} {made[name]}, not {options[name]}"
+        theirs, ours = _recorded(made, name), _recorded(options, name)
+        if theirs is not None and ours is not None and theirs != ours:
+            return f"--{name} {theirs}, not {ours}"
     return None
 
 

@@ -19,6 +19,7 @@ import zlib
 from pathlib import Path
 from typing import Any, Iterable
 
+from babylm.challenge import DEFAULT_RULES, RULES, Rules
 from babylm.errors import InputError, UsageError
 from babylm.files import read_jsonl
 from eval_export import global_piqa
@@ -26,6 +27,12 @@ from eval_export import global_piqa
 # --tasks names, in the order of the collated file (strict/evaluation_pipeline/collate_preds.py).
 TASKS = ("blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "wug_past", "comps", *global_piqa.TASKS,
          "reading")
+# The tasks of each year's set: WUG adjective nominalization and past tense are gone at 3d57ddc, GlobalPIQA
+# is new (strict/evaluation_pipeline/sentence_zero_shot/run.py's --task choices, collate_preds.py).
+YEAR_TASKS: dict[str, tuple[str, ...]] = {
+    Rules.Y2025: tuple(t for t in TASKS if t not in global_piqa.TASKS),
+    Rules.Y2026: tuple(t for t in TASKS if t not in ("wug_adj", "wug_past")),
+}
 # Hidden 2025 tasks and GlobalPIQA (hub-only data): scored when their files are present, skipped (with a note) otherwise.
 OPTIONAL_TASKS = ("wug_past", "comps", *global_piqa.TASKS)
 EVAL_SETS = ("full", "fast")
@@ -63,6 +70,18 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "comps": {"counts": {"base": 49340, "wugs": 13896, "wugs_dist_before": 13896, "wugs_dist_in_between": 13896}},
     "reading": {"counts": {"reading": 1726}},
     **{t: {"n_uids": n, "per_uid": 1} for t, n in global_piqa.SIZES.items()},  # keyed by example id
+}
+# Entity tracking by the 2026 rules, items with "nothing" in an option dropped: the per-subtask sizes of
+# collate_preds.py @ 3d57ddc (ENTITY_TRACKING_SIZES; the fast set is its `regular` subtasks).
+ENTITY_TRACKING_2026 = {
+    "regular_0_ops": 517, "regular_1_ops": 409, "regular_2_ops": 405, "regular_3_ops": 425, "regular_4_ops": 388,
+    "regular_5_ops": 94, "ambiref_0_ops": 508, "ambiref_1_ops": 428, "ambiref_2_ops": 413, "ambiref_3_ops": 409,
+    "ambiref_4_ops": 434, "ambiref_5_ops": 123, "move_contents_0_ops": 516, "move_contents_1_ops": 437,
+    "move_contents_2_ops": 399, "move_contents_3_ops": 406, "move_contents_4_ops": 353, "move_contents_5_ops": 116,
+}
+EXPECTED_2026: dict[str, dict[str, Any]] = {
+    "entity_tracking": {"counts": ENTITY_TRACKING_2026},
+    "entity_tracking_fast": {"counts": {k: v for k, v in ENTITY_TRACKING_2026.items() if k.startswith("regular_")}},
 }
 EWOK_PASSWORD_ENV = "BABYLM_EWOK_PASSWORD"
 # The official evaluation_data folder: $BABYLM_EVAL_DATA, else ./evaluation_data (where the
@@ -104,6 +123,7 @@ class TaskData:
     rows: list[ReadingRow] = dataclasses.field(default_factory=list)
     official: bool = True  # counts checked against the official sizes
     reduction: str = ""  # the task's own score reduction (GlobalPIQA: mean); "" = the scoring options' one
+    year: str = DEFAULT_RULES.value  # the rules the items were read by
 
     def uid_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -155,19 +175,30 @@ def minimal_pair_items(files: Iterable[tuple[str, bytes | Path]], uid_from_field
     return items
 
 
-def ewok_items(files: Iterable[tuple[str, bytes | Path]]) -> list[Item]:
-    """EWoK: ``Context1 + " " + Target{1,2}``; only ``" " + Target`` is scored; key = Domain."""
+def ewok_items(files: Iterable[tuple[str, bytes | Path]], year: str = DEFAULT_RULES) -> list[Item]:
+    """EWoK, key = Domain. 2025: ``Context1 + " " + Target{1,2}``, only ``" " + Target`` scored, pred
+    ``" " + Target``. 2026 (read_files.py @ 3d57ddc, ``decode_ewok``): ``" " + Target1`` after
+    ``Context1`` (gold) against the same ``" " + Target1`` after ``Context2``, only ``" " + Target1``
+    scored; the pred is the whole chosen sentence, ``Context + " " + Target1``."""
     items = []
     for name, data in files:
         for row in read_jsonl(data, name):
             context = _text(row, "Context1", name)
+            domain = str(_field(row, "Domain", name))
+            if Rules(year) is Rules.Y2026:
+                other, t1 = _text(row, "Context2", name), " " + _text(row, "Target1", name)
+                items.append(Item(domain, [(context, t1), (other, t1)], [context + t1, other + t1]))
+                continue
             t1, t2 = " " + _text(row, "Target1", name), " " + _text(row, "Target2", name)
-            items.append(Item(str(_field(row, "Domain", name)), [(context, t1), (context, t2)], [t1, t2]))
+            items.append(Item(domain, [(context, t1), (context, t2)], [t1, t2]))
     return items
 
 
-def entity_tracking_items(files: Iterable[tuple[str, bytes | Path]]) -> list[Item]:
-    """Entity tracking: ``input_prefix + option`` for the 5 options; key ``<file stem>_<numops>_ops``."""
+def entity_tracking_items(files: Iterable[tuple[str, bytes | Path]], year: str = DEFAULT_RULES) -> list[Item]:
+    """Entity tracking: ``input_prefix + option`` for the 5 options; key ``<file stem>_<numops>_ops``.
+    2026: an item with "nothing" in any option (a case-sensitive substring) is dropped, as
+    read_files.py @ 3d57ddc (``decode_entity_tracking``) drops it before scoring."""
+    drop_nothing = Rules(year) is Rules.Y2026
     items = []
     for name, data in files:
         stem = Path(name).stem
@@ -176,6 +207,8 @@ def entity_tracking_items(files: Iterable[tuple[str, bytes | Path]]) -> list[Ite
             options = _field(row, "options", name)
             if not isinstance(options, list) or len(options) < 2 or not all(isinstance(o, str) and o.strip() for o in options):
                 raise InputError(f"{name}:{row['__line__']}: 'options' must be a list of non-empty strings")
+            if drop_nothing and any("nothing" in o for o in options):
+                continue
             uid = f"{stem}_{_field(row, 'numops', name)}_ops"
             items.append(Item(uid, [(prefix, o) for o in options], list(options)))
     return items
@@ -283,15 +316,34 @@ def _files(folder: Path) -> list[tuple[str, Path]]:
     return [(str(f), f) for f in _jsonl_files(folder)]
 
 
-def load_task(name: str, eval_set: str, root: Path, ewok_password: str | None = None, limit: int = 0) -> TaskData:
-    """Load one task by its --tasks name (or a folder path for a custom BLiMP-format task)."""
+def check_year_task(name: str, year: str) -> None:
+    """A task of the other year's set, asked for by name: one line saying which --year has it."""
+    if name in TASKS and name not in YEAR_TASKS[Rules(year)]:
+        has = next(y for y in RULES if name in YEAR_TASKS[y])
+        raise UsageError(f"--tasks: {name} is not in the {Rules(year).value} task set; score it with --year {has}")
+
+
+def load_task(name: str, eval_set: str, root: Path, ewok_password: str | None = None, limit: int = 0,
+              year: str = DEFAULT_RULES) -> TaskData:
+    """Load one task by its --tasks name (or a folder path for a custom BLiMP-format task) by
+    ``year``'s rules; a task that holds no item is refused in one line."""
+    data = _load_task(name, eval_set, root, ewok_password, Rules(year))
+    data.year = Rules(year).value
+    if not data.items and not data.rows:
+        raise InputError(f"{data.source or root}: task {data.name} holds no item to score; check the file(s) "
+                         "(an empty *.jsonl, or every entity-tracking item dropped by the 2026 \"nothing\" rule)")
+    return _limited(data, limit)
+
+
+def _load_task(name: str, eval_set: str, root: Path, ewok_password: str | None, year: Rules) -> TaskData:
     if name not in TASKS:
         folder = Path(name)
         if folder.is_dir():
             items = minimal_pair_items(_files(folder), uid_from_field=True)
-            data = TaskData("custom", "custom", folder.name, "ranking", str(folder), items, official=False)
-            return _limited(data, limit)
-        raise UsageError(f"--tasks: unknown task {name!r}; tasks are {', '.join(TASKS)} or a folder of BLiMP-format *.jsonl")
+            return TaskData("custom", "custom", folder.name, "ranking", str(folder), items, official=False)
+        raise UsageError(f"--tasks: unknown task {name!r}; tasks are {', '.join(YEAR_TASKS[year])} or a folder of "
+                         "BLiMP-format *.jsonl")
+    check_year_task(name, year)
     if eval_set not in EVAL_SETS:
         raise UsageError(f"--eval_set: {eval_set!r} is not one of {', '.join(EVAL_SETS)}")
     task, data_dir = DATA_DIRS[(name, eval_set)]
@@ -300,8 +352,7 @@ def load_task(name: str, eval_set: str, root: Path, ewok_password: str | None = 
         path = folder / "reading_data.csv" if folder else None
         if path is None or not path.is_file():
             raise InputError(f"{root}: no reading/reading_data.csv; check --eval_data")
-        data = TaskData(name, task, "", "reading", str(path), rows=reading_rows(path))
-        return _limited(data, limit)
+        return TaskData(name, task, "", "reading", str(path), rows=reading_rows(path))
     folder = find_folder(root, data_dir)
     source = str(folder) if folder else ""
     if name == "ewok":
@@ -314,7 +365,7 @@ def load_task(name: str, eval_set: str, root: Path, ewok_password: str | None = 
                 raise InputError(f"{root}: no {data_dir}/ folder" + ("" if eval_set == "fast" else
                                  " (full EWoK must be built from the gated HF dataset; --eval_set fast uses ewok_fast.zip)"))
             files, source = open_ewok_zip(zipped, ewok_password or os.environ.get(EWOK_PASSWORD_ENV)), f"{zipped} (encrypted)"
-        data = TaskData(name, task, data_dir, "ranking", source, ewok_items(files))
+        data = TaskData(name, task, data_dir, "ranking", source, ewok_items(files, year))
     elif name in global_piqa.TASKS:
         data = global_piqa_task(name, eval_set, root)
     elif name == "entity_tracking" and folder is None and eval_set == "fast":
@@ -324,7 +375,7 @@ def load_task(name: str, eval_set: str, root: Path, ewok_password: str | None = 
         if full is None or not (full / "regular.jsonl").is_file():
             raise InputError(f"{root}: no entity_tracking_fast/ or entity_tracking/regular.jsonl")
         regular = full / "regular.jsonl"
-        data = TaskData(name, task, data_dir, "ranking", str(regular), entity_tracking_items([(str(regular), regular)]))
+        data = TaskData(name, task, data_dir, "ranking", str(regular), entity_tracking_items([(str(regular), regular)], year))
     else:
         if folder is None:
             raise InputError(f"{root}: no {data_dir}/ folder for task {name} (looked in ., full_eval/, fast_eval/); check --eval_data")
@@ -332,13 +383,13 @@ def load_task(name: str, eval_set: str, root: Path, ewok_password: str | None = 
         if name in ("blimp", "blimp_supplement"):
             items = minimal_pair_items(files, uid_from_field=(name == "blimp"))
         elif name == "entity_tracking":
-            items = entity_tracking_items(files)
+            items = entity_tracking_items(files, year)
         elif name in ("wug_adj", "wug_past"):
             items = wug_items(files, name)
         else:
             items = comps_items(files)
         data = TaskData(name, task, data_dir, "wug" if name.startswith("wug") else "ranking", source, items)
-    return _limited(data, limit)
+    return data
 
 
 def global_piqa_task(name: str, eval_set: str, root: Path) -> TaskData:
@@ -394,7 +445,8 @@ def _limited(data: TaskData, limit: int) -> TaskData:
 
 def check_counts(data: TaskData) -> None:
     """Compare the loaded counts with the official sizes; mismatch -> InputError."""
-    expected = EXPECTED.get(data.data_dir or "reading")
+    expected = (EXPECTED_2026 if data.year == Rules.Y2026 else {}).get(data.data_dir) or \
+        EXPECTED.get(data.data_dir or "reading")
     if expected is None:
         return
     counts = data.uid_counts()

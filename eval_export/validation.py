@@ -109,7 +109,7 @@ class _Gold:
 def _load_gold(root: Path, section: str, eval_set: str, password: str | None) -> tuple[Any, str | None]:
     """Candidate strings per item of one gold task (cached: validating several files reads it once)."""
     try:
-        data = tasks.load_task(section, eval_set, root, password)
+        data = tasks.load_task(section, eval_set, root, password, year=Rules.Y2025)  # the 2025 path's gold
     except KitError as exc:
         # Not the official set (e.g. the kit's synthetic pairs linked as blimp_filtered/ by the
         # smoke run): check against the files that are there, as a custom minimal-pair set.

@@ -1,36 +1,41 @@
 """Score a loaded task with a model, and the task metrics (accuracy + ties, WUG rho, reading R² gain).
 
 All candidates of a task go to the scorer in one call, so the length sort and packing see the whole
-task. The ranking rule is the official one: the first index of the maximum wins, so a tie counts
-as correct (babylm-org/babylm-eval, strict/evaluation_pipeline/sentence_zero_shot/compute_results.py);
-ties are counted so they can be reported.
+task. The ranking rule is the official one of the year (babylm-org/babylm-eval,
+strict/evaluation_pipeline/sentence_zero_shot/compute_results.py, ``rank_and_evaluate``):
+
+- 2025 (45fe2c1): the first index of the maximum wins, so a tie counts as correct; a NaN score wins
+  (``torch.max`` propagates it, as ``np.argmax`` does).
+- 2026 (3d57ddc): a NaN score counts as minus infinity and a tie is broken at random. The official
+  code draws from torch's unseeded generator; the kit draws from a generator seeded by
+  ``--tie_seed`` and the task, so two runs write the same file, and an official run may differ from
+  it on tied items only.
+
+Ties are counted under both rules so they can be reported.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+import zlib
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
+from babylm.challenge import Rules
 from babylm.errors import InputError, UsageError
 from eval_export import scoring
+from eval_export.scoring import ScoringOptions  # noqa: F401  (the options travel from here too)
 from eval_export.tasks import TaskData
 
 
-@dataclasses.dataclass
-class ScoringOptions:
-    bos_rule: str = "2025"
-    pll_variant: str = "original"
-    reduction: str = "sum"
-    token_budget: int = 2048
-    temperature: float = 1.0
-    reading_space: bool = False  # official quirk: the reading target word is tokenised without its space
-    progress: bool = False
-    reading_token_types: str = "official"  # reading: token types the official call would pass (or "drop")
-    prefix_sharing: bool = True  # causal: shared token prefixes computed once (False: the plain path)
+class Prepared(NamedTuple):
+    """A task tokenised for one tokenizer and backend (see :func:`prepare`)."""
+
+    requests: list[scoring.Request]
+    plan: Any  # reading: (the word each request belongs to, token types or None); None for the others
 
 
 @dataclasses.dataclass
@@ -48,17 +53,17 @@ class TaskResult:
 
 def prepare_requests(tokenizer: Any, backend: str, data: TaskData, opts: ScoringOptions) -> list[scoring.Request]:
     """Tokenise every string of a task (all candidates, or reading words and their previous words)."""
-    return prepare(tokenizer, backend, data, opts)[0]
+    return prepare(tokenizer, backend, data, opts).requests
 
 
-def prepare(tokenizer: Any, backend: str, data: TaskData, opts: ScoringOptions) -> tuple[list[scoring.Request], Any]:
+def prepare(tokenizer: Any, backend: str, data: TaskData, opts: ScoringOptions) -> Prepared:
     """The task's requests and, for reading, the rest of its plan: (the word each request belongs
     to, token types or None), see :func:`reading_plan`; None for the other tasks."""
     if data.kind == "reading":
         requests, owner, types = reading_plan(tokenizer, backend, data, opts)
-        return requests, (owner, types)
+        return Prepared(requests, (owner, types))
     flat = [cand for it in data.items for cand in it.candidates]
-    return scoring.build_requests(tokenizer, flat, backend, opts.bos_rule), None
+    return Prepared(scoring.build_requests(tokenizer, flat, backend, opts.bos_rule), None)
 
 
 def check_lengths(model: Any, requests: list[scoring.Request], data: TaskData) -> None:
@@ -71,38 +76,58 @@ def check_lengths(model: Any, requests: list[scoring.Request], data: TaskData) -
 
 
 def score_task(model: Any, tokenizer: Any, backend: str, data: TaskData, opts: ScoringOptions,
-               requests: list[scoring.Request] | None = None, plan: Any = None) -> TaskResult:
-    """Score every candidate of ``data`` and pick the winner of each item (``requests`` and ``plan``:
-    from :func:`prepare`, when the caller tokenised already)."""
-    if requests is None:
-        requests, plan = prepare(tokenizer, backend, data, opts)
+               prepared: Prepared | None = None) -> TaskResult:
+    """Score every candidate of ``data`` and pick the winner of each item by ``opts.year``'s rule
+    (``prepared``: from :func:`prepare`, when the caller tokenised already)."""
+    requests, plan = prepared if prepared is not None else prepare(tokenizer, backend, data, opts)
     if data.kind == "reading":
-        owner, types = plan if plan is not None else reading_plan(tokenizer, backend, data, opts)[1:]
+        owner, types = plan
         if types and _types_matter(model, requests[0], types[0], backend):
             logprob = _typed_logprob(model, requests, types, backend, scoring.pad_id_of(tokenizer), opts)
             return _reading_result(TaskResult(data), logprob, owner)
-    scores = scoring.score_requests(model, requests, backend, opts.pll_variant, opts.token_budget, opts.temperature,
-                                    pad_id=scoring.pad_id_of(tokenizer), mask_id=tokenizer.mask_token_id,
-                                    progress=opts.progress,
+    scores = scoring.score_requests(model, requests, backend, opts, pad_id=scoring.pad_id_of(tokenizer),
+                                    mask_id=tokenizer.mask_token_id,
                                     desc=f"{data.name} ({len(data.items) or len(data.rows)} "
-                                         f"{'words' if data.kind == 'reading' else 'items'}, {len(requests)} strings)",
-                                    prefix_sharing=opts.prefix_sharing)
+                                         f"{'words' if data.kind == 'reading' else 'items'}, {len(requests)} strings)")
     result = TaskResult(data, model_tokens=scores.model_tokens, plain_tokens=scores.plain_tokens)
     if data.kind == "reading":
         return _reading_result(result, scores.logprob, owner)
     reduced = scores.reduce(data.reduction or opts.reduction)  # GlobalPIQA: length-normalised
+    pick = _tie_breaker(data, opts) if Rules(opts.year) is Rules.Y2026 else None
     pos = 0
-    for it in data.items:
+    for k, it in enumerate(data.items):
         cand = reduced[pos: pos + len(it.candidates)]
         pos += len(it.candidates)
-        best = int(np.argmax(cand))  # first index of the maximum, like torch.max in the 2025 code
+        if pick is None:
+            best = int(np.argmax(cand))  # first index of the maximum, like torch.max in the 2025 code
+            tie = bool(np.sum(cand == cand[best]) > 1)
+        else:
+            best, tie = pick(k, cand)
         result.scores.append([float(s) for s in cand])
         result.chosen.append(best)
-        result.ties.append(bool(np.sum(cand == cand[best]) > 1))
+        result.ties.append(tie)
         if data.kind == "wug":
             # softmax over the two summed scores, probability of candidate 0
             result.probs.append(float(1.0 / (1.0 + math.exp(min(cand[1] - cand[0], 700.0)))))
     return result
+
+
+def _tie_breaker(data: TaskData, opts: ScoringOptions):
+    """The 2026 ranking rule as ``pick(k, scores) -> (chosen, tie)`` for item k: NaN counts as minus
+    infinity, a tie goes to one of the tied candidates at random. One uniform number per item is
+    drawn up front from a generator seeded by ``opts.tie_seed`` and the task's data folder, so an
+    item's pick depends on neither the other items' ties nor the other tasks scored."""
+    stream = zlib.crc32(f"{data.task}/{data.data_dir}".encode("utf-8"))
+    draws = np.random.default_rng([opts.tie_seed, stream]).random(len(data.items))  # (N,) in [0, 1)
+
+    def pick(k: int, cand: np.ndarray) -> tuple[int, bool]:
+        cand = np.where(np.isnan(cand), -np.inf, cand)
+        tied = np.flatnonzero(cand == cand.max())
+        if len(tied) == 1:
+            return int(tied[0]), False
+        return int(tied[int(draws[k] * len(tied))]), True
+
+    return pick
 
 
 def _reading_result(result: TaskResult, logprob: np.ndarray, owner: np.ndarray) -> TaskResult:
@@ -287,7 +312,8 @@ def _typed_logprob(model: Any, requests: list[scoring.Request], types: list[tupl
 
 
 def accuracy_by_uid(result: TaskResult) -> dict[str, dict[str, float]]:
-    """{uid: {"accuracy", "n", "ties"}}: an item is right when the chosen candidate is its gold one."""
+    """{uid: {"accuracy", "n", "ties"}}: an item is right when the chosen candidate is its gold one; a
+    tie was decided by the year's rule (2025: for the first candidate, 2026: at random)."""
     out: dict[str, dict[str, float]] = {}
     for it, best, tie in zip(result.data.items, result.chosen, result.ties):
         row = out.setdefault(it.uid, {"correct": 0, "n": 0, "ties": 0})

@@ -98,8 +98,8 @@ def test_forest_layout_by_hand():
 
 def both_paths(model, tok, reqs, **kw):
     pad = scoring.pad_id_of(tok)
-    plain = scoring.score_requests(model, reqs, "causal", pad_id=pad, prefix_sharing=False, **kw)
-    shared = scoring.score_requests(model, reqs, "causal", pad_id=pad, **kw)
+    plain = scoring.score_requests(model, reqs, "causal", scoring.ScoringOptions(prefix_sharing=False, **kw), pad_id=pad)
+    shared = scoring.score_requests(model, reqs, "causal", scoring.ScoringOptions(**kw), pad_id=pad)
     return plain, shared
 
 
@@ -141,7 +141,7 @@ def test_row_size_budget_and_head_chunks_do_not_change_scores(models, groups, mo
     if chunk:
         monkeypatch.setattr(scoring, "_LOGIT_CHUNK", chunk)  # about 7 rows of the 400-token vocabulary
     for row_tokens, budget in ((16, 64), (300, 600), (5000, 5000)):
-        got = scoring.score_requests(model, reqs, "causal", token_budget=budget, row_tokens=row_tokens,
+        got = scoring.score_requests(model, reqs, "causal", scoring.ScoringOptions(token_budget=budget, row_tokens=row_tokens),
                                      pad_id=scoring.pad_id_of(tok))
         np.testing.assert_allclose(got.logprob, plain.logprob, rtol=0, atol=1e-4)
 

@@ -105,14 +105,14 @@ def test_batched_equals_brute_force(built, items, kind, backend, variant, rule):
     if backend != "causal":  # BERT and RoBERTa take the last-layer shortcut, DeBERTa the plain split
         assert scoring._EncoderShortcut(scoring._SplitModel(model)).ok == (kind in ("bert", "roberta"))
     reqs = scoring.build_requests(tok, items, backend, rule)
-    got = scoring.score_requests(model, reqs, backend, variant, token_budget=64, pad_id=scoring.pad_id_of(tok),
-                                 mask_id=tok.mask_token_id)
+    got = scoring.score_requests(model, reqs, backend, scoring.ScoringOptions(pll_variant=variant, token_budget=64),
+                                 pad_id=scoring.pad_id_of(tok), mask_id=tok.mask_token_id)
     want = np.array([brute_force(model, r, backend, variant) for r in reqs])
     np.testing.assert_allclose(got.logprob, want, rtol=0, atol=1e-5 * np.maximum(1, np.abs(want)).max())
     assert np.all(got.logprob < 0)
     # the batch budget must not change anything
-    again = scoring.score_requests(model, reqs, backend, variant, token_budget=4096, pad_id=scoring.pad_id_of(tok),
-                                   mask_id=tok.mask_token_id)
+    again = scoring.score_requests(model, reqs, backend, scoring.ScoringOptions(pll_variant=variant, token_budget=4096),
+                                   pad_id=scoring.pad_id_of(tok), mask_id=tok.mask_token_id)
     np.testing.assert_allclose(again.logprob, got.logprob, atol=1e-5)
     np.testing.assert_allclose(got.reduce("mean"), got.logprob / got.n_tokens)
 
@@ -188,7 +188,7 @@ def test_models_without_a_single_head_fall_back_to_full_logits(lines, items):
     assert not scoring._SplitModel(model).split
     MASK[0] = tok.mask_token_id
     reqs = scoring.build_requests(tok, items[:6], "mlm", "2025")
-    got = scoring.score_requests(model, reqs, "mlm", token_budget=64, mask_id=tok.mask_token_id)
+    got = scoring.score_requests(model, reqs, "mlm", scoring.ScoringOptions(token_budget=64), mask_id=tok.mask_token_id)
     np.testing.assert_allclose(got.logprob, [brute_force(model, r, "mlm") for r in reqs], atol=1e-4)
 
 

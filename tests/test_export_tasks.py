@@ -20,12 +20,14 @@ EWOK_DOMAINS = ["agent-properties", "material-dynamics", "material-properties", 
                 "social-properties", "social-relations", "spatial-relations"]
 
 
-@pytest.mark.parametrize("name,eval_set,n_uids,total", [
-    ("blimp", "full", 67, 59875), ("blimp", "fast", 67, 67 * 200), ("blimp_supplement", "full", 5, 5218),
-    ("blimp_supplement", "fast", 5, 250), ("entity_tracking", "full", 18, 9483), ("entity_tracking", "fast", 6, 3152),
-    ("wug_adj", "full", 1, 200), ("reading", "full", 1, 1726)])
-def test_official_counts_and_keys(root, name, eval_set, n_uids, total):
-    data = tasks.load_task(name, eval_set, root)
+@pytest.mark.parametrize("name,eval_set,n_uids,total,year", [
+    ("blimp", "full", 67, 59875, "2026"), ("blimp", "fast", 67, 67 * 200, "2026"),
+    ("blimp_supplement", "full", 5, 5218, "2026"), ("blimp_supplement", "fast", 5, 250, "2026"),
+    ("entity_tracking", "full", 18, 9483, "2025"), ("entity_tracking", "fast", 6, 3152, "2025"),
+    ("entity_tracking", "full", 18, 6780, "2026"), ("entity_tracking", "fast", 6, 2238, "2026"),
+    ("wug_adj", "full", 1, 200, "2025"), ("reading", "full", 1, 1726, "2026")])
+def test_official_counts_and_keys(root, name, eval_set, n_uids, total, year):
+    data = tasks.load_task(name, eval_set, root, year=year)
     counts = data.uid_counts()
     assert len(counts) == n_uids and sum(counts.values()) == total and data.official
     if name == "blimp":
@@ -112,7 +114,7 @@ def test_ewok_zip_read_in_memory(tmp_path, monkeypatch):
     _make_ewok_zip(tmp_path, "s3cret")
     root = tmp_path / "data"
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    data = tasks.load_task("ewok", "fast", root, ewok_password="s3cret")
+    data = tasks.load_task("ewok", "fast", root, ewok_password="s3cret", year="2025")
     assert sorted(data.uid_counts().items()) == [(d, 100) for d in EWOK_DOMAINS]
     it = data.items[0]
     assert it.candidates[0] == ("The cup 0 is on the table.", " The cup is up.") and it.preds[0] == " The cup is up."
@@ -179,7 +181,7 @@ def test_comps_and_wug_past_when_present(tmp_path):
     (tmp_path / "wug_past_tense").mkdir()
     (tmp_path / "wug_past_tense" / "wug_past_tense.jsonl").write_text(
         json.dumps({"sentences": "He spling yesterday. splung\tHe spling yesterday. splinged", "ratio": 0.3}) + "\n")
-    wug = tasks.load_task("wug_past", "full", tmp_path, limit=5)
+    wug = tasks.load_task("wug_past", "full", tmp_path, limit=5, year="2025")
     assert wug.items[0].uid == "wug_past" and wug.items[0].extra["ratio"] == 0.3 and wug.kind == "wug"
 
 
@@ -230,3 +232,66 @@ def test_reading_steps_retokenise_like_the_official_code(shared):
         assert ctx == text  # the decoded earlier pieces are appended as text
         assert target == tok(tok.decode([piece]), add_special_tokens=False)["input_ids"][0]
         text += tok.decode([piece])
+
+
+def _sources_entity_counts(shared) -> dict[str, int]:
+    """The 'expected' column of the entity-tracking table that ends the reference data's SOURCES.md."""
+    import re
+
+    text = (shared / "data" / "eval" / "SOURCES.md").read_text(encoding="utf-8")
+    table = text[text.index("Entity tracking per subtask"):]
+    return {m.group(1): int(m.group(4)) for m in re.finditer(r"\|\s*(\w+_\d_ops)\s*\|\s*(\d+)\s*\|\s*(\d+)\s*\|\s*(\d+)\s*\|", table)}
+
+
+def test_entity_tracking_2026_drops_items_with_nothing(root, shared):
+    """2026: the counts per subtask are those SOURCES.md expects of 3d57ddc, no kept item holds "nothing"
+    in an option, and every dropped item does (counted by hand from the files)."""
+    want = _sources_entity_counts(shared)
+    assert len(want) == 18 and want["regular_0_ops"] == 517 and want == tasks.ENTITY_TRACKING_2026
+    new, old = (tasks.load_task("entity_tracking", "full", root, year=y) for y in ("2026", "2025"))
+    assert new.uid_counts() == want and old.uid_counts()["regular_0_ops"] == 606
+    assert not any("nothing" in c for it in new.items for _, c in it.candidates)
+    dropped = sum(any("nothing" in c for _, c in it.candidates) for it in old.items)
+    assert dropped == 9483 - 6780
+    # the survivors in file order are the 2025 items without "nothing", unchanged
+    assert [it.candidates for it in new.items] == [it.candidates for it in old.items
+                                                   if not any("nothing" in c for _, c in it.candidates)]
+    fast = tasks.load_task("entity_tracking", "fast", root, year="2026")
+    assert fast.uid_counts() == {k: v for k, v in want.items() if k.startswith("regular_")}
+    # the filter is a case-sensitive substring, applied before --limit counts
+    row = {"input_prefix": "Box 1 contains ", "options": ["the apple", "Nothing", "the pen"], "numops": 0}
+    rows = [row, {**row, "options": ["the apple", "nothingness", "the pen"]}]
+    kept = tasks.entity_tracking_items([("regular.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())], "2026")
+    assert [it.preds[1] for it in kept] == ["Nothing"]
+
+
+def test_ewok_2026_compares_target1_after_both_contexts(tmp_path):
+    _make_ewok_zip(tmp_path, "s3cret", n=100)
+    root = tmp_path / "data"
+    new = tasks.load_task("ewok", "fast", root, ewok_password="s3cret", year="2026")
+    old = tasks.load_task("ewok", "fast", root, ewok_password="s3cret", year="2025")
+    assert new.uid_counts() == old.uid_counts() == {d: 100 for d in EWOK_DOMAINS}
+    it = new.items[0]
+    # read_files.py @ 3d57ddc: completions " " + Target1 twice, prefixes Context1 / Context2, the
+    # sentence (the pred) " ".join([Context, Target1]); the gold is the first
+    assert it.candidates == [("The cup 0 is on the table.", " The cup is up."),
+                             ("The cup 0 is under the table.", " The cup is up.")]
+    assert it.preds == ["The cup 0 is on the table. The cup is up.", "The cup 0 is under the table. The cup is up."]
+    assert old.items[0].preds == [" The cup is up.", " The cup is down."]
+
+
+def test_2026_task_set_has_no_wug(root):
+    assert "wug_adj" in tasks.YEAR_TASKS["2025"] and "wug_past" in tasks.YEAR_TASKS["2025"]
+    assert not {"wug_adj", "wug_past"} & set(tasks.YEAR_TASKS["2026"])
+    for name in ("wug_adj", "wug_past"):
+        with pytest.raises(UsageError, match=f"^--tasks: {name} is not in the 2026 task set; score it with --year 2025$"):
+            tasks.load_task(name, "full", root, year="2026")
+    assert tasks.load_task("wug_adj", "full", root, year="2025").uid_counts() == {"wug_adj": 200}
+
+
+def test_empty_task_file_is_one_line(tmp_path):
+    folder = tmp_path / "supplement_fast"
+    folder.mkdir()
+    (folder / "hypernym.jsonl").write_text("")
+    with pytest.raises(InputError, match=r"supplement_fast: task blimp_supplement holds no item to score"):
+        tasks.load_task("blimp_supplement", "fast", tmp_path, limit=3)

@@ -355,7 +355,7 @@ def _brute_scores(model, tk, items, backend):
 def test_scores_match_one_sentence_references(saved):
     from babylm.challenge import default_backend
     from eval_export.loading import load_model
-    from eval_export.scoring import sentence_scores
+    from eval_export.scoring import ScoringOptions, sentence_scores
 
     folder, model, tk = saved
     items = [("", t) for t in TEXTS] + [("The cats", " see the dog."), ("", "Dog the see cats.")]
@@ -367,7 +367,7 @@ def test_scores_match_one_sentence_references(saved):
     assert set(loaded) == {"mntp", "causal"} and default_backend(loaded["mntp"].config) == "mntp"
     assert type(loaded["causal"]).__name__ == "GPTBertForCausalLM"
     for backend, lm in loaded.items():
-        got = sentence_scores(lm, tk, items, backend, token_budget=40)
+        got = sentence_scores(lm, tk, items, backend, ScoringOptions(token_budget=40))
         want = _brute_scores(lm, tk, items, backend)
         assert want[0] != want[3]
         assert got == pytest.approx(want, rel=1e-5, abs=1e-4), backend

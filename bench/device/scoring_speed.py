@@ -75,7 +75,7 @@ def timed(model, tok, backend: str, data_list, device: str, dtype, budget: int) 
     model.to(device=device, dtype=dtype)
     opts = zero_shot.ScoringOptions(token_budget=budget)
     warm = zero_shot.prepare_requests(tok, backend, data_list[0], opts)[:64]
-    scoring.score_requests(model, warm, backend, token_budget=budget, pad_id=scoring.pad_id_of(tok),
+    scoring.score_requests(model, warm, backend, scoring.ScoringOptions(token_budget=budget), pad_id=scoring.pad_id_of(tok),
                            mask_id=tok.mask_token_id)
     if device == "cuda":
         torch.cuda.synchronize()
@@ -83,7 +83,7 @@ def timed(model, tok, backend: str, data_list, device: str, dtype, budget: int) 
     scores = []
     for data in data_list:
         requests = zero_shot.prepare_requests(tok, backend, data, opts)
-        scores.append(scoring.score_requests(model, requests, backend, token_budget=budget,
+        scores.append(scoring.score_requests(model, requests, backend, scoring.ScoringOptions(token_budget=budget),
                                              pad_id=scoring.pad_id_of(tok), mask_id=tok.mask_token_id).logprob)
     if device == "cuda":
         torch.cuda.synchronize()
