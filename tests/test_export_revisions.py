@@ -19,7 +19,7 @@ from tests import export_models as em
 from tests.conftest import run_cli
 from tests.train_fixtures import make_tokenizer
 
-TASKS = "blimp_supplement,entity_tracking,wug_adj,reading"
+TASKS = "blimp_supplement,entity_tracking,reading"
 REVISIONS = ["chck_1M", "chck_2M", "chck_10M", "main"]
 
 

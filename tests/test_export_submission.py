@@ -38,7 +38,7 @@ def fake_result(data: tasks.TaskData, pick=lambda i: 0) -> zero_shot.TaskResult:
 
 def write_full_tree(results, root, model="m", backend="causal", revision="main", eval_set="full"):
     for name in ("blimp", "blimp_supplement", "entity_tracking", "wug_adj", "reading"):
-        data = tasks.load_task(name, eval_set, root)
+        data = tasks.load_task(name, eval_set, root, year="2025")  # the 2025 tree (WUG, all entity-tracking items)
         out = submission.task_dir(results, model, revision, backend, data.task, data.data_dir)
         submission.write_task(fake_result(data, pick=lambda i: i), out, {}, overwrite=True)
 
@@ -60,7 +60,7 @@ def test_per_task_file_is_byte_exact(root, tmp_path):
     text = (out / "predictions.json").read_text()
     assert text.startswith('{"reading": {"predictions": [{"id": 0, "pred": 0.5, "prev_pred": NaN}, {"id": 1, ')
     # wug: prob present
-    wug = tasks.load_task("wug_adj", "full", root, limit=2)
+    wug = tasks.load_task("wug_adj", "full", root, limit=2, year="2025")
     out = submission.write_task(fake_result(wug), tmp_path / "wug", {}, False)
     assert json.loads((out / "predictions.json").read_text())["wug_adj"]["predictions"][1] == \
         {"id": "wug_adj_1", "pred": wug.items[1].preds[0], "prob": 0.25}
@@ -110,7 +110,7 @@ def test_collate_and_old_formats(root, full_tree, tmp_path):
     shutil.copytree(full_tree, results)
     with pytest.raises(InputError, match="missing piece"):
         submission.collate(results, "m", "causal", "strict-small", year="2025")
-    fast_data = [tasks.load_task(name, "fast", root, limit=2)
+    fast_data = [tasks.load_task(name, "fast", root, limit=2, year="2025")
                  for name in ("blimp", "blimp_supplement", "entity_tracking", "wug_adj", "reading")]
     for chck in milestones("strict-small"):
         for data in fast_data:

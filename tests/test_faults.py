@@ -193,7 +193,7 @@ def test_validate_fails_on_a_wrong_ewok_password(tmp_path):
     _make_ewok_zip(tmp_path, "s3cret")
     root = tmp_path / "data"
     preds = {}
-    for it in validation.tasks.load_task("ewok", "fast", root, "s3cret").items:
+    for it in validation.tasks.load_task("ewok", "fast", root, "s3cret", year="2025").items:
         block = preds.setdefault(it.uid, {"predictions": []})["predictions"]
         block.append({"id": f"{it.uid}_{len(block)}", "pred": it.preds[0]})
     path = _write(tmp_path / "res" / "ewok" / "ewok_fast" / "predictions.json", preds)

@@ -248,9 +248,14 @@ def test_smoke_with_official_eval_data_scores_the_official_tasks(tmp_path):
                re.search(r"--tasks (\S+)", c).group(1).replace("\\,", ","), "--limit" in c)
               for c in cmds if "eval_export score" in c]
     synthetic = str(eval_dir / "synthetic_blimp")
-    assert scores == [("main", "full", f"blimp_supplement,wug_adj,reading,{synthetic}", False),
-                      ("main", "fast", "blimp,ewok", False),
-                      ("chck_1M", "fast", f"blimp_supplement,ewok,wug_adj,reading,{synthetic}", False)]
+    # the 2026 task set (no WUG); EWoK only with its password (score refuses ewok named without it)
+    assert scores == [("main", "full", f"blimp_supplement,reading,{synthetic}", False),
+                      ("main", "fast", "blimp", False),
+                      ("chck_1M", "fast", f"blimp_supplement,reading,{synthetic}", False)]
+    proc = repro("--dry-run", "--from", "corpus", "smoke", env={**env, "BABYLM_EWOK_PASSWORD": "x"})
+    scores = [re.search(r"--tasks (\S+)", c).group(1).replace("\\,", ",") for c in _commands(proc.stdout)
+              if "eval_export score" in c]
+    assert scores[1:] == ["blimp,ewok", f"blimp_supplement,ewok,reading,{synthetic}"]
     assert any(" eval_export finetune " in c and "--tasks rte" in c for c in cmds)
     assert any(" eval_export validate " in c and f"--eval_data {eval_dir}" in c for c in cmds)
 
