@@ -1,7 +1,9 @@
 """Benchmark: the official 2025/2026 evaluation commands against ``python -m eval_export score``.
 
 For one model folder and a list of zero-shot tasks, runs the official pipeline's command for each
-task (babylm-org/babylm-eval, ``strict/``; you fetch it, the kit never ships it) and then ours, one
+task (babylm-org/babylm-eval, ``strict/``; you fetch it, the kit never ships it) at a pinned revision
+(``--revision``, default 3d57ddc, the final 2026 pipeline; 45fe2c1 is the 2025 one, run with
+``--year 2025``) and then ours by the same year's rules (``--year``), one
 after the other, on the same model folder and the same data files, each timed as a whole process
 (wall seconds, and CPU seconds of the child from ``os.wait4``). Then compares the outputs item by
 item and prints one table (also written as JSON and Markdown):
@@ -9,9 +11,16 @@ item and prints one table (also written as JSON and Markdown):
     task | items | official s | kit s | speed-up | differing predictions | max |score difference| |
     ties (official/kit) | model GFLOP/s of each side | float32 matmul GFLOP/s on this machine
 
+"Differing predictions" counts the items decided differently where neither side saw a tie; by the
+2026 rules both break ties at random (the official code unseeded), so the items decided differently
+on ties are counted apart, beside the tie counts of each side.
+
 plus a "whole set" row: our one ``score`` command for all the tasks against the sum of the
 official commands.
 
+``--official`` is a checkout or a git directory (a bare mirror is fine): the bench exports
+``strict/`` of ``--revision`` from it into the scratch folder (``git archive``) and runs that, so the
+revision run is the one named; ``--revision ""`` runs a plain folder as it is (its revision unchecked).
 The official code runs in the cached official-versions environment (``bench/official_env.py``:
 transformers 4.51.3 and the other pins of its ``strict/requirements.txt``; torch from this venv),
 from a scratch folder: it reads the data in its own layout, which the bench builds there
@@ -28,7 +37,7 @@ same count is used for both sides. The matmul rate is the best of a few float32 
 (hidden x feed-forward) products on the same number of threads.
 
     python bench/official_bench.py --official ../babylm-eval --model runs/x/final --eval_data evaluation_data \\
-        --eval_set fast --tasks blimp,blimp_supplement,ewok,entity_tracking,wug_adj,reading --limit 20 --threads 1
+        --eval_set fast --tasks blimp,blimp_supplement,ewok,entity_tracking,reading --limit 20 --threads 1
 
 EWoK fast is an encrypted zip; the password is read from the official checkout's README at run
 time (or --ewok_password / BABYLM_EWOK_PASSWORD); without one, ewok is left out with a note.
@@ -38,6 +47,7 @@ The decrypted files live in the scratch folder only while the bench runs (unless
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import os
@@ -45,6 +55,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -52,10 +63,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from babylm.challenge import RULES  # noqa: E402
 from bench import official_env  # noqa: E402
 from eval_export import tasks as tasks_lib  # noqa: E402
 
 FAST_TASKS = ("blimp", "blimp_supplement", "ewok", "entity_tracking", "wug_adj", "reading")
+# The revision the 2026 leaderboard scores against (babylm-org/babylm-eval, 2026-07-08), and its year.
+DEFAULT_REVISION, DEFAULT_YEAR = "3d57ddc", "2026"
 # The official reading run fits 16-term regressions after writing its predictions; on fewer rows it
 # divides by zero, so --limit never cuts the reading task below this many rows.
 READING_MIN_ROWS = 50
@@ -82,6 +96,27 @@ def strict_dir(checkout: Path) -> Path:
             return cand
     fail(f"--official: {checkout} holds no strict/evaluation_pipeline/sentence_zero_shot/run.py; "
          "give a checkout of babylm-org/babylm-eval")
+
+
+def export_revision(checkout: Path, revision: str, work: Path) -> Path:
+    """``strict/`` of ``revision`` from the git repository at ``checkout``, written under ``work``
+    (``git archive``: the files of that commit, whatever the checkout has checked out)."""
+    def git(*args: str, binary: bool = False):
+        res = subprocess.run(["git", "-C", str(checkout), *args], capture_output=True, text=not binary)
+        if res.returncode != 0:
+            err = res.stderr if not binary else res.stderr.decode("utf-8", "replace")
+            fail(f"--official {checkout} --revision {revision}: git {args[0]} failed "
+                 f"({err.strip().splitlines()[-1] if err.strip() else res.returncode}); give a git checkout or "
+                 "git directory of babylm-org/babylm-eval, or --revision '' to run a plain folder as it is")
+        return res.stdout
+    sha = git("rev-parse", "--verify", f"{revision}^{{commit}}").strip()
+    out = work / f"official-{sha[:12]}"
+    if not (out / "strict" / "evaluation_pipeline").is_dir():
+        shutil.rmtree(out, ignore_errors=True)
+        with tarfile.open(fileobj=io.BytesIO(git("archive", "--format=tar", sha, "strict", binary=True))) as tar:
+            tar.extractall(out, filter="data")
+    (out / "REVISION").write_text(sha + "\n", encoding="utf-8")
+    return out
 
 
 def check_pins(strict: Path) -> list[str]:
@@ -153,8 +188,11 @@ def reading_rows(limit: int) -> int:
     return max(limit, READING_MIN_ROWS) if limit else 0
 
 
-def build_tree(tree: Path, names: list[str], eval_set: str, root: Path, limit: int, password: str | None) -> list[str]:
-    """The official layout under ``tree`` for ``names``; returns the tasks that could be placed."""
+def build_tree(tree: Path, names: list[str], eval_set: str, root: Path, limit: int, password: str | None,
+               year: str = DEFAULT_YEAR) -> list[str]:
+    """The official layout under ``tree`` for ``names``; returns the tasks that could be placed. With
+    ``limit``, by ``year``'s rules: 2026 leaves out the entity-tracking items that both sides drop
+    (an option holding "nothing"), so that the first ``limit`` kept items of a subtask are there."""
     placed = []
     for name in names:
         task, data_dir = tasks_lib.DATA_DIRS[(name, eval_set)]
@@ -199,7 +237,10 @@ def build_tree(tree: Path, names: list[str], eval_set: str, root: Path, limit: i
                 for line in data.decode("utf-8").splitlines(keepends=True):
                     if not line.strip():
                         continue
-                    key = _uid(name, Path(fname).stem, json.loads(line))
+                    row = json.loads(line)
+                    if name == "entity_tracking" and year == "2026" and any("nothing" in o for o in row["options"]):
+                        continue  # read_files.py @ 3d57ddc drops it, and so does the kit
+                    key = _uid(name, Path(fname).stem, row)
                     seen[key] = seen.get(key, 0) + 1
                     if seen[key] <= limit:
                         kept.append(line if line.endswith("\n") else line + "\n")
@@ -252,19 +293,27 @@ def official_cmd(name: str, eval_set: str, model: Path, backend: str, tree: Path
 
 
 def kit_cmd(names: list[str], eval_set: str, model: Path, backend: str, tree: Path, out: Path, limit: int,
-            token_types: str) -> list[str]:
+            options: tuple[str, str]) -> list[str]:
+    """``options``: (--reading_token_types, --year) of the kit's run."""
+    token_types, year = options
     # The tree already holds the first --limit items; --limit here only skips the official count
     # check (and never cuts further: reading got at least as many rows as the limit).
     limit = reading_rows(limit) if limit and "reading" in names else limit
     return [sys.executable, "-m", "eval_export", "score", "--model", str(model), "--backend", backend,
             "--tasks", ",".join(names), "--eval_set", eval_set, "--eval_data", str(tree), "--results", str(out),
             "--limit", str(limit), "--progress", "false", "--overwrite", "true",
-            "--reading_token_types", token_types]
+            "--reading_token_types", token_types, "--year", year]
 
 
 # ---------------------------------------------------------------------------------------------
 # Comparing outputs
 # ---------------------------------------------------------------------------------------------
+
+
+def _tied(scores: list[float]) -> bool:
+    """Whether the official ranking step sees a tie (compute_results.py @ 3d57ddc: NaN counts as -inf)."""
+    clean = [-math.inf if math.isnan(s) else s for s in scores]
+    return clean.count(max(clean)) > 1
 
 
 def _read(path: Path):
@@ -308,7 +357,12 @@ def compare(name: str, eval_set: str, model: Path, backend: str, official_out: P
         out["ties_kit"] = sum(bool(item["tie"]) for item in kit_scores)
         official_scores = _read(scores) if scores is not None else None
         if official_scores is not None:
-            out["ties_official"] = sum(1 for r in official_scores if r["scores"].count(max(r["scores"])) > 1)
+            tied = {r["id"] for r in official_scores if _tied(r["scores"])}
+            tied |= {k for k, item in ours_by_id.items() if item["tie"]}
+            out["ties_official"] = sum(1 for r in official_scores if _tied(r["scores"]))
+            # the 2026 rules break ties at random on both sides: an item either side saw tied may differ
+            changed = {k for k in a if k not in b or a[k]["pred"] != b[k]["pred"]} | {k for k in b if k not in a}
+            out["differ"], out["differ_on_ties"] = len(changed - tied), len(changed & tied)
             diffs = [abs(u - v) for r in official_scores if r["id"] in ours_by_id
                      for u, v in zip(r["scores"], ours_by_id[r["id"]]["scores"])]
             out["max_diff"] = max(diffs, default=0.0)
@@ -388,8 +442,13 @@ def _fmt(x, spec: str = ".2f", none: str = "-") -> str:
 
 
 def differing(r: dict) -> str:
+    """Items decided differently on untied scores; those that differ on a tie, and near ties, after."""
     text = _fmt(r.get("differ"), "d")
-    return f"{text} ({r['near_ties']} near ties)" if r.get("differ") and r.get("near_ties") is not None else text
+    if r.get("differ") and r.get("near_ties") is not None:
+        text += f" ({r['near_ties']} near ties)"
+    if r.get("differ_on_ties"):
+        text += f" (+{r['differ_on_ties']} on ties)"
+    return text
 
 
 def table(rows: list[dict], rate: dict) -> str:
@@ -414,9 +473,15 @@ def table(rows: list[dict], rate: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    ap.add_argument("--official", required=True, help="a checkout of babylm-org/babylm-eval (its strict/ folder is used)")
+    ap.add_argument("--official", required=True, help="a checkout or git directory of babylm-org/babylm-eval (its "
+                    "strict/ folder at --revision is used)")
+    ap.add_argument("--revision", default=DEFAULT_REVISION, help="the official revision to run (default %(default)s, "
+                    "the final 2026 pipeline; 45fe2c1 with --year 2025); '' runs --official as it is")
+    ap.add_argument("--year", default=DEFAULT_YEAR, choices=RULES, help="the kit's --year: the rules of the official "
+                    "revision")
     ap.add_argument("--model", required=True, help="a saved model folder (a kit run folder means its final/)")
-    ap.add_argument("--tasks", default=",".join(FAST_TASKS), help="comma list of --tasks names of eval_export score")
+    ap.add_argument("--tasks", default="", help="comma list of --tasks names of eval_export score (default: those of "
+                    f"{', '.join(FAST_TASKS)} in the --year set)")
     ap.add_argument("--eval_set", default="fast", choices=("fast", "full"))
     ap.add_argument("--backend", default="auto", choices=("auto", "causal", "mlm", "mntp"))
     ap.add_argument("--eval_data", default=os.environ.get("BABYLM_EVAL_DATA", ""),
@@ -438,21 +503,24 @@ def main() -> None:
     # set before this process first imports torch, so the matmul probe runs like the two sides
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)
 
-    strict = strict_dir(Path(args.official).expanduser().resolve())
     if not args.eval_data or not Path(args.eval_data).is_dir():
         fail(f"--eval_data: {args.eval_data or '(empty)'} is not a folder; point it at the evaluation_data folder "
              "(or set BABYLM_EVAL_DATA)")
-    names = [t for t in args.tasks.split(",") if t]
-    unknown = [t for t in names if t not in tasks_lib.TASKS]
+    year_set = tasks_lib.YEAR_TASKS[args.year]
+    names = [t for t in args.tasks.split(",") if t] or [t for t in FAST_TASKS if t in year_set]
+    unknown = [t for t in names if t not in year_set]
     if unknown:
-        fail(f"--tasks: unknown task(s) {', '.join(unknown)}; tasks are {', '.join(tasks_lib.TASKS)}")
+        fail(f"--tasks: task(s) {', '.join(unknown)} not in the {args.year} set; tasks are {', '.join(year_set)}")
     model = model_folder(args.model)
     backend = infer_backend(model) if args.backend == "auto" else args.backend
+    work = Path(args.work).resolve() if args.work else Path(tempfile.mkdtemp(prefix="official-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    checkout = Path(args.official).expanduser().resolve()
+    strict = strict_dir(export_revision(checkout, args.revision, work) if args.revision else checkout)
+    print(f"official code: {strict}" + (f" (revision {args.revision})" if args.revision else " (as it is)"), flush=True)
     for note in check_pins(strict):
         print(f"note: {note}")
     site = official_env.ensure(log=lambda m: print(m, flush=True))
-    work = Path(args.work).resolve() if args.work else Path(tempfile.mkdtemp(prefix="official-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
     try:
         run(args, strict, site, model, backend, names, work)
     finally:
@@ -468,7 +536,7 @@ def run(args, strict: Path, site: Path, model: Path, backend: str, names: list[s
     if tree.exists():
         shutil.rmtree(tree)
     password = ewok_password(strict, args.ewok_password) if "ewok" in names else None
-    names = build_tree(tree, names, args.eval_set, Path(args.eval_data), args.limit, password)
+    names = build_tree(tree, names, args.eval_set, Path(args.eval_data), args.limit, password, args.year)
     threads = {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     offline = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     official_env_vars = {**official_env.environ(site, strict), **threads, **offline}
@@ -489,7 +557,8 @@ def run(args, strict: Path, site: Path, model: Path, backend: str, names: list[s
         scores = logs / f"{name}.official_scores.json"
         ocmd = official_cmd(name, args.eval_set, model, backend, tree, official_out, args.hook == "true", scores)
         off = timed(ocmd, official_env_vars, work, logs / f"{name}.official.log")
-        kcmd = kit_cmd([name], args.eval_set, model, backend, tree, kit_out, args.limit, args.reading_token_types)
+        kcmd = kit_cmd([name], args.eval_set, model, backend, tree, kit_out, args.limit,
+                       (args.reading_token_types, args.year))
         kit = timed(kcmd, kit_env, work, logs / f"{name}.kit.log")
         commands += [shell_line(ocmd, official_env_vars, work), shell_line(kcmd, kit_env, work)]
         row = {"task": name, "official": off, "kit": kit}
@@ -507,7 +576,8 @@ def run(args, strict: Path, site: Path, model: Path, backend: str, names: list[s
               f"max |diff| {_fmt(row.get('max_diff'), '.1e')}", flush=True)
     if args.whole == "true" and len(rows) > 1:
         whole_out = work / "kit_results_whole"
-        kcmd = kit_cmd(names, args.eval_set, model, backend, tree, whole_out, args.limit, args.reading_token_types)
+        kcmd = kit_cmd(names, args.eval_set, model, backend, tree, whole_out, args.limit,
+                       (args.reading_token_types, args.year))
         kit = timed(kcmd, kit_env, work, logs / "whole.kit.log")
         commands.append(shell_line(kcmd, kit_env, work))
         if kit["rc"] != 0:
@@ -516,7 +586,7 @@ def run(args, strict: Path, site: Path, model: Path, backend: str, names: list[s
         sum_side = {k: sum(r["official"][k] for r in rows) for k in ("wall", "cpu")}
         whole = {"task": "whole set (one kit command vs the sum of the official ones)", "official": sum_side,
                  "kit": kit, "items": sum(r.get("items", 0) for r in rows), "differ": 0, "max_diff": 0.0,
-                 "near_ties": 0}
+                 "near_ties": 0, "differ_on_ties": 0}
         for r in rows:
             c = compare(r["task"], args.eval_set, model, backend, official_out, whole_out,
                         logs / f"{r['task']}.official_scores.json" if args.hook == "true" else None)
@@ -526,13 +596,15 @@ def run(args, strict: Path, site: Path, model: Path, backend: str, names: list[s
                 whole["differ"] += c["differ"]
             whole["max_diff"] = max(whole["max_diff"], c.get("max_diff") or 0.0)
             whole["near_ties"] = whole.get("near_ties", 0) + (c.get("near_ties") or 0)
+            whole["differ_on_ties"] += c.get("differ_on_ties") or 0
         whole["tokens"], whole["params"] = sum(r["tokens"] for r in rows), params
         rows.append(whole)
     text = table(rows, rate)
     print()
     print(text)
     report = {"model": str(model), "backend": backend, "eval_set": args.eval_set, "limit": args.limit,
-              "threads": args.threads, "official_checkout": str(strict), "official_env": str(site),
+              "threads": args.threads, "official_checkout": str(strict), "official_revision": args.revision or None,
+              "year": args.year, "official_env": str(site),
               "non_embedding_params": params, "matmul_gflops": rate, "rows": rows, "commands": commands,
               "flops_note": "2 x non-embedding parameters x tokens the official algorithm feeds the model "
                             "(no padding), same count for both sides"}
@@ -540,7 +612,8 @@ def run(args, strict: Path, site: Path, model: Path, backend: str, names: list[s
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
     md = [f"model `{model}` ({backend}, {params / 1e6:.2f}M non-embedding parameters), eval set {args.eval_set}, "
-          f"limit {args.limit or 'none'}, {args.threads} thread(s)", "", text, "", "Commands:", "",
+          f"limit {args.limit or 'none'}, {args.threads} thread(s); official code at revision "
+          f"{args.revision or '(as given)'}, kit --year {args.year}", "", text, "", "Commands:", "",
           *[f"    {c}" for c in commands]]
     out.with_suffix(".md").write_text("\n".join(md) + "\n", encoding="utf-8")
     print(f"\nwrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")

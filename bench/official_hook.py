@@ -4,7 +4,7 @@
 
 The official zero-shot code (babylm-org/babylm-eval, ``strict/evaluation_pipeline/sentence_zero_shot``)
 writes only the chosen candidate of each item. To compare scores item by item, and to count its
-ties, this wrapper replaces the module attributes ``rank_and_evaluate`` and
+ties, this wrapper replaces the module attributes ``rank_and_evaluate`` and (2025 code only)
 ``rank_and_evaluate_wug`` of ``compute_results`` by functions that note the per-candidate
 log-probabilities they receive (at the first temperature) and then call the original. The model,
 the data and every computation are the official code's own; the run is the module's ``__main__``

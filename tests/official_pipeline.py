@@ -38,6 +38,20 @@ def strict_dir() -> Path:
     pytest.fail(f"{ENV}={given} holds no strict/evaluation_pipeline; point it at a babylm-org/babylm-eval checkout")
 
 
+def rules(strict: Path) -> str:
+    """The year whose rules the checkout's code follows: the WUG tasks are gone from the zero-shot
+    run's --task choices at 3d57ddc (2026), there at 45fe2c1 (2025)."""
+    run = (strict / "evaluation_pipeline" / "sentence_zero_shot" / "run.py").read_text(encoding="utf-8")
+    return "2025" if '"wug_adj"' in run else "2026"
+
+
+def ewok_password(strict: Path) -> str | None:
+    """$BABYLM_EWOK_PASSWORD, else the one the checkout's README gives."""
+    from bench.official_bench import ewok_password as find
+
+    return find(strict, "")
+
+
 def _run(strict: Path, args: list[str], cwd: Path) -> None:
     site = official_env.ensure(log=lambda m: print(m, file=sys.stderr))
     env = {**official_env.environ(site, strict), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
