@@ -500,9 +500,12 @@ COMMANDS: dict[str, Command] = {
                      "seven GLUE tasks (finetune); then collate, validate and leaderboard. --eval_set submission "
                      "scores the milestones on the fast set, main on the full set, then AoA when its data and every "
                      "milestone are there, and names what it skips.\n\n"
-                     "Defaults follow the official 2025/2026 pipeline (sum of natural-log probabilities, the tokenizer's "
-                     "own special tokens, offsets decide the scored span, original PLL, ties go to the gold candidate "
-                     "and are counted) except trust_remote_code, which is off unless asked for."),
+                     "Defaults follow the final 2026 pipeline (babylm-eval 3d57ddc; --year 2025 for 45fe2c1): sum of "
+                     "natural-log probabilities, the tokenizer's own special tokens, offsets decide the scored span, "
+                     "original PLL; a NaN score counts as minus infinity and a tie is broken at random by a generator "
+                     "seeded with --tie_seed (ties are counted in each task's summary; the official generator is "
+                     "unseeded, so an official run may differ from the kit's on tied items only; 2025: a tie goes to "
+                     "the first candidate); trust_remote_code is off unless asked for."),
     "collate": Command("collate", CollateConfig, collate,
                        "Build the leaderboard file (all_full_preds_and_fast_scores_<backend>.json) as the final 2026 "
                        "collator writes it (babylm-eval 3d57ddc; --year 2025 for 45fe2c1), or the 2024/2023 formats."),

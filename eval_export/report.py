@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from babylm import files
-from babylm.challenge import TRACKS, milestones, words_of_milestone
+from babylm.challenge import RULES, TRACKS, Rules, milestones, words_of_milestone
 from babylm.config import option
 from babylm.errors import InputError, KitError, UsageError
 from babylm.files import write_bytes, write_text
@@ -198,8 +198,20 @@ def model_labels(found: list[tuple]) -> dict[tuple[str, str], str]:
     return {(m, b): (m if len(bs) == 1 else f"{m} ({b})") for m, bs in backends.items() for b in bs}
 
 
-def load_gold(eval_data: Path | None, data_dir: str, cache: dict):
-    """The gold items of one evaluation folder (:class:`eval_export.tasks.TaskData`), or None.
+def result_year(folder: Path) -> str:
+    """The rules a per-task result was scored by: the year its ``summary.json`` records; a kit result
+    without one (or with no summary) was scored by the 2025 rules."""
+    try:
+        run = json.loads((folder / "summary.json").read_text(encoding="utf-8")).get("run") or {}
+    except (OSError, ValueError, AttributeError):
+        run = {}
+    year = run.get("year") if isinstance(run, dict) else None
+    return year if year in RULES else Rules.Y2025.value
+
+
+def load_gold(eval_data: Path | None, data_dir: str, cache: dict, year: str = "2025"):
+    """The gold items of one evaluation folder (:class:`eval_export.tasks.TaskData`) as ``year``'s
+    rules read them (the rules the predictions were scored by), or None.
 
     Official folders are read as their task (``blimp_fast`` -> BLiMP fast); any other folder of
     BLiMP-format files (a custom set) as a custom minimal-pair task.
@@ -208,14 +220,13 @@ def load_gold(eval_data: Path | None, data_dir: str, cache: dict):
 
     if eval_data is None:
         return None
-    if data_dir not in cache:
+    if (data_dir, year) not in cache:
         official = next(((name, eval_set) for (name, eval_set), (_, folder) in tasks.DATA_DIRS.items()
                          if folder == data_dir and name != "reading"), None)
         data = None
         if official is not None:
             try:
-                # the gold candidates as the 2025 rules read them (the per-item detail of the report)
-                data = tasks.load_task(official[0], official[1], eval_data, year="2025")
+                data = tasks.load_task(official[0], official[1], eval_data, year=year)
             except KitError:  # not the official set (e.g. a subset): read what is there as custom pairs
                 data = None
         folder = tasks.find_folder(eval_data, data_dir)
@@ -224,8 +235,8 @@ def load_gold(eval_data: Path | None, data_dir: str, cache: dict):
                 data = tasks.load_task(str(folder), "full", eval_data)
             except KitError:
                 data = None
-        cache[data_dir] = data
-    data = cache[data_dir]
+        cache[(data_dir, year)] = data
+    data = cache[(data_dir, year)]
     return data if data is not None and data.kind == "ranking" else None  # WUG and reading have no gold candidate
 
 
@@ -411,7 +422,7 @@ def zero_shot_sections(layout: Layout, cfg: ReportConfig, out: Path,
         if task in METRIC_TASKS:
             continue
         model = labels[(run_name, backend)]
-        gold = load_gold(eval_data, data_dir, gold_cache)
+        gold = load_gold(eval_data, data_dir, gold_cache, result_year(path.parent))
         if gold is None:
             unscored.add(data_dir)
             continue

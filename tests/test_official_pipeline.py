@@ -18,7 +18,7 @@ import pytest
 
 from babylm import checkpoint, models
 from babylm.tokenizer import make_legacy_readable, train_tokenizer_from_texts
-from bench.official_bench import build_tree
+from bench.official_bench import NEAR_TIE, build_tree
 from eval_export import tasks, zero_shot
 from eval_export.loading import load_model
 from tests import export_models as em
@@ -91,7 +91,7 @@ def test_minimal_pairs_equal_official(folders, strict, shared, tmp_path, name):
         data = tasks.load_task(task_name, "fast", tree, limit=4, year=year)
         result = zero_shot.score_task(loaded.model, loaded.tokenizer, backend, data, zero_shot.ScoringOptions(year=year))
         seen: dict[str, int] = {}
-        differ, worst, ties = [], 0.0, [0, 0]
+        differ, near, worst, ties = [], [], 0.0, [0, 0]
         for item, chosen, scores, tie in zip(data.items, result.chosen, result.scores, result.ties):
             key = f"{item.uid}_{seen.get(item.uid, 0)}"
             seen[item.uid] = seen.get(item.uid, 0) + 1
@@ -100,11 +100,14 @@ def test_minimal_pairs_equal_official(folders, strict, shared, tmp_path, name):
             ties[0] += their_tie
             ties[1] += tie
             if theirs[key]["pred"] != item.preds[chosen] and not (their_tie or tie):
-                differ.append(key)
+                i = item.preds.index(theirs[key]["pred"])
+                # both sides within float32 summation noise of each other's choice: a near tie, decided either way
+                close = official[i] - official[chosen] <= NEAR_TIE and scores[chosen] - scores[i] <= NEAR_TIE
+                (near if close else differ).append(key)
             worst = max(worst, float(np.abs(np.asarray(their_scores[key]) - scores).max()))
         assert len(theirs) == len(data.items) > 0, task_name
         print(f"{name} {task_name}: {len(data.items)} items, ties official/kit {ties[0]}/{ties[1]}, "
-              f"max |score diff| {worst:.1e}")
+              f"near ties decided otherwise {len(near)}, max |score diff| {worst:.1e}")
         assert not differ, f"{name} {task_name}: {len(differ)} of {len(theirs)} untied predictions differ: {differ[:5]}"
         assert worst <= 1e-4, f"{name} {task_name}: max |score difference| {worst:.2e}"
 

@@ -263,3 +263,26 @@ def test_bad_score_input_is_one_line(root, tmp_path):
     res = run_cli("eval_export", "score", "--help")
     text = " ".join(res.stdout.split())
     assert "official run may differ from the kit's on tied items only" in text and "--year" in text
+
+
+def test_report_reads_gold_by_the_rules_a_result_was_scored_by(root, tmp_path):
+    """The report scores a 2026 entity-tracking file against the items the 2026 rules keep, and a
+    result that records no year (written before --year) against the 2025 items."""
+    from eval_export import report
+
+    folder = tmp_path / "entity_tracking"
+    folder.mkdir()
+    assert report.result_year(folder) == "2025"  # no summary
+    (folder / "summary.json").write_text(json.dumps({"run": {"model": "m"}}))
+    assert report.result_year(folder) == "2025"
+    (folder / "summary.json").write_text(json.dumps({"run": {"year": "2026"}}))
+    assert report.result_year(folder) == "2026"
+    cache: dict = {}
+    new, old = (report.load_gold(root, "entity_tracking", cache, y) for y in ("2026", "2025"))
+    assert len(new.items) == 6780 and len(old.items) == 9483
+    preds = {}
+    for it in new.items:  # every 2026 item answered right
+        block = preds.setdefault(it.uid, {"predictions": []})["predictions"]
+        block.append({"id": f"{it.uid}_{len(block)}", "pred": it.preds[0]})
+    assert all(c == n for c, n in zero_shot.score_predictions(preds, new).values())
+    assert not all(c == n for c, n in zero_shot.score_predictions(preds, old).values())
