@@ -541,7 +541,7 @@ def run(args, strict: Path, site: Path, model: Path, backend: str, names: list[s
     offline = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     official_env_vars = {**official_env.environ(site, strict), **threads, **offline}
     kit_env = {**os.environ, **threads, **offline}
-    kit_env.pop("PYTHONPATH", None)
+    kit_env["PYTHONPATH"] = str(REPO)  # the kit of this checkout, whatever the venv has installed
     official_out, kit_out, logs = work / "official_results", work / "kit_results", work / "logs"
     for d in (official_out, kit_out, logs):
         shutil.rmtree(d, ignore_errors=True)
