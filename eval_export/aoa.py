@@ -300,8 +300,9 @@ def score_milestone(loaded: Any, data: AoAData, token_budget: int, progress: boo
             except InputError:
                 empty.append(k)
     with torch.inference_mode():
-        scores = scoring.score_requests(loaded.model, requests, loaded.backend, "original", token_budget,
-                                        pad_id=scoring.pad_id_of(tok), mask_id=tok.mask_token_id, progress=progress,
+        opts = scoring.ScoringOptions(pll_variant="original", token_budget=token_budget, progress=progress)
+        scores = scoring.score_requests(loaded.model, requests, loaded.backend, opts, pad_id=scoring.pad_id_of(tok),
+                                        mask_id=tok.mask_token_id,
                                         desc=f"AoA {loaded.revision} ({len(requests)} word-in-context rows)")
     surprisal = -scores.logprob
     # no token to score (a causal sentence that is the word's one token; a masked span with no token):
