@@ -51,7 +51,8 @@ class ScoreConfig:
                               "is in each task's summary as `ties`)", ge=0)
     tasks: list[str] = option(["all"], "tasks to score (comma list), or all: the --year set (2026: "
                                        f"{', '.join(YEAR_TASKS[Rules.Y2026])}; 2025: "
-                                       f"{', '.join(YEAR_TASKS[Rules.Y2025])}). Under all, wug_past/comps and "
+                                       f"{', '.join(YEAR_TASKS[Rules.Y2025])}; the fast set without comps, as the official fast "
+                                       "scripts). Under all, wug_past/comps and "
                                        "global_piqa_parallel/nonparallel (hub data only: `download-evals`) are skipped "
                                        "when their files are absent and ewok when neither its folder nor (fast) the "
                                        "encrypted zip + password is there; a task named explicitly must be there. A "
