@@ -30,7 +30,7 @@ from typing import Any
 from babylm import files
 from babylm.challenge import DEFAULT_RULES, TRACKS, Rules, milestones
 from babylm.errors import InputError, KitError
-from eval_export import collation, leaderboard, submission, tasks
+from eval_export import aoa, collation, leaderboard, submission, tasks
 
 # GLUE task names of each format (2025/2026: the seven of the leaderboard; 2023 and 2024: eleven).
 GLUE_2024 = ("cola", "sst2", "mrpc", "qqp", "mnli", "mnli-mm", "qnli", "rte", "boolq", "multirc", "wsc")
@@ -725,16 +725,12 @@ def _fast_subtasks(key: str, gold: _Gold) -> tuple[list[str] | None, str | None]
     return (None, reason) if items is None else (list(items), None)
 
 
-# The AoA word list and human norms (AoA_word/run.py @ 3d57ddc: evaluation_data/full_eval/cdi_childes/).
-AOA_FOLDER = "cdi_childes"
-
-
 def _data_absent(key: str, gold: _Gold) -> str | None:
     """Why the evaluation data holds nothing to score section ``key`` of the 2026 file with, or None when it does."""
     if not gold.root.is_dir():
         return f"--eval_data {gold.root} is not a folder"
-    if key in ("aoa", "aoa_surprisals"):
-        return None if tasks.find_folder(gold.root, AOA_FOLDER) else f"no {AOA_FOLDER}/"
+    if key in ("aoa", "aoa_surprisals"):  # the AoA word list and human norms (eval_export/aoa.py)
+        return None if aoa.find(gold.root) else f"no aoa/{aoa.WORDS_FILE}"
     if key == "reading":
         ref, why = gold.get("reading", "full")
         return why if ref is None else None

@@ -138,7 +138,7 @@ def test_the_verdict_names_exactly_the_tasks_without_data(good, data, tmp_path):
     a present task left out turns it into INCOMPLETE."""
     report = _validate(good, tmp_path, data)
     assert report.verdict == ("complete for every task whose data is present; absent: comps (no comps/ under "
-                              f"{data}), aoa_surprisals (no cdi_childes/), aoa (no cdi_childes/), glue.boolq (no "
+                              f"{data}), aoa_surprisals (no aoa/cdi_childes.json), aoa (no aoa/cdi_childes.json), glue.boolq (no "
                               "glue_filtered/boolq.train.jsonl), glue.multirc (no glue_filtered/multirc.train.jsonl)")
     assert report.text().splitlines()[-1] == report.verdict
     partial = {**good, "entity_tracking_filtered": None, "glue": {t: v for t, v in good["glue"].items() if t != "rte"}}
