@@ -12,6 +12,7 @@ of a whole run, ``download-evals`` fetches the 2026 evaluation data. (``finetune
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sys
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from eval_export.evaluation_data import DownloadEvalsConfig
 from eval_export.finetune import FinetuneConfig
 from eval_export.report import ReportConfig  # light: matplotlib is imported only when plotting
 from eval_export.tasks import DEFAULT_EVAL_DATA
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -192,11 +195,21 @@ def _score(cfg: ScoreConfig, revisions: list[str], clock: schedule.RevisionClock
                                     cfg.reading_space, cfg.progress, cfg.reading_token_types, cfg.prefix_sharing)
     # The milestones of one run share their tokenizer: each task is tokenised once per tokenizer.
     prepared: dict[tuple[str, str, int], tuple] = {}  # (tokenizer fingerprint, backend, task) -> (requests, plan)
+    failed = []  # revisions that cannot be loaded (a damaged milestone): reported, the others still scored
     for revision in revisions:
         if clock is not None:
             clock.start(f"{revision} ({cfg.eval_set} set, {len(loaded_tasks)} task(s))")
-        model = loading.load_model(cfg.model, revision, None if cfg.backend == "auto" else cfg.backend,
-                                   cfg.trust_remote_code, cfg.dtype, str(device))
+        try:
+            model = loading.load_model(cfg.model, revision, None if cfg.backend == "auto" else cfg.backend,
+                                       cfg.trust_remote_code, cfg.dtype, str(device))
+        except InputError as exc:
+            if len(revisions) == 1:
+                raise
+            log.warning("%s not scored: %s; the other revisions are scored", revision, exc)
+            failed.append((revision, exc))
+            if clock is not None:
+                clock.done()
+            continue
         meta = {**loading.describe(model), **_redacted(cfg), "revision": revision}
         fingerprint = tokenizer_fingerprint(model.tokenizer)
         todo = []
@@ -228,6 +241,10 @@ def _score(cfg: ScoreConfig, revisions: list[str], clock: schedule.RevisionClock
         del model  # one checkpoint in memory at a time
         if clock is not None:
             clock.done()
+    if failed:
+        names = ", ".join(revision for revision, _ in failed)
+        raise InputError(f"{len(failed)} of {len(revisions)} revisions could not be scored ({names}; the first: "
+                         f"{failed[0][1]}); the others were scored")
 
 
 def _redacted(cfg) -> dict:
@@ -375,9 +392,14 @@ class SummaryConfig:
 
 
 def summary(cfg: SummaryConfig) -> None:
+    from babylm.files import FolderLock
     from eval_export import loading, submission
 
-    for path in submission.write_summary(Path(cfg.results), loading.model_name(cfg.model), cfg.revision, cfg.backend):
+    name = loading.model_name(cfg.model)
+    # the revision's lock, as score holds it: a summary never mixes with a score still writing there
+    with FolderLock(submission.revision_dir(Path(cfg.results), name, cfg.revision), "--results"):
+        written = submission.write_summary(Path(cfg.results), name, cfg.revision, cfg.backend)
+    for path in written:
         print(f"wrote {path}")
 
 

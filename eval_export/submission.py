@@ -58,7 +58,7 @@ def task_dir(results: Path, model: str, revision: str, backend: str, task: str, 
 # Options of `score` that change what a task's predictions hold, beyond the model, revision, backend and
 # data folder that the result's path already names. Each is recorded with the result (summary.json,
 # "run") and an existing result is reused only when it was made with the same values.
-RESULT_OPTIONS = ("limit", "bos_rule", "pll_variant", "reduction", "temperature", "reading_space",
+RESULT_OPTIONS = ("weights", "limit", "bos_rule", "pll_variant", "reduction", "temperature", "reading_space",
                   "reading_token_types", "dtype", "trust_remote_code")
 READING_OPTIONS = ("reading_space", "reading_token_types")  # they change the reading task alone
 
@@ -75,6 +75,8 @@ def made_otherwise(out_dir: Path, options: dict[str, Any]) -> str | None:
         if name in READING_OPTIONS and summary.get("task") != "reading":
             continue
         if name in made and name in options and made[name] != options[name]:
+            if name == "weights":  # the same folder name, other weights: another model, or the run trained again
+                return f"other weights (fingerprint {made[name]}, not {options[name]}: another model or a retrained one)"
             return f"--{name} {made[name]}, not {options[name]}"
     return None
 
