@@ -10,6 +10,10 @@ Layout of one run (``<save_dir>/<run_name>/``)::
     latest             text file naming the newest resume checkpoint; moved last
     metrics.jsonl  train.log  tb/
 
+Each folder the kit writes ends with ``checksums.json`` (sha256 of its other files,
+:mod:`babylm.integrity`); resume, ``test``, ``publish`` and ``score`` verify it. Two resume
+checkpoints are kept, so that a damaged newest one gives way to the one before it.
+
 Every folder is built under a temporary name and renamed into place (:func:`babylm.files.atomic_dir`),
 and ``latest`` is rewritten only after its target exists, so a crash at any point leaves the
 previous checkpoint and pointer intact. A resume checkpoint is never replaced (a second save at
@@ -22,6 +26,7 @@ complete checkpoint, the newest complete one is used.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import re
@@ -34,7 +39,10 @@ import torch
 
 from babylm.errors import InputError
 from babylm.files import atomic_dir, file_mode, remove_dir, write_json, write_text
+from babylm.integrity import CHECKSUMS, checksums, verify, write_checksums
 from babylm.tokenizer import MODEL_INPUTS, make_legacy_readable
+
+log = logging.getLogger(__name__)
 
 STATE_FILE = "train_state.pt"
 LATEST = "latest"
@@ -93,6 +101,7 @@ def save_model(path: Path, model, tokenizer, meta: dict[str, Any], overwrite: bo
     """Write a model folder at ``path`` atomically (temp folder, then rename)."""
     with atomic_dir(path, overwrite=overwrite) as tmp:
         write_model(tmp, model, tokenizer, meta)
+        write_checksums(tmp)
     return path
 
 
@@ -105,7 +114,7 @@ def derive(src: Path, dst: Path, meta: dict[str, Any], overwrite: bool = True) -
     """
     with atomic_dir(dst, overwrite=overwrite) as tmp:
         for item in sorted(src.iterdir()):
-            if item.name in meta:
+            if item.name in meta or item.name == CHECKSUMS:  # rewritten below for the new metadata
                 continue
             if item.is_dir():
                 shutil.copytree(item, tmp / item.name, copy_function=_link_or_copy)
@@ -113,6 +122,7 @@ def derive(src: Path, dst: Path, meta: dict[str, Any], overwrite: bool = True) -
             _link_or_copy(str(item), str(tmp / item.name))  # a copy on file systems without links
         for name, obj in meta.items():
             write_json(tmp / name, obj)
+        write_checksums(tmp, known={k: v for k, v in checksums(src).items() if k not in meta})
     return dst
 
 
@@ -161,7 +171,7 @@ def save_state(state: dict[str, Any], path: Path) -> None:
 
 
 def save_resume(run_dir: Path, step: int, model, tokenizer, meta: dict[str, Any], train_state: dict[str, Any],
-                keep: int = 1) -> Path:
+                keep: int = 2) -> Path:
     """Write ``step_<N>/`` (model + ``train_state.pt``), then move ``latest``, then prune old ones.
 
     The order matters: the pointer names a folder only once that folder is complete, and older
@@ -175,6 +185,7 @@ def save_resume(run_dir: Path, step: int, model, tokenizer, meta: dict[str, Any]
     with atomic_dir(run_dir / name) as tmp:
         write_model(tmp, model, tokenizer, meta)
         save_state(train_state, tmp / STATE_FILE)
+        write_checksums(tmp)
     write_text(run_dir / LATEST, name + "\n")
     for old in resume_folders(run_dir)[:-keep] if keep else []:
         if old.name != name:
@@ -200,18 +211,47 @@ def resume_folders(run_dir: Path) -> list[Path]:
     return [folder for _, folder in sorted(found)]
 
 
-def latest(run_dir: Path) -> Path | None:
+def _named(run_dir: Path, pointer: Path) -> str:
+    """The folder name ``latest`` holds; one line when it points outside the run folder."""
+    named = pointer.read_text(encoding="utf-8").strip() if pointer.is_file() else ""
+    if named:
+        target = (run_dir / named).resolve()
+        inside = target.parent in (run_dir.resolve(), (run_dir / HF_DIR).resolve())
+        if not inside or not _RESUME.match(target.name):
+            raise InputError(f"{pointer} names {named!r}, which is not a resume checkpoint of {run_dir} "
+                             f"(step_* or {HF_DIR}/checkpoint-*); fix or delete the pointer")
+    return named
+
+
+def latest(run_dir: Path, verified: bool = False) -> Path | None:
     """The resume checkpoint ``latest`` names; when it names none that is complete (an older version of
     the kit, a folder removed by hand), the newest complete one the run folder holds. None when the
-    run has no resume checkpoint yet."""
+    run has no resume checkpoint yet.
+
+    ``verified``: also check the files against their checksums (:func:`verify`); a damaged checkpoint
+    gives way to the newest older one that passes, with a warning, and is one line when none does."""
     run_dir = Path(run_dir)
     pointer = run_dir / LATEST
-    named = pointer.read_text(encoding="utf-8").strip() if pointer.is_file() else ""
-    if named and complete(run_dir / named):
-        return run_dir / named
+    named = _named(run_dir, pointer)
     found = resume_folders(run_dir)
-    if found:
-        return found[-1]
+    if named and complete(run_dir / named):
+        found = [f for f in found if f != run_dir / named] + [run_dir / named]
+    if not verified:
+        if found:
+            return found[-1]
+    else:
+        damage = None
+        for folder in reversed(found):
+            try:
+                verify(folder)
+            except InputError as exc:
+                damage = damage or exc
+                continue
+            if damage:
+                log.warning("%s; resuming from the previous checkpoint %s instead", damage, folder)
+            return folder
+        if damage:
+            raise damage
     if named:
         raise InputError(f"{pointer} names {named}, which is missing or incomplete, and {run_dir} holds no other "
                          "complete checkpoint; start the run again with --overwrite true")
@@ -220,7 +260,17 @@ def latest(run_dir: Path) -> Path | None:
 
 def load_state(folder: Path) -> dict[str, Any]:
     """Read ``train_state.pt`` with ``weights_only=True`` (no pickled code is executed)."""
-    return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
+    path = Path(folder) / STATE_FILE
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, ValueError, OSError) as exc:  # a truncated or empty file
+        raise InputError(f"{path}: cannot read the training state ({_first_line(exc)}); the checkpoint is damaged: "
+                         "delete the folder to resume from an older one, or start again with --overwrite true") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def load_weights(model, folder: Path) -> None:
@@ -228,7 +278,14 @@ def load_weights(model, folder: Path) -> None:
     from safetensors.torch import load_file
 
     target = getattr(getattr(model, "module", model), "_orig_mod", getattr(model, "module", model))
-    weights = load_file(str(Path(folder) / "model.safetensors"))
+    path = Path(folder) / "model.safetensors"
+    try:
+        weights = load_file(str(path))
+    except Exception as exc:  # safetensors raises its own error types for a truncated or empty file
+        if isinstance(exc, FileNotFoundError):
+            raise InputError(f"{path} is missing; the checkpoint is incomplete") from None
+        raise InputError(f"{path}: cannot read the weights ({_first_line(exc)}); the file is damaged: delete the "
+                         "folder to resume from an older one, or start again with --overwrite true") from None
     missing, unexpected = target.load_state_dict(weights, strict=False)
     # Tied output embeddings are saved once; anything else missing is a real mismatch.
     tied = set(getattr(target, "_tied_weights_keys", None) or {})

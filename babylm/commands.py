@@ -20,6 +20,7 @@ from babylm.cli import Command
 from babylm.config import option
 from babylm.config import save as save_config
 from babylm.corpus import CorpusConfig, load_corpus
+from babylm.credentials import redact
 from babylm.data import PrepareConfig
 from babylm.data import prepare as prepare_data
 from babylm.download import DownloadConfig
@@ -27,7 +28,7 @@ from babylm.download import download as download_files
 from babylm.errors import RESUME_HINT, InputError
 from babylm.files import write_json
 from babylm.perplexity import TestConfig, test_model
-from babylm.publish import PublishConfig, redact
+from babylm.publish import PublishConfig
 from babylm.publish import publish as publish_run
 from babylm.run import TrainConfig, build, setup
 from babylm.runtime import environment_summary

@@ -37,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from babylm.credentials import redact_values
 from babylm.errors import UsageError
 from babylm.files import write_json
 
@@ -347,9 +348,9 @@ def to_dict(cfg) -> dict[str, Any]:
 
 
 def save(cfg, out_dir: str | Path, name: str) -> Path:
-    """Write the resolved config as ``<out_dir>/<name>_config.json`` (atomically)."""
+    """Write the resolved config as ``<out_dir>/<name>_config.json`` (atomically; credentials in URLs hidden)."""
     path = Path(out_dir) / f"{name}_config.json"
-    write_json(path, {"command": name, "config": to_dict(cfg)})
+    write_json(path, {"command": name, "config": redact_values(to_dict(cfg))})
     return path
 
 

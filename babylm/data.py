@@ -16,6 +16,8 @@ kept and training can count words seen exactly. The result lives under
 ``<cache_dir>/packed-<hash>/`` where the hash covers the tokenizer (its full ``tokenizer.json``
 and special tokens), the block size and the corpus selection (file names, sizes, modification
 times, word counts); a second call with the same inputs loads it without any work.
+``pack_info.json`` records the size and sha256 of the blocks file; an entry that no longer matches
+(a truncated or altered file) is rebuilt, with one warning.
 
 The order in which training reads the blocks is here too (:class:`BatchPlan`): a deterministic
 sequence of global batches over the curriculum's stages, epoch after epoch, that both training
@@ -38,7 +40,8 @@ import numpy as np
 from babylm.config import option, to_dict
 from babylm.corpus import Corpus, CorpusConfig, load_corpus
 from babylm.errors import InputError, UsageError
-from babylm.files import atomic_dir, write_json
+from babylm.files import atomic_dir, remove_dir, write_json
+from babylm.integrity import sha256
 from babylm.synthetic import kit_cache_dir
 from babylm.tokenizer import load_tokenizer, tokenizer_fingerprint
 
@@ -177,8 +180,12 @@ def pack_corpus(corpus: Corpus, tokenizer, block_size: int, cache_dir: str | Pat
     key = cache_key(corpus, tokenizer, block_size)
     final = Path(cache_dir or default_cache_dir()) / f"packed-{key}"
     if (final / INFO_FILE).is_file():
-        log.info("packed data cache hit: %s", final)
-        return datasets.Dataset.from_file(str(final / DATA_FILE))
+        problem = _cache_problem(final)
+        if problem is None:
+            log.info("packed data cache hit: %s", final)
+            return datasets.Dataset.from_file(str(final / DATA_FILE))
+        log.warning("packed data cache %s: %s; building it again", final, problem)
+        remove_dir(final)
     try:
         with atomic_dir(final) as tmp:
             work = tmp / "work"
@@ -192,13 +199,31 @@ def pack_corpus(corpus: Corpus, tokenizer, block_size: int, cache_dir: str | Pat
             stats = _pack(tokenized, block_size, tmp / DATA_FILE)
             del tokenized, texts
             shutil.rmtree(work)
+            data = tmp / DATA_FILE
             write_json(tmp / INFO_FILE, {"key": key, "block_size": block_size, "units": units, "words": words,
-                                         **stats, "corpus": corpus.manifest(), **(extra_info or {})})
+                                         **stats, "data_bytes": data.stat().st_size, "data_sha256": sha256(data),
+                                         "corpus": corpus.manifest(), **(extra_info or {})})
     except FileExistsError:  # another process finished the same cache entry first
         pass
     if not (final / INFO_FILE).is_file():
         raise RuntimeError(f"packed data missing at {final}")
     return datasets.Dataset.from_file(str(final / DATA_FILE))
+
+
+def _cache_problem(folder: Path) -> str | None:
+    """Why a cache entry cannot be used (damaged, truncated, or written without a checksum), or None."""
+    try:
+        info = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
+        want_bytes, want_sha = info["data_bytes"], info["data_sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"{INFO_FILE} is unreadable or has no checksum of {DATA_FILE}"
+    data = folder / DATA_FILE
+    if not data.is_file() or data.stat().st_size != want_bytes:
+        size = data.stat().st_size if data.is_file() else 0
+        return f"{DATA_FILE} holds {size:,} bytes, not the {want_bytes:,} written"
+    if sha256(data) != want_sha:
+        return f"{DATA_FILE} differs from the checksum recorded when it was written"
+    return None
 
 
 def pack_info(dataset) -> dict[str, Any]:

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import http.client
+import logging
 import os
 import shutil
+import stat
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -20,8 +24,11 @@ from pathlib import Path
 from babylm.challenge import TRACKS
 from babylm.config import option
 from babylm.corpus import LAYOUT_DIRS
+from babylm.credentials import redact, redact_values, split_userinfo
 from babylm.errors import InputError, UsageError
 from babylm.files import temp_dir, write_json
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +78,8 @@ class DownloadConfig:
     size: int = option(0, "expected size in bytes of the archive given with --url (0: unknown)", ge=0)
     keep_archive: bool = option(False, "keep the verified archive in <out_dir>/.downloads")
     overwrite: bool = option(False, "replace folders that already exist in out_dir")
+    timeout: float = option(60.0, "seconds a connection may stay silent before it counts as interrupted", gt=0)
+    retries: int = option(3, "times an interrupted download is resumed (1, 2, 4 ... s apart) before giving up", ge=0)
 
 
 def archives_for(cfg: DownloadConfig) -> list[Archive]:
@@ -93,8 +102,34 @@ def archives_for(cfg: DownloadConfig) -> list[Archive]:
     return archives
 
 
-def _fetch(url: str, part: Path, expected_size: int | None, timeout: float = 60.0) -> None:
-    """Download ``url`` into ``part``, resuming from its current size with an HTTP Range request."""
+class _Interrupted(Exception):
+    """The connection ended before the file did (closed early, reset, or silent for ``timeout`` s)."""
+
+
+def _open(url: str, have: int, timeout: float):
+    """The response for ``url`` from byte ``have`` on; None when the part file is already complete."""
+    plain, headers = split_userinfo(url)  # user:pass@ in the URL becomes HTTP basic auth
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    try:
+        return urllib.request.urlopen(urllib.request.Request(plain, headers=headers), timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # nothing left to fetch: the part file is complete
+            return None
+        if exc.code >= 500 or exc.code == 429:  # the server's trouble, maybe passing: tried again
+            raise _Interrupted(f"HTTP {exc.code} {exc.reason}") from None
+        raise InputError(f"download of {redact(url)} failed: HTTP {exc.code} {exc.reason}") from None
+    except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+        raise _Interrupted(str(exc) or type(exc).__name__) from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, (TimeoutError, ConnectionError)):
+            raise _Interrupted(str(reason) or type(reason).__name__) from None
+        raise InputError(f"download of {redact(url)} failed: {redact(str(reason))}; check the network or use --url") from None
+
+
+def _fetch_once(url: str, part: Path, expected_size: int | None, timeout: float) -> None:
+    """One request: append what the server sends to ``part`` (from its current size, by Range)."""
     from tqdm import tqdm
 
     have = part.stat().st_size if part.exists() else 0
@@ -103,29 +138,53 @@ def _fetch(url: str, part: Path, expected_size: int | None, timeout: float = 60.
     if expected_size and have > expected_size:
         part.unlink()
         have = 0
-    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
-    try:
-        response = urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 416 and have:  # nothing left to fetch: the part file is complete
-            return
-        raise InputError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise InputError(f"download of {url} failed: {getattr(exc, 'reason', exc)}; check the network or use --url") from None
+    response = _open(url, have, timeout)
+    if response is None:
+        return
     with response:
         if have and response.status != 206:
             have = 0  # the server ignored Range: start over
         length = response.headers.get("Content-Length")
         total = have + int(length) if length else expected_size
-        mode = "ab" if have else "wb"
-        with open(part, mode) as fh, tqdm(total=total, initial=have, unit="B", unit_scale=True,
-                                           desc=part.name.removesuffix(".part")) as bar:
+        got = have
+        with open(part, "ab" if have else "wb") as fh, tqdm(total=total, initial=have, unit="B", unit_scale=True,
+                                                             desc=part.name.removesuffix(".part")) as bar:
             while True:
-                block = response.read(1 << 20)
+                try:
+                    block = response.read(1 << 20)
+                except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+                    raise _Interrupted(f"{type(exc).__name__} after {got:,} bytes") from None
                 if not block:
                     break
                 fh.write(block)
+                got += len(block)
                 bar.update(len(block))
+    if total and got < total:  # urllib returns b"" when the server closes early: an interruption, kept
+        raise _Interrupted(f"the connection closed at {got:,} of {total:,} bytes")
+
+
+def _fetch(url: str, part: Path, expected_size: int | None, timeout: float = 60.0, retries: int = 3,
+           wait: float = 1.0) -> None:
+    """Download ``url`` into ``part``, resuming from its current size with an HTTP Range request.
+
+    An interruption (early close, reset, a server silent for ``timeout`` seconds, HTTP 5xx) keeps the
+    part file and is tried again ``retries`` times, ``wait`` * 1, 2, 4 ... seconds apart; after that it
+    is one line saying that the same command resumes it.
+    """
+    for attempt in range(retries + 1):
+        try:
+            _fetch_once(url, part, expected_size, timeout)
+            return
+        except _Interrupted as exc:
+            reason = redact(str(exc))
+            if attempt == retries:
+                have = part.stat().st_size if part.exists() else 0
+                raise InputError(f"download of {redact(url)} interrupted ({reason}); {have:,} bytes are kept in "
+                                 f"{part}: run the same command again to resume") from None
+            pause = wait * 2 ** attempt
+            log.warning("download of %s interrupted (%s); resuming in %.0f s (try %d of %d)",
+                        redact(url), reason, pause, attempt + 2, retries + 1)
+            time.sleep(pause)
 
 
 def _md5(path: Path) -> str:
@@ -137,8 +196,14 @@ def _md5(path: Path) -> str:
 
 
 def verify(path: Path, archive: Archive) -> str:
-    """Check size and md5 of a finished download; on mismatch delete it and raise InputError."""
+    """Check size and md5 of a finished download; on mismatch delete it and raise InputError.
+
+    A file shorter than the published size is an interrupted download, not a corrupt one: it is kept
+    and the next run resumes it."""
     size = path.stat().st_size
+    if archive.size and size < archive.size:
+        raise InputError(f"download of {redact(archive.url)} is incomplete ({size:,} of {archive.size:,} bytes, kept in "
+                         f"{path}): run the same command again to resume")
     digest = _md5(path)
     problem = None
     if archive.size and size != archive.size:
@@ -147,12 +212,14 @@ def verify(path: Path, archive: Archive) -> str:
         problem = f"md5 {digest}, expected {archive.md5}"
     if problem:
         path.unlink()
-        raise InputError(f"download of {archive.url} is corrupt ({problem}); it was deleted and nothing was "
+        raise InputError(f"download of {redact(archive.url)} is corrupt ({problem}); it was deleted and nothing was "
                          f"unpacked: run the command again")
     return digest
 
 
-def _safe_members(zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+def _safe_members(zf: zipfile.ZipFile, zip_path: Path) -> list[zipfile.ZipInfo]:
+    """The members to unpack; one line for a member that escapes the folder, is a link (zipfile would
+    write the link's target path as text, or follow it) or is both a file and a folder."""
     members = []
     for info in zf.infolist():
         name = info.filename
@@ -161,7 +228,17 @@ def _safe_members(zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
             raise InputError(f"archive member {name!r} would be written outside the target folder; refusing to unpack")
         if parts and (parts[0] == "__MACOSX" or any(p.startswith("._") for p in parts)):
             continue
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise InputError(f"{zip_path}: member {name!r} is a symbolic link; an archive of text files holds none: "
+                             "refusing to unpack (download it again or from the official source)")
         members.append(info)
+    files = {m.filename.rstrip("/") for m in members if not m.is_dir()}
+    for m in members:
+        parents = Path(m.filename).parents
+        clash = next((str(p) for p in list(parents)[:-1] if str(p) in files), None)
+        if clash:
+            raise InputError(f"{zip_path}: {clash!r} is both a file and the folder of {m.filename!r}; "
+                             "refusing to unpack a malformed archive")
     return members
 
 
@@ -176,7 +253,7 @@ def unpack(zip_path: Path, archive: Archive, out_dir: Path, overwrite: bool = Fa
     try:
         try:
             with zipfile.ZipFile(zip_path) as zf:
-                zf.extractall(tmp, members=_safe_members(zf))
+                zf.extractall(tmp, members=_safe_members(zf, zip_path))
         except zipfile.BadZipFile:
             raise InputError(f"{zip_path}: not a zip archive; delete it and download again") from None
         top = tmp
@@ -204,19 +281,21 @@ def unpack(zip_path: Path, archive: Archive, out_dir: Path, overwrite: bool = Fa
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def download_archive(archive: Archive, out_dir: str | Path, keep_archive: bool = False,
-                     overwrite: bool = False) -> list[Path]:
-    """Fetch (resuming), verify and unpack one archive; return the folders it created."""
+def download_archive(archive: Archive, out_dir: str | Path, keep_archive: bool = False, overwrite: bool = False,
+                     timeout: float = 60.0, retries: int = 3, wait: float = 1.0) -> list[Path]:
+    """Fetch (resuming), verify and unpack one archive; return the folders it created.
+
+    ``timeout``, ``retries``, ``wait``: see :func:`_fetch`."""
     out_dir = Path(out_dir)
     downloads = out_dir / ".downloads"
     downloads.mkdir(parents=True, exist_ok=True)
     part = downloads / f"{archive.name}.zip.part"
-    _fetch(archive.url, part, archive.size)
+    _fetch(archive.url, part, archive.size, timeout=timeout, retries=retries, wait=wait)
     digest = verify(part, archive)
     placed = unpack(part, archive, out_dir, overwrite=overwrite)
-    write_json(out_dir / f"{archive.name}.download.json", {"url": archive.url, "md5": digest,
-                                                           "bytes": part.stat().st_size, "source": archive.source,
-                                                           "folders": [p.name for p in placed]})
+    record = {"url": archive.url, "md5": digest, "bytes": part.stat().st_size, "source": archive.source,
+              "folders": [p.name for p in placed]}
+    write_json(out_dir / f"{archive.name}.download.json", redact_values(record))
     if keep_archive:
         os.replace(part, downloads / f"{archive.name}.zip")
     else:
@@ -228,5 +307,6 @@ def download(cfg: DownloadConfig) -> list[Path]:
     """Download every archive of ``cfg.year``/``cfg.track`` into ``cfg.out_dir``."""
     placed: list[Path] = []
     for archive in archives_for(cfg):
-        placed += download_archive(archive, cfg.out_dir, keep_archive=cfg.keep_archive, overwrite=cfg.overwrite)
+        placed += download_archive(archive, cfg.out_dir, keep_archive=cfg.keep_archive, overwrite=cfg.overwrite,
+                                   timeout=cfg.timeout, retries=cfg.retries)
     return placed

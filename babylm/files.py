@@ -30,6 +30,7 @@ from babylm.errors import InputError
 # Why a write can fail for reasons outside the kit, and what the user can do about each.
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _DENIED = {errno.EROFS, errno.EACCES, errno.EPERM}
+_IN_THE_WAY = {errno.ENOTDIR, errno.EEXIST}  # a regular file where the path needs a folder
 
 
 class WriteRefused(InputError):
@@ -48,6 +49,11 @@ def cannot_write(path: str | Path, exc: OSError, option: str = "") -> WriteRefus
         advice = "free disk space (or raise the file-size limit) and run the command again"
     elif exc.errno in _DENIED:
         advice = "the location is not writable: choose another one or fix its permissions"
+    elif exc.errno in _IN_THE_WAY:
+        advice = "a file is in the way where a folder is needed: give a folder path, or move the file"
+        path = next((p for p in [Path(exc.filename or path), *Path(exc.filename or path).parents]
+                     if p.is_file()), path)  # name the file that is in the way
+        return WriteRefused(path, "a regular file, not a folder", advice, option)
     else:
         return None
     return WriteRefused(path, exc.strerror or str(exc), advice, option)

@@ -67,7 +67,7 @@ def fit(run, model, optimizer) -> LoopState:
             mask_replace_prob=cfg.mask_replace_prob, random_replace_prob=cfg.random_replace_prob))
     if val is None and run.val is not None:
         val = run.val.remove_columns([c for c in run.val.column_names if c != "input_ids"])
-    resume_from = checkpoint.latest(run.run_dir) if cfg.resume else None
+    resume_from = checkpoint.latest(run.run_dir, verified=True) if cfg.resume else None
     state = LoopState.from_dict(read_json(resume_from / checkpoint.LOOP_FILE)) if resume_from else LoopState()
     start_run_dir(run, state.step)
     events = open_events(run, model, state, step_words[-1], progress_bar=False)  # the Trainer draws its bar

@@ -28,6 +28,7 @@ import logging
 import os
 import sys
 
+from babylm.credentials import redact
 from babylm.errors import UsageError
 
 PACKAGES = ("babylm", "eval_export")
@@ -40,7 +41,7 @@ class ConsoleHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            text = record.getMessage()
+            text = redact(record.getMessage())  # no URL password or token reaches the console
             if record.exc_info and record.levelno >= logging.ERROR:
                 text += "\n" + logging.Formatter().formatException(record.exc_info)
             if record.levelno >= logging.WARNING:

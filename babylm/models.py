@@ -19,6 +19,7 @@ from typing import Any
 from babylm.challenge import model_kind
 from babylm.errors import InputError, UsageError
 from babylm.files import read_json
+from babylm.integrity import check_local_model, from_pretrained
 
 # Architecture name -> objective family. The names are the transformers ``model_type``s.
 ARCHS: dict[str, str] = {"gpt2": "causal", "llama": "causal", "bert": "masked", "roberta": "masked", "deberta-v2": "masked"}
@@ -238,14 +239,15 @@ def load_model(path: str | Path, trust_remote_code: bool = False):
     path = Path(path)
     if not (path / "config.json").is_file():
         raise InputError(f"{path} is not a model folder (no config.json)")
+    check_local_model(path)  # the policy of every loader: verified files, safetensors weights
     config = read_json(path / "config.json")
     if config.get("model_type") == "babylm-head":
         from babylm import custom_model  # torch and transformers: imported once a model is loaded
 
         custom_model.register()
         cls = custom_model.BabyLMForCausalLM if config.get("causal", True) else custom_model.BabyLMForMaskedLM
-        return cls.from_pretrained(path)
+        return from_pretrained(cls, str(path))
     register_kit_models()  # the kit's own architectures (gpt-bert) load without remote code
     kind = model_kind(config)
     auto = tf.AutoModelForMaskedLM if kind == "masked" else tf.AutoModelForCausalLM
-    return auto.from_pretrained(path, trust_remote_code=trust_remote_code)
+    return from_pretrained(auto, str(path), trust_remote_code=trust_remote_code)

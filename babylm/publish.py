@@ -47,15 +47,15 @@ from typing import Any, Callable
 
 from babylm.challenge import MILESTONE
 from babylm.config import option
+from babylm.credentials import redact
 from babylm.errors import InputError
 from babylm.files import FolderLock, temp_dir
+from babylm.integrity import CHECKSUMS, published_checksums, verify
 from babylm.model_card import card_text
 
 # The hub's repository ids: a namespace and a name of letters, digits and - _ . (huggingface_hub's
 # validate_repo_id allows the same characters; a namespace is required so the target is never guessed).
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-# scheme://userinfo@ in any text: a URL's credentials (greedy up to the host: a password may hold '@')
-_URL_CREDENTIALS = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)([^\s/?#'\"]+)@")
 # Fixed identity and date: commit ids then depend only on the files and the branch order.
 _IDENTITY = {"GIT_AUTHOR_NAME": "babylm kit", "GIT_AUTHOR_EMAIL": "babylm-kit@localhost",
              "GIT_COMMITTER_NAME": "babylm kit", "GIT_COMMITTER_EMAIL": "babylm-kit@localhost",
@@ -158,6 +158,7 @@ def _revisions_to_publish(cfg: PublishConfig) -> list[tuple[str, Path]]:
     for _, folder in pairs:  # check everything before writing anything
         if not (folder / "config.json").is_file() or not any(folder.glob("*.safetensors")):
             raise InputError(f"{folder}: not a saved model (needs config.json and *.safetensors)")
+        verify(folder)  # no link, no file changed since it was saved
     if shutil.which("git") is None:
         raise InputError("git is not installed; install git to publish revisions")
     return pairs
@@ -185,7 +186,19 @@ def _publish(cfg: PublishConfig, pairs: list[tuple[str, Path]], say: Callable[[s
 
 def _written_files(cfg: PublishConfig, pairs: list[tuple[str, Path]], repo: Path) -> dict[str, dict[str, str]]:
     """branch -> {file name: text} the kit writes into that branch in place of (or beside) the folder's files:
-    the model card (README.md; none for a folder that holds its own) and a portable run_config.json."""
+    the model card (README.md; none for a folder that holds its own), a portable run_config.json and the
+    checksums.json of what the branch holds."""
+    from babylm.checkpoint import STATE_FILE  # here: it imports torch, which --help does not need
+
+    written = _cards_and_configs(cfg, pairs, repo)
+    for branch, folder in pairs:
+        record = published_checksums(folder, written[branch], left_out={STATE_FILE})
+        if record is not None:
+            written[branch][CHECKSUMS] = record
+    return written
+
+
+def _cards_and_configs(cfg: PublishConfig, pairs: list[tuple[str, Path]], repo: Path) -> dict[str, dict[str, str]]:
     written: dict[str, dict[str, str]] = {branch: {} for branch, _ in pairs}
     for branch, folder in pairs:
         portable = portable_run_config(folder / "run_config.json")
@@ -227,24 +240,6 @@ def portable_run_config(path: Path) -> str | None:
     if portable == config:
         return None
     return json.dumps({**meta, "config": portable}, indent=2) + "\n"
-
-
-def redact(text: str, *secrets: str) -> str:
-    """``text`` with the password of every URL in it (``https://user:TOKEN@host`` -> ``https://user:***@host``),
-    the user name of http(s) URLs that have no password (git hosts take a token alone as the user
-    name) and every one of ``secrets`` replaced by ``***``."""
-    def hide(m: re.Match) -> str:
-        scheme, userinfo = m.group(1), m.group(2)
-        user, has_password, _ = userinfo.partition(":")
-        if has_password:
-            return f"{scheme}{user}:***@"
-        return f"{scheme}***@" if scheme.lower() in ("http://", "https://") else m.group(0)
-
-    text = _URL_CREDENTIALS.sub(hide, text)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
 
 
 class _Hub:

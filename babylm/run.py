@@ -368,7 +368,7 @@ def check_run_dir(cfg: TrainConfig, run_dir: Path) -> None:
     from babylm import checkpoint  # torch
 
     if cfg.resume:
-        folder = checkpoint.latest(run_dir) if run_dir.is_dir() else None
+        folder = checkpoint.latest(run_dir, verified=True) if run_dir.is_dir() else None
         if folder is None:
             raise UsageError(f"--resume: {run_dir} has no checkpoint to resume (no 'latest' pointer)")
         saved = read_json(folder / "run_config.json").get("config", {})

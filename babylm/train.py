@@ -99,7 +99,7 @@ def restore(run, model, optimizer) -> tuple[LoopState, dict[str, Any]]:
     and the saved training state (empty for a fresh run)."""
     if not run.cfg.resume:
         return LoopState(), {}
-    folder = checkpoint.latest(run.run_dir)
+    folder = checkpoint.latest(run.run_dir, verified=True)  # a damaged newest checkpoint gives way to the previous
     saved = checkpoint.load_state(folder)
     checkpoint.load_weights(model, folder)
     optimizer.load_state_dict(saved["optimizer"])

@@ -23,6 +23,7 @@ import dataclasses
 import inspect
 import math
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -32,6 +33,7 @@ from tqdm import tqdm
 
 from babylm.challenge import model_kind
 from babylm.errors import InputError, UsageError
+from babylm.integrity import check_local_model, from_pretrained
 from babylm.runtime import autocast
 from eval_export import glue
 from eval_export.loading import resolve_model_path
@@ -220,6 +222,8 @@ def load_backbone(model: str, revision: str, padding_side: str, max_length: int,
         raise InputError(f"--model {model}: not a text model (model_type {getattr(config, 'model_type', '?')!r}, "
                          f"architectures {getattr(config, 'architectures', None)}); finetune needs a causal or masked "
                          "language model")
+    if hub_revision is None and Path(path).is_dir():
+        check_local_model(Path(path))  # the policy of every loader: verified files, safetensors weights
     tokenizer = load_tokenizer(path, hub_revision, padding_side, trust_remote_code)
     limit = _position_limit(config)
     return Backbone(path, hub_revision, config, tokenizer, model_kind(config) == "causal",
@@ -252,15 +256,15 @@ def _build_classifier(backbone: Backbone, num_labels: int, head: str, pooling: s
     if head == "stock":
         extra = {"classifier_dropout": dropout} if hasattr(backbone.config, "classifier_dropout") else {}
         try:
-            model = AutoModelForSequenceClassification.from_pretrained(backbone.path, num_labels=num_labels,
-                                                                       **extra, **common)
+            model = from_pretrained(AutoModelForSequenceClassification, backbone.path, num_labels=num_labels,
+                                    **extra, **common)
         except ValueError as exc:
             raise UsageError(f"--head stock: {backbone.config.model_type} has no AutoModelForSequenceClassification "
                              f"({str(exc).splitlines()[0][:120]}); use --head official") from None
         model.config.pad_token_id = backbone.tokenizer.pad_token_id  # GPT-2 style heads find the last non-pad
         classifier: nn.Module = StockClassifier(model)
     else:
-        model = AutoModel.from_pretrained(backbone.path, **common)
+        model = from_pretrained(AutoModel, backbone.path, **common)
         if pooling == "auto":
             pooling = "last" if backbone.decoder else "first"
         classifier = OfficialClassifier(model, num_labels, dropout, pooling, official)

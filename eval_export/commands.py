@@ -254,11 +254,21 @@ def _score(cfg: ScoreConfig, revisions: list[str], clock: schedule.RevisionClock
     opts = scoring_options(cfg, str(device))
     # The milestones of one run share their tokenizer: each task is tokenised once per tokenizer.
     prepared: dict[tuple[str, str, int], zero_shot.Prepared] = {}  # (tokenizer fingerprint, backend, task)
+    failed = []  # revisions that cannot be loaded (a damaged milestone): reported, the others still scored
     for revision in revisions:
         if clock is not None:
             clock.start(f"{revision} ({cfg.eval_set} set, {len(loaded_tasks)} task(s))")
-        model = loading.load_model(cfg.model, revision, None if cfg.backend == "auto" else cfg.backend,
-                                   cfg.trust_remote_code, cfg.dtype, str(device))
+        try:
+            model = loading.load_model(cfg.model, revision, None if cfg.backend == "auto" else cfg.backend,
+                                       cfg.trust_remote_code, cfg.dtype, str(device))
+        except InputError as exc:
+            if len(revisions) == 1:
+                raise
+            log.warning("%s not scored: %s; the other revisions are scored", revision, exc)
+            failed.append((revision, exc))
+            if clock is not None:
+                clock.done()
+            continue
         meta = {**loading.describe(model), **_redacted(cfg), "revision": revision}
         fingerprint = tokenizer_fingerprint(model.tokenizer)
         todo: list[_Todo] = []
@@ -292,6 +302,10 @@ def _score(cfg: ScoreConfig, revisions: list[str], clock: schedule.RevisionClock
         del model  # one checkpoint in memory at a time
         if clock is not None:
             clock.done()
+    if failed:
+        names = ", ".join(revision for revision, _ in failed)
+        raise InputError(f"{len(failed)} of {len(revisions)} revisions could not be scored ({names}; the first: "
+                         f"{failed[0][1]}); the others were scored")
 
 
 def _redacted(cfg) -> dict:
@@ -444,9 +458,14 @@ class SummaryConfig:
 
 
 def summary(cfg: SummaryConfig) -> None:
+    from babylm.files import FolderLock
     from eval_export import loading, submission
 
-    for path in submission.write_summary(Path(cfg.results), loading.model_name(cfg.model), cfg.revision, cfg.backend):
+    name = loading.model_name(cfg.model)
+    # the revision's lock, as score holds it: a summary never mixes with a score still writing there
+    with FolderLock(submission.revision_dir(Path(cfg.results), name, cfg.revision), "--results"):
+        written = submission.write_summary(Path(cfg.results), name, cfg.revision, cfg.backend)
+    for path in written:
         print(f"wrote {path}")
 
 

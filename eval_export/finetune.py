@@ -46,6 +46,7 @@ from typing import Any
 from babylm.challenge import DEFAULT_RULES, RULES, Rules
 from babylm.config import option, save
 from babylm.errors import UsageError
+from babylm.integrity import weights_fingerprint
 from eval_export import glue
 from eval_export.tasks import DEFAULT_EVAL_DATA
 
@@ -174,19 +175,6 @@ def predictions_json(task: str, preds: list[int]) -> str:
 RECORDED = ("year", "lr", "epochs", "batch_size", "max_train_examples", "max_length", "weight_decay", "warmup",
             "min_lr_factor", "dropout", "seed", "head", "pooling", "padding_side", "official",
             "gradient_accumulation", "precision", "data")
-
-
-def weights_fingerprint(path: str, hub_revision: str | None) -> str:
-    """sha256 (16 hex digits) of a local model's weight files, in name order; a hub model: its id and revision."""
-    folder = Path(path)
-    if not folder.is_dir():
-        return f"hub:{path}@{hub_revision or 'main'}"
-    digest = hashlib.sha256()
-    for f in sorted([*folder.glob("*.safetensors"), *folder.glob("*.bin")]):
-        digest.update(f.name.encode() + b"\0")
-        with open(f, "rb") as fh:
-            digest.update(hashlib.file_digest(fh, "sha256").digest())
-    return digest.hexdigest()[:16]
 
 
 def run_record(cfg: FinetuneConfig, name: str, model_path: str, weights: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from babylm.challenge import BACKENDS, MASKED_BACKENDS, default_backend, milestone_number
 from babylm.errors import InputError, UsageError
+from babylm.integrity import check_local_model, from_pretrained, weights_fingerprint
 
 
 @dataclasses.dataclass
@@ -248,6 +249,8 @@ def load_model(path_or_id: str, revision: str = "main", backend: str | None = No
     hub_kw: dict[str, Any] = {} if local is not None else {"revision": revision}
     if local is not None and not (local / "config.json").is_file():
         raise InputError(f"{local}: no config.json; expected a save_pretrained model folder")
+    if local is not None:
+        check_local_model(local)  # the policy of every loader: verified files, safetensors weights
     try:
         config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code, **hub_kw)
     except ValueError as exc:
@@ -271,12 +274,8 @@ def load_model(path_or_id: str, revision: str = "main", backend: str | None = No
                          "use --backend causal or add a mask token")
     auto = AutoModelForCausalLM if chosen == "causal" else AutoModelForMaskedLM
     torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
-    if local is not None and not any(local.glob("*.safetensors")):
-        raise InputError(f"{local}: no *.safetensors weights; re-save the model with save_pretrained "
-                         "(safe_serialization) -- pickled .bin weights are not loaded")
     try:
-        model = auto.from_pretrained(source, trust_remote_code=trust_remote_code, dtype=torch_dtype,
-                                     use_safetensors=True, **hub_kw)
+        model = from_pretrained(auto, source, trust_remote_code=trust_remote_code, dtype=torch_dtype, **hub_kw)
     except ValueError as exc:
         raise InputError(f"{source}: cannot load it as a {chosen} model ({_first_line(exc)}); "
                          "try another --backend") from None
@@ -304,7 +303,9 @@ def _first_line(exc: BaseException) -> str:
 def describe(loaded: LoadedModel) -> dict[str, Any]:
     """A JSON-able description of what was loaded (written beside the outputs)."""
     tok = loaded.tokenizer
+    hub_revision = None if Path(loaded.source).is_dir() else loaded.revision
     return {"model": loaded.source, "name": loaded.name, "revision": loaded.revision, "backend": loaded.backend,
+            "weights": weights_fingerprint(loaded.source, hub_revision),  # another model of the same name is refused
             "model_class": type(loaded.model).__name__, "vocab_size": len(tok),
             "special_tokens": json.loads(json.dumps({k: getattr(tok, k, None) for k in
                                                      ("bos_token", "eos_token", "pad_token", "mask_token", "cls_token", "sep_token")}))}

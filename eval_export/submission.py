@@ -58,7 +58,7 @@ def task_dir(results: Path, model: str, revision: str, backend: str, task: str, 
 # Options of `score` that change what a task's predictions hold, beyond the model, revision, backend and
 # data folder that the result's path already names. Each is recorded with the result (summary.json,
 # "run") and an existing result is reused only when it was made with the same values.
-RESULT_OPTIONS = ("year", "tie_seed", "limit", "bos_rule", "pll_variant", "reduction", "temperature", "reading_space",
+RESULT_OPTIONS = ("weights", "year", "tie_seed", "limit", "bos_rule", "pll_variant", "reduction", "temperature",
                   "reading_token_types", "dtype", "trust_remote_code")
 READING_OPTIONS = ("reading_space", "reading_token_types")  # they change the reading task alone
 
@@ -88,6 +88,8 @@ def made_otherwise(out_dir: Path, options: dict[str, Any]) -> str | None:
             continue
         theirs, ours = _recorded(made, name), _recorded(options, name)
         if theirs is not None and ours is not None and theirs != ours:
+            if name == "weights":  # the same folder name, other weights: another model, or the run trained again
+                return f"other weights (fingerprint {theirs}, not {ours}: another model or a retrained one)"
             return f"--{name} {theirs}, not {ours}"
     return None
 

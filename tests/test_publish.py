@@ -20,6 +20,7 @@ import torch
 
 from babylm import checkpoint
 from babylm.errors import InputError
+from babylm.integrity import write_checksums
 from babylm.publish import PublishConfig, publish, revisions
 from eval_export.loading import load_model
 from tests.conftest import run_cli
@@ -126,6 +127,7 @@ def test_published_run_config_holds_no_local_absolute_path(run, tmp_path):
             "config": {"corpus": str(home / "babylm_10M") + "/", "tokenizer": "outputs/tokenizer", "lr": 0.001,
                        "files": [str(home / "a.train"), "b.train"], "init_from": None}}
     own.write_text(json.dumps(meta))
+    write_checksums(own.parent)  # as if training had written it: publish refuses files changed after the record
     repo = publish(PublishConfig(run=str(run_dir), model_card=False)).repo
     published = json.loads(_git("--git-dir", str(repo), "show", "chck_2M:run_config.json"))
     assert published["config"] == {"corpus": "<local>/babylm_10M", "tokenizer": "outputs/tokenizer", "lr": 0.001,
@@ -167,11 +169,12 @@ def test_cli_bad_runs_fail_in_one_line_and_write_nothing(run, tmp_path):
     run_dir, _ = run
     res = run_cli("babylm", "publish", "--run", tmp_path / "nope")
     assert res.returncode == 1 and res.stderr.strip().count("\n") == 0 and "no such folder" in res.stderr
+    weights = (run_dir / "chck_3M" / "model.safetensors").read_bytes()
     (run_dir / "chck_3M" / "model.safetensors").unlink()  # a broken milestone: checked before anything is written
     res = run_cli("babylm", "publish", "--run", run_dir)
     assert res.returncode == 1 and "chck_3M: not a saved model" in res.stderr, res.stderr
     assert not (run_dir / "myrun.git").exists()
-    (run_dir / "chck_3M" / "model.safetensors").write_bytes(b"")  # back to a folder that passes the check
+    (run_dir / "chck_3M" / "model.safetensors").write_bytes(weights)  # back to a folder that passes the check
     res = run_cli("babylm", "publish", "--run", run_dir, "--repo", run_dir / "final")  # not a bare repository
     assert res.returncode == 1 and "is not a bare git repository" in res.stderr, res.stderr
 
@@ -299,7 +302,11 @@ def test_hub_gets_every_branch_byte_for_byte_in_order_and_a_rerun_uploads_nothin
             files = hub.files(HUB_REPO, branch)
             assert files.pop(".gitattributes") == GITATTRIBUTES
             assert files.pop("README.md").decode() == _git("--git-dir", str(local), "show", f"{branch}:README.md") + "\n"
-            assert files == _folder_files(folders[branch]), branch
+            # the checksums of what the branch holds: the card in, the training state out
+            record = json.loads(files.pop("checksums.json"))["files"]
+            assert "README.md" in record and checkpoint.STATE_FILE not in record
+            assert files.pop("checksums.json", None) is None and {k: v for k, v in _folder_files(folders[branch]).items()
+                                                                   if k != "checksums.json"} == files, branch
         # the weights went through large-file storage, each distinct file once
         weights = {hashlib.sha256((folders[b] / "model.safetensors").read_bytes()).hexdigest() for b in ORDER}
         assert sorted(hub.lfs_puts) == sorted(weights) and len(weights) == 5
@@ -333,10 +340,13 @@ def test_hub_gets_every_branch_byte_for_byte_in_order_and_a_rerun_uploads_nothin
         hub.commit(HUB_REPO, "main", {"README.md": b"# card\n", "stray.bin": b"old weights"}, "edited on the hub")
         res = _publish_to(hub.url, run_dir, "--model_card", "false")
         assert res.returncode == 0, res.stderr
-        assert [(b, p) for _, b, _, p in hub.received_commits[commits:]] == [("main", ["stray.bin"])]
+        # (each branch's checksums.json no longer lists a card: the one file that changes on the others)
+        assert [(b, sorted(p)) for _, b, _, p in hub.received_commits[commits:]] == \
+            [(b, ["checksums.json"]) for b in ORDER[:-1]] + [("main", ["checksums.json", "stray.bin"])]
         files = hub.files(HUB_REPO, "main")
         assert files.pop("README.md") == b"# card\n" and files.pop(".gitattributes") == GITATTRIBUTES
-        assert files == _folder_files(folders["main"])
+        assert "README.md" not in json.loads(files.pop("checksums.json"))["files"]
+        assert files == {k: v for k, v in _folder_files(folders["main"]).items() if k != "checksums.json"}
         assert not hub.unhandled
 
 
