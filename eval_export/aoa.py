@@ -40,6 +40,8 @@ from babylm import files
 from babylm.challenge import BACKENDS, milestone_words
 from babylm.config import option
 from babylm.errors import InputError, UsageError
+from babylm.runtime import pick_device
+from eval_export import loading, schedule
 from eval_export.tasks import DEFAULT_EVAL_DATA, PANDAS_NA
 
 log = logging.getLogger(__name__)
@@ -286,7 +288,7 @@ def score_milestone(loaded: Any, data: AoAData, token_budget: int, progress: boo
     """Surprisal of every row with one loaded checkpoint."""
     import torch
 
-    from eval_export import scoring
+    from eval_export import scoring  # imports torch: off the --help path
 
     tok = loaded.tokenizer
     rows = pairs(data)
@@ -329,9 +331,6 @@ def run(cfg: AoAConfig, clock: Any = None) -> list[Path]:
 
     Everything is checked before the first model is loaded: the data, every milestone's folder, and
     that the result is not there already (unless ``--overwrite``)."""
-    from babylm.runtime import pick_device
-    from eval_export import loading, schedule
-
     data = load(Path(cfg.eval_data))
     if data.human is None:
         log.warning("%s: no %s beside it: surprisals only, no AoA score", data.source, HUMAN_FILE)

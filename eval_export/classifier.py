@@ -34,6 +34,7 @@ from tqdm import tqdm
 from babylm.challenge import model_kind
 from babylm.errors import InputError, UsageError
 from babylm.integrity import check_local_model, from_pretrained
+from babylm.models import register_kit_models
 from babylm.runtime import autocast
 from eval_export import glue
 from eval_export.loading import resolve_model_path
@@ -206,7 +207,6 @@ def load_backbone(model: str, revision: str, padding_side: str, max_length: int,
     """Resolve the checkpoint, read its config and tokenizer, and fix the usable sequence length."""
     from transformers import AutoConfig
 
-    from babylm.models import register_kit_models
 
     register_kit_models()  # the kit's own architectures load from the installed package, not remote code
     path, hub_revision = resolve_model_path(model, revision)

@@ -16,15 +16,25 @@ import logging
 import sys
 from pathlib import Path
 
+from babylm import files
 from babylm.challenge import BACKENDS, DEFAULT_RULES, RULES, Rules, milestones
 from babylm.cli import Command
 from babylm.config import option
 from babylm.errors import InputError, UsageError
-from eval_export import schedule
+from babylm.files import FolderLock
+from babylm.runtime import pick_device
+from babylm.tokenizer import tokenizer_fingerprint
+from eval_export import aoa as aoa_task
+from eval_export import evaluation_data, loading, schedule, tasks
 from eval_export.aoa import AoAConfig
 from eval_export.evaluation_data import DownloadEvalsConfig
-from eval_export.finetune import FinetuneConfig
-from eval_export.report import ReportConfig  # light: matplotlib is imported only when plotting
+from eval_export.finetune import FinetuneConfig, load_data, run_finetune
+from eval_export.leaderboard import score_file
+from eval_export.loading import check_name, model_name, resolve_model_path
+from eval_export.report import (
+    ReportConfig,  # light: matplotlib is imported only when plotting
+    write_report,
+)
 from eval_export.tasks import DEFAULT_EVAL_DATA, YEAR_TASKS
 
 log = logging.getLogger(__name__)
@@ -108,8 +118,6 @@ class ScoreConfig:
     progress: bool = option(True, "show progress bars")
 
     def validate(self) -> None:
-        from eval_export.loading import check_name, model_name
-
         if not self.model:
             raise UsageError("--model is required (a model folder or hub id)")
         for revision in self.revision.split(","):  # a comma list names several
@@ -123,8 +131,7 @@ def score(cfg: ScoreConfig) -> None:
     with ours."""
     import contextlib
 
-    from babylm.files import FolderLock
-    from eval_export import loading, submission
+    from eval_export import submission  # imports torch: off the --help path
 
     if cfg.eval_set == schedule.SUBMISSION:
         runs = submission_runs(cfg)
@@ -147,8 +154,6 @@ def task_names(cfg: ScoreConfig) -> tuple[list[str], bool]:
     """The tasks asked for, ``all`` spelled out as the --year set (custom folders kept; the fast set
     has no COMPS, as strict/scripts/eval_zero_shot_fast.sh at 45fe2c1 and 3d57ddc), and whether ``all``
     was asked (then absent optional tasks are skipped with a note)."""
-    from eval_export import tasks
-
     names = list(dict.fromkeys(n for n in cfg.tasks if n != "all"))
     every = "all" in cfg.tasks
     if every:
@@ -159,8 +164,6 @@ def task_names(cfg: ScoreConfig) -> tuple[list[str], bool]:
 
 def submission_runs(cfg: ScoreConfig) -> list[tuple[ScoreConfig, list[str]]]:
     """``--eval_set submission``: the milestones with the fast set, then main with the full set."""
-    from eval_export import loading
-
     if cfg.revision not in ("main", "all"):
         raise UsageError("--eval_set submission scores every milestone and main: leave --revision out")
     if not Path(cfg.model).is_dir():
@@ -175,19 +178,17 @@ def submission_runs(cfg: ScoreConfig) -> list[tuple[ScoreConfig, list[str]]]:
 
 def submission_aoa(cfg: ScoreConfig, found: list[str]) -> None:
     """AoA after the milestones were scored: its curves need every milestone of the track and its data."""
-    from eval_export import aoa
-
     track = schedule.track_of(found)
     missing = schedule.missing_milestones(found, track)
-    if missing or aoa.find(Path(cfg.eval_data)) is None:
+    if missing or aoa_task.find(Path(cfg.eval_data)) is None:
         why = f"no milestone {missing[0]} ({len(missing)} of the {track} track missing)" if missing else \
-            f"no full_eval/aoa/{aoa.WORDS_FILE} under {cfg.eval_data} (`python -m eval_export download-evals`)"
+            f"no full_eval/aoa/{aoa_task.WORDS_FILE} under {cfg.eval_data} (`python -m eval_export download-evals`)"
         print(f"skip AoA: {why}; the collated file needs it")
         return
-    aoa_cfg = aoa.AoAConfig(model=cfg.model, track=track, backend=cfg.backend, eval_data=cfg.eval_data,
+    aoa_cfg = aoa_task.AoAConfig(model=cfg.model, track=track, backend=cfg.backend, eval_data=cfg.eval_data,
                             results=cfg.results, token_budget=cfg.token_budget, dtype=cfg.dtype, device=cfg.device,
                             trust_remote_code=cfg.trust_remote_code, overwrite=cfg.overwrite, progress=cfg.progress)
-    for path in aoa.run(aoa_cfg, schedule.RevisionClock(len(milestones(track)))):
+    for path in aoa_task.run(aoa_cfg, schedule.RevisionClock(len(milestones(track)))):
         print(f"AoA -> {path}")
 
 
@@ -195,8 +196,6 @@ def _load_tasks(cfg: ScoreConfig, root: Path) -> list:
     """Every task asked for, read and checked before any model is loaded (bad input leaves nothing
     behind). ``all`` is the --year set, its absent optional tasks skipped with a note; a task named
     explicitly must be there."""
-    from eval_export import tasks
-
     names, every = task_names(cfg)
     if not root.is_dir() and any(t in tasks.TASKS for t in names):
         raise InputError(f"--eval_data: {root} is not a folder; point it at the evaluation_data folder")
@@ -219,7 +218,7 @@ def _load_tasks(cfg: ScoreConfig, root: Path) -> list:
 
 def scoring_options(cfg: ScoreConfig, device: str) -> object:
     """The one options object the scoring path reads, from the command's options."""
-    from eval_export.scoring import ScoringOptions
+    from eval_export.scoring import ScoringOptions  # imports torch: off the --help path
 
     budget = cfg.token_budget or (2048 if str(device).startswith("cpu") else 65536)
     return ScoringOptions(year=cfg.year, bos_rule=cfg.bos_rule, pll_variant=cfg.pll_variant, reduction=cfg.reduction,
@@ -238,17 +237,12 @@ class _Todo:
 
 
 def _score(cfg: ScoreConfig, revisions: list[str], clock: schedule.RevisionClock | None = None) -> None:
-    from babylm import files
-    from eval_export import loading
-
     loaded_tasks = _load_tasks(cfg, Path(cfg.eval_data))
     for revision in revisions:  # a missing local revision fails before any is scored (hub ids: when loaded)
         loading.resolve_local(cfg.model, revision)
     import torch  # imported after the task files passed their checks: bad input fails fast
 
-    from babylm.runtime import pick_device
-    from babylm.tokenizer import tokenizer_fingerprint
-    from eval_export import submission, zero_shot
+    from eval_export import submission, zero_shot  # import torch: off the --help path
 
     device = pick_device(cfg.device)
     opts = scoring_options(cfg, str(device))
@@ -349,7 +343,7 @@ class CollateConfig:
 
 
 def collate(cfg: CollateConfig) -> None:
-    from eval_export import loading, submission
+    from eval_export import submission  # imports torch: off the --help path
 
     name = loading.model_name(cfg.model)
     results = Path(cfg.results)
@@ -399,7 +393,7 @@ class ValidateConfig:
 
 
 def validate(cfg: ValidateConfig) -> None:
-    from eval_export import validation
+    from eval_export import validation  # imports torch (through submission): off the --help path
 
     report = validation.validate_file(Path(cfg.file), Path(cfg.eval_data), cfg.ewok_password or None,
                                       cfg.structure_only, cfg.year, cfg.track, cfg.limit)
@@ -425,7 +419,6 @@ class LeaderboardConfig:
 def leaderboard(cfg: LeaderboardConfig) -> None:
     import json
 
-    from eval_export.leaderboard import score_file
 
     path, root = Path(cfg.file), Path(cfg.eval_data)
     if not path.is_file():
@@ -450,16 +443,13 @@ class SummaryConfig:
     results: str = option("results", "result root written by score")
 
     def validate(self) -> None:
-        from eval_export.loading import check_name
-
         if not self.model:
             raise UsageError("--model is required")
         check_name(self.revision, "revision")
 
 
 def summary(cfg: SummaryConfig) -> None:
-    from babylm.files import FolderLock
-    from eval_export import loading, submission
+    from eval_export import submission  # imports torch: off the --help path
 
     name = loading.model_name(cfg.model)
     # the revision's lock, as score holds it: a summary never mixes with a score still writing there
@@ -470,9 +460,6 @@ def summary(cfg: SummaryConfig) -> None:
 
 
 def finetune(cfg: FinetuneConfig) -> None:
-    from eval_export.finetune import load_data, run_finetune
-    from eval_export.loading import resolve_model_path
-
     resolve_model_path(cfg.model, cfg.revision)  # a missing local model or revision fails here,
     data = load_data(cfg)  # and every data file is checked, before torch and the model are loaded
 
@@ -490,23 +477,17 @@ def finetune(cfg: FinetuneConfig) -> None:
 
 
 def download_evals(cfg) -> None:
-    from eval_export.evaluation_data import MANIFEST, download_evals
-
-    written = download_evals(cfg)
+    written = evaluation_data.download_evals(cfg)
     print(f"{len(written)} file(s) written, the others already there and checked; record: "
-          f"{Path(cfg.out_dir) / MANIFEST}")
+          f"{Path(cfg.out_dir) / evaluation_data.MANIFEST}")
 
 
 def aoa(cfg: AoAConfig) -> None:
-    from eval_export.aoa import run
-
-    for path in run(cfg):
+    for path in aoa_task.run(cfg):
         print(f"wrote {path}")
 
 
 def report(cfg: ReportConfig) -> None:
-    from eval_export.report import write_report
-
     print(f"wrote {write_report(cfg)}")
 
 

@@ -46,8 +46,11 @@ from typing import Any
 from babylm.challenge import DEFAULT_RULES, RULES, Rules
 from babylm.config import option, save
 from babylm.errors import UsageError
+from babylm.files import FolderLock, atomic_dir, write_text
 from babylm.integrity import weights_fingerprint
+from babylm.runtime import code_version, pick_device, seed_everything
 from eval_export import glue
+from eval_export.loading import check_name, resolve_model_path
 from eval_export.tasks import DEFAULT_EVAL_DATA
 
 HEADS = ("official", "stock")
@@ -102,8 +105,6 @@ class FinetuneConfig:
     progress: bool = option(True, "show a progress bar per epoch")
 
     def validate(self) -> None:
-        from eval_export.loading import check_name
-
         check_name(self.revision, "revision")
         if self.model_name:
             check_name(self.model_name, "model_name")
@@ -215,8 +216,6 @@ def run_finetune(cfg: FinetuneConfig, data: dict[str, tuple[glue.Examples, glue.
 
     The task folders' parent (``<output_dir>/<model>/<revision>/finetune``) is held meanwhile: a second
     finetune into it is refused before it does anything."""
-    from babylm.files import FolderLock
-
     data = load_data(cfg) if data is None else data
     with FolderLock(task_dir(cfg, cfg.tasks[0]).parent, "--output_dir"):
         return _run_finetune(cfg, data, log)
@@ -224,9 +223,7 @@ def run_finetune(cfg: FinetuneConfig, data: dict[str, tuple[glue.Examples, glue.
 
 def _run_finetune(cfg: FinetuneConfig, data: dict[str, tuple[glue.Examples, glue.Examples]],
                   log) -> dict[str, dict[str, Any]]:
-    from babylm.runtime import pick_device
-    from eval_export import classifier as clf
-    from eval_export.loading import resolve_model_path
+    from eval_export import classifier as clf  # imports torch: off the --help path
 
     path, hub_revision = resolve_model_path(cfg.model, cfg.revision)
     weights = weights_fingerprint(path, hub_revision)
@@ -270,9 +267,7 @@ def _backbone(cfg: FinetuneConfig, clf) -> Any:
 def _fit_task(cfg: FinetuneConfig, name: str, data: tuple[glue.Examples, glue.Examples], backbone, out: Path,
               record: dict[str, Any], device: str, bf16: bool, log) -> dict[str, Any]:
     """Fine-tune one task and write its folder (whole or not at all); returns its results."""
-    from babylm.files import atomic_dir, write_text
-    from babylm.runtime import code_version, seed_everything
-    from eval_export import classifier as clf
+    from eval_export import classifier as clf  # imports torch: off the --help path
 
     task = glue.TASKS[name]
     train, valid = data

@@ -16,6 +16,7 @@ from typing import Any
 from babylm.challenge import BACKENDS, MASKED_BACKENDS, default_backend, milestone_number
 from babylm.errors import InputError, UsageError
 from babylm.integrity import check_local_model, from_pretrained, weights_fingerprint
+from babylm.models import register_kit_models
 
 
 @dataclasses.dataclass
@@ -239,7 +240,6 @@ def load_model(path_or_id: str, revision: str = "main", backend: str | None = No
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
-    from babylm.models import register_kit_models
 
     register_kit_models()  # the kit's own architectures load from the installed package, not remote code
     if backend is not None and backend not in BACKENDS:

@@ -41,6 +41,8 @@ from babylm.challenge import RULES, TRACKS, Rules, milestones, words_of_mileston
 from babylm.config import option
 from babylm.errors import InputError, KitError, UsageError
 from babylm.files import write_bytes, write_text
+from babylm.runtime import code_version
+from eval_export import tasks
 
 # Published scores of the official baselines: babylm-org/babylm-eval README @ 45fe2c1 (2026) and
 # the draft results table of babylm/evaluation-pipeline-2025 README @ 19993f9 (2025). They are
@@ -216,8 +218,6 @@ def load_gold(eval_data: Path | None, data_dir: str, cache: dict, year: str = "2
     Official folders are read as their task (``blimp_fast`` -> BLiMP fast); any other folder of
     BLiMP-format files (a custom set) as a custom minimal-pair task.
     """
-    from eval_export import tasks
-
     if eval_data is None:
         return None
     if (data_dir, year) not in cache:
@@ -697,7 +697,6 @@ def report_text(cfg: ReportConfig, layout: Layout, out: Path) -> str:
                     for p in d.glob("main/zero_shot/*/blimp/blimp_filtered/predictions.json"))
     sections.append(comparison_section(final, cfg.track, synthetic))
 
-    from babylm.runtime import code_version
 
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"# BabyLM run report: `{run.name}`", "",

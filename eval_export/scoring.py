@@ -33,6 +33,7 @@ import torch
 
 from babylm.challenge import BACKENDS, DEFAULT_RULES
 from babylm.errors import InputError, UsageError
+from babylm.objective import body_and_head
 
 # Beginning-of-sentence handling of each challenge year (babylm/evaluation-pipeline-2023 and -2024,
 # lm_eval/models/huggingface.py; babylm-org/babylm-eval strict/evaluation_pipeline/sentence_zero_shot).
@@ -233,8 +234,6 @@ class _SplitModel:
     """
 
     def __init__(self, model: Any):
-        from babylm.objective import body_and_head
-
         self.model = model
         names = body_and_head(model)  # verified against the model's own logits, else None
         self.body, self.head = (getattr(model, n) for n in names) if names else (None, None)

@@ -18,8 +18,8 @@ from typing import Any
 from babylm import files
 from babylm.challenge import DEFAULT_RULES, Rules, milestones
 from babylm.errors import InputError
+from eval_export import collation, zero_shot
 from eval_export import tasks as tasks_lib
-from eval_export import zero_shot
 
 # Top-level keys of the 2025 collated file, in the official order (babylm-org/babylm-eval at 45fe2c1,
 # strict/evaluation_pipeline/collate_preds.py); the 2026 file is eval_export.collation's.
@@ -164,8 +164,6 @@ def collate(results: Path, model: str, backend: str, track: str, allow_partial: 
     ``..._partial.json`` (not a valid submission; for smoke runs) and the problems are returned.
     """
     if Rules(year) is Rules.Y2026:
-        from eval_export import collation
-
         return collation.collate(results, model, backend, track, Path(eval_data or tasks_lib.DEFAULT_EVAL_DATA),
                                  allow_partial, ewok_password)
     base = Path(results) / model

@@ -27,7 +27,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from babylm import files
+from babylm import files, model_card
 from babylm.challenge import DEFAULT_RULES, TRACKS, Rules, milestones
 from babylm.errors import InputError, KitError
 from eval_export import aoa, collation, leaderboard, submission, tasks
@@ -780,8 +780,6 @@ def completeness(obj: dict, gold: _Gold) -> str:
 def check_model(folder: Path) -> list[str]:
     """What the leaderboard's hub check would say of the model in ``folder``: the model card, then whether the
     Auto classes load its config and tokenizer without remote code (empty: both pass)."""
-    from babylm import model_card
-
     folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise InputError(f"--model {folder}: no config.json; give the model folder (a revision of the published "

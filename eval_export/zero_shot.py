@@ -26,6 +26,7 @@ import torch
 
 from babylm.challenge import Rules
 from babylm.errors import InputError, UsageError
+from babylm.objective import body_and_head
 from eval_export import scoring
 from eval_export.scoring import ScoringOptions  # noqa: F401  (the options travel from here too)
 from eval_export.tasks import TaskData
@@ -274,8 +275,6 @@ def _typed_logprob(model: Any, requests: list[scoring.Request], types: list[tupl
     Length-sorted and packed to ``opts.token_budget`` like the scorer; the LM head runs on the read
     rows only when the model splits into body and head (checked against its own logits).
     """
-    from babylm.objective import body_and_head
-
     device = next(model.parameters()).device
     split = body_and_head(model)
     body, head = (getattr(model, n) for n in split) if split else (None, None)

@@ -15,9 +15,11 @@ from babylm.cli import Command
 from babylm.config import option
 from babylm.errors import InputError, UsageError
 from babylm.files import write_json
+from babylm.tokenizer import TokenizerConfig as KitTokenizerConfig
+from babylm.tokenizer import load_tokenizer, train_tokenizer
 from eval_export.loading import resolve_model_path
 from eval_export.multilingual import finetune as ft
-from eval_export.multilingual import spec
+from eval_export.multilingual import pos, spec
 from eval_export.multilingual.collate import check_files, write_files
 from eval_export.multilingual.collate import collate as run_collate
 from eval_export.multilingual.fertility import fertility_table
@@ -67,8 +69,6 @@ class TokenizerConfig:
 
 def tokenizer(cfg: TokenizerConfig) -> None:
     # the tokenizers library and transformers stay off the --help path
-    from babylm.tokenizer import TokenizerConfig as KitTokenizerConfig
-    from babylm.tokenizer import load_tokenizer, train_tokenizer
 
     path = train_tokenizer(KitTokenizerConfig(corpus=cfg.corpus, files=["train"], track="strict", model="bpe",
                                               vocab_size=cfg.vocab_size, out_dir=cfg.out_dir, overwrite=cfg.overwrite))
@@ -154,8 +154,6 @@ def finetune(cfg: FinetuneConfig) -> None:
     if "pos" in cfg.tasks and not cfg.pos_data:
         log.warning("pos: no --pos_data (UD treebanks as <xx>/*.conllu); not fine-tuned")
     elif "pos" in cfg.tasks:
-        from eval_export.multilingual import pos  # torch and datasets: off the --help path
-
         path, _ = resolve_model_path(cfg.model, cfg.revision)
         tok = load_tokenizer_for(path)
         scores = pos.run(path, tok, cfg.pos_data, [spec.ISO2[x] for x in langs], out,
