@@ -91,3 +91,13 @@ def test_help_imports_neither_torch_nor_transformers(module, command):
     proc = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert f"--{'tasks' if module == 'eval_export' else 'corpus'}" in proc.stdout, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == "LOADED []", proc.stdout[-300:]
+
+
+def test_every_module_has_its_place_in_the_readme_tree():
+    """The README draws the layout (stages in pipeline order, the house apart, the task families and the
+    submission side of eval_export): a module it does not name is a module a reader cannot place."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    tree = readme[readme.index("## What is inside"):readme.index("## Install")]
+    unnamed = [str(p.relative_to(REPO)) for package in PRODUCT for p in sorted((REPO / package).glob("*.py"))
+               if not p.name.startswith("__") and p.name not in tree]
+    assert unnamed == [], "modules the README tree does not name: " + ", ".join(unnamed)
