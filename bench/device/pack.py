@@ -44,6 +44,10 @@ SMOKE_BYTES = 10_000  # per corpus file under SMOKE=1: about 1,800 words each
 ON_MACHINE = {"typing-extensions", "torch", "transformers", "tokenizers", "safetensors", "accelerate", "huggingface-hub", "numpy",
               "pyarrow", "pandas", "tqdm", "xxhash", "fsspec", "filelock", "packaging", "pyyaml", "requests",
               "httpx", "aiohttp", "tensorboard", "matplotlib"}
+# Kit dependencies the GPU run never imports, so not carried: scipy fits the AoA curves (eval_export
+# aoa, imported only when a score is computed), which no stage of run.sh scores; its wheel alone
+# would be about half the 64 MiB the machine receives.
+NOT_NEEDED_THERE = {"scipy"}
 
 
 def norm(name: str) -> str:
@@ -75,7 +79,8 @@ def check_wheels(wheels: list[Path], pyproject: Path) -> list[str]:
     import tomllib
 
     for dep in tomllib.loads(pyproject.read_text())["project"]["dependencies"]:
-        needed.setdefault(requirement_name(dep), "pyproject.toml")
+        if requirement_name(dep) not in NOT_NEEDED_THERE:
+            needed.setdefault(requirement_name(dep), "pyproject.toml")
     missing = sorted(f"{n} (needed by {by})" for n, by in needed.items() if n not in have)
     if missing:
         raise InputError(f"not on the GPU machine and not carried: {', '.join(missing)}; add its wheel to "
