@@ -295,6 +295,64 @@ def test_meco_surprisal_equals_per_word_reference(smoke):
         assert got[f"1:{row['wordnum']}"] == pytest.approx(want, abs=2e-3)
 
 
+L1_PASSAGES = {  # (MECO code, itemid): words of a passage, as the L1 file lists them
+    ("en", "1"): "The old man walked to the river and sat down.".split(),
+    ("du", "1"): "De oude man liep naar de rivier en ging zitten.".split(),
+    ("ch_s", "1"): ["老人", "走到", "河边", "坐下", "了。"],
+    ("du", "2"): "Het regent vandaag in de stad.".split(),
+}
+
+
+def _l1_stims(path: Path) -> None:
+    """meco_l1_stims.tsv as the official file has it: one row per word, FullText the passage up to the word
+    (Chinese without spaces), FullTextMarked the same with the word in *...*; ids repeat across languages."""
+    rows = ["lang\titemid\twordnum\tword\tFullText\tFullTextMarked"]
+    for (code, item), words in L1_PASSAGES.items():
+        sep = "" if code == "ch_s" else " "
+        for k, word in enumerate(words, 1):
+            before = sep.join(words[:k - 1]) + (sep if k > 1 else "")
+            rows.append(f"{code}\t{item}\t{k}\t{word}\t{before}{word}\t{before}*{word}*")
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+def test_meco_l1_surprisal_equals_per_word_reference(tmp_path):
+    import torch
+
+    from eval_export.multilingual.meco import l1_predictions
+    from tests.export_models import build
+
+    lines = [("" if c == "ch_s" else " ").join(w) for (c, _), w in L1_PASSAGES.items()]
+    model, tok = build("gpt2", lines * 20)
+    model.eval()
+    _l1_stims(tmp_path / "meco_l1_stims.tsv")
+    got = l1_predictions(model, tok, tmp_path / "meco_l1_stims.tsv", ["eng", "nld", "zho"], 1024)
+    assert {lang: sorted(v) for lang, v in got.items()} == {
+        "eng": [f"1:{k}" for k in sorted(range(1, 11), key=str)],
+        "nld": sorted([f"1:{k}" for k in range(1, 11)] + [f"2:{k}" for k in range(1, 7)]),
+        "zho": [f"1:{k}" for k in range(1, 6)]}
+    for (code, item), words in L1_PASSAGES.items():
+        lang = {"en": "eng", "du": "nld", "ch_s": "zho"}[code]
+        sep = "" if code == "ch_s" else " "
+        text = sep.join(words)
+        enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+        ids = [tok.bos_token_id] + enc["input_ids"]
+        with torch.no_grad():
+            logp = torch.log_softmax(model(torch.tensor([ids])).logits[0].float(), -1)
+        start = 0
+        for k, word in enumerate(words, 1):
+            end = start + len(word)
+            toks = [i for i, (s, e) in enumerate(enc["offset_mapping"]) if e > start and s < end]
+            want = -sum(logp[i, ids[i + 1]].item() for i in toks)  # token i sits at position i + 1 after <s>
+            assert got[lang][f"{item}:{k}"] == pytest.approx(want, abs=1e-4), (lang, item, k)
+            start = end + len(sep)
+    # a language without rows in the file: one line naming the file and the code
+    _l1_stims(tmp_path / "only.tsv")
+    (tmp_path / "only.tsv").write_text("\n".join(x for x in (tmp_path / "only.tsv").read_text().splitlines()
+                                                 if not x.startswith("ch_s")) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"only.tsv: no rows with lang 'ch_s' \(MECO L1 of zho\)"):
+        l1_predictions(model, tok, tmp_path / "only.tsv", ["zho"], 1024)
+
+
 # ---- the collated files' checks ----------------------------------------------------------------------
 
 def test_validate_refuses_what_the_leaderboard_refuses(tmp_path):

@@ -23,7 +23,7 @@ from eval_export.multilingual import pos, spec
 from eval_export.multilingual.collate import check_files, write_files
 from eval_export.multilingual.collate import collate as run_collate
 from eval_export.multilingual.fertility import fertility_table
-from eval_export.multilingual.meco import l2_predictions
+from eval_export.multilingual.meco import l1_predictions, l2_predictions
 from eval_export.multilingual.tasks import available, resolve
 from eval_export.multilingual.zeroshot import bos_model, run_tasks, write_zeroshot
 
@@ -172,8 +172,9 @@ def load_tokenizer_for(path: str):
 class MecoConfig:
     model: str = option("", "model folder")
     revision: str = option("main", "main or a milestone sub-folder")
-    languages: str = option(LANGS, "languages of the mixture (L2 is read when English is among them)")
-    meco_dir: str = option("", "folder holding meco_l2_stims.tsv (the official meco/data)")
+    languages: str = option(LANGS, "languages of the mixture (L1 of each; L2 when English is among them)")
+    meco_dir: str = option("", "folder holding meco_l2_stims.tsv and, for L1, meco_l1_stims.tsv (the official "
+                               "meco/data)")
     limit: int | None = option(None, "only the first N passages (quick runs)", ge=1)
     results: str = option("results", "output root: <results>/<model name>/<revision>/meco/predictions_meco.json")
     model_name: str = option("", "name in the results path")
@@ -192,12 +193,20 @@ def meco(cfg: MecoConfig) -> None:
     tok = AutoTokenizer.from_pretrained(path, revision=hub_revision)
     model = AutoModelForCausalLM.from_pretrained(path, revision=hub_revision, dtype=torch.float32).eval()
     max_len = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", 1024)
-    l2 = l2_predictions(model, tok, Path(cfg.meco_dir) / "meco_l2_stims.tsv", langs, max_len, cfg.limit)
-    if not l2:
-        raise InputError("MECO L2 needs English and Dutch or Chinese in --languages; L1 needs meco_l1_stims.tsv, "
-                         "which is not read yet")
+    folder = Path(cfg.meco_dir)
+    l1_stims = folder / "meco_l1_stims.tsv"
+    if l1_stims.is_file():
+        l1 = l1_predictions(model, tok, l1_stims, langs, max_len, cfg.limit)
+    else:
+        l1 = {}
+        log.warning("%s not there: MECO L1 is not computed (the official meco/data holds it)", l1_stims)
+    l2 = l2_predictions(model, tok, folder / "meco_l2_stims.tsv", langs, max_len, cfg.limit) \
+        if "eng" in langs and set(langs) & {"nld", "zho"} else {}
+    if not l1 and not l2:
+        raise InputError(f"{folder}: nothing to compute: MECO L1 needs meco_l1_stims.tsv there, L2 needs English "
+                         "and Dutch or Chinese in --languages")
     out = Path(cfg.results) / name / cfg.revision / "meco" / "predictions_meco.json"
-    write_json(out, {"meco_l1": {}, "meco_l2": l2})
+    write_json(out, {"meco_l1": l1, "meco_l2": l2})
     print(out)
 
 

@@ -11,8 +11,10 @@ longer than the model's window is read, for each word past it, in a window endin
 ``predictions_meco.json`` is ``{"meco_l1": {lang: {"<itemid>:<wordnum>": surprisal}}, "meco_l2": {...}}``;
 L2 (English read by Dutch and Chinese natives) is written for each of nld and zho in the languages when
 English is among them (``TRACK_TO_L2`` and ``--l2 auto`` there); the first of duplicate ids is kept.
-The local delta-log-likelihood scores need the MECO reading-time tables, which are not distributed
-with the stimuli; the leaderboard computes them from these surprisals.
+L1 (each language read by its natives, ``meco_l1_stims.tsv``, rows of the language's MECO code) is
+written per language when that file is in the folder. The local delta-log-likelihood scores need the
+MECO reading-time tables, which are not distributed with the stimuli; the leaderboard computes them
+from these surprisals.
 """
 
 from __future__ import annotations
@@ -34,11 +36,11 @@ def read_stims(path: str | Path, lang_code: str | None = None) -> dict[str, list
     """Rows per passage (itemid), in file order; L1 files are filtered to ``lang_code``."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: MECO stimulus file not found; give --meco_dir the folder of meco_l2_stims.tsv")
+        raise InputError(f"{path}: MECO stimulus file not found; give --meco_dir the folder of {path.name}")
     passages: dict[str, list[dict]] = {}
     with path.open(encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f, delimiter="\t")
-        need = {"itemid", "wordnum", "FullText", "FullTextMarked"}
+        need = {"itemid", "wordnum", "FullText", "FullTextMarked"} | ({"lang"} if lang_code is not None else set())
         if not need <= set(reader.fieldnames or ()):
             raise InputError(f"{path}:1: columns {sorted(need - set(reader.fieldnames or ()))} missing")
         for row in reader:
@@ -111,3 +113,23 @@ def l2_predictions(model, tokenizer, stims: str | Path, languages: list[str], ma
     for rows in list(passages.values())[:limit]:
         surprisal.update(passage_surprisals(model, tokenizer, rows, max_len))
     return {lang: surprisal for lang in languages if lang in TRACK_TO_L2}
+
+
+def l1_predictions(model, tokenizer, stims: str | Path, languages: list[str], max_len: int,
+                   limit: int | None = None) -> dict[str, dict[str, float]]:
+    """meco_l1 predictions: each language's own passages (the rows of its MECO code), read as L2 is read.
+
+    cli.py filters the L1 file to the codes of the languages asked for and groups the rows by (lang,
+    itemid), so a passage is one language's item; the ids repeat across languages, hence one map each."""
+    out: dict[str, dict[str, float]] = {}
+    for lang in languages:
+        passages = read_stims(stims, MECO_L1_CODES[lang])
+        if not passages:
+            raise InputError(f"{stims}: no rows with lang {MECO_L1_CODES[lang]!r} (MECO L1 of {lang}); "
+                             "give the official meco_l1_stims.tsv or leave the language out")
+        surprisal: dict[str, float] = {}
+        for rows in list(passages.values())[:limit]:
+            for key, value in passage_surprisals(model, tokenizer, rows, max_len).items():
+                surprisal.setdefault(key, value)
+        out[lang] = surprisal
+    return out
