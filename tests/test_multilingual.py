@@ -87,7 +87,7 @@ def test_bad_input_gets_one_line_and_writes_nothing(tmp_path):
     res = _cli("corpus", "--languages", "eng,fra", "--data", str(tmp_path / "data"), "--out_dir", str(out))
     assert res.returncode == 2 and "unknown language 'fra'" in res.stderr and not out.exists()
     # a task without local data while offline: refused before any model is loaded
-    res = _cli("zeroshot", "--model", str(tmp_path / "none"), "--tasks", "hellaswag_en_mubench",
+    res = _cli("zeroshot", "--model", str(tmp_path / "none"), "--tasks", "hellaswag_en_mubench", "--offline", "true",
                "--data", str(tmp_path / "data"), "--results", str(tmp_path / "results"))
     assert res.returncode == 1 and res.stderr.count("\n") == 1, res.stderr
     assert "hellaswag_en_mubench: no local data at" in res.stderr and "aialt/MuBench" in res.stderr
@@ -439,6 +439,99 @@ def test_official_configurations_give_our_scores(smoke, tmp_path):
         for ours, off in zip(samples[name], sorted(theirs["samples"][name], key=lambda s: s["doc_id"])):
             assert ours["acc"] == off["acc"]
             assert [r[0] for r in ours["filtered_resps"]] == pytest.approx([r[0] for r in off["filtered_resps"]], abs=1e-3)
+
+
+# ---- the hub data sets when online, from a local stand-in of the hub ---------------------------------
+
+ZHO_ITEMS = {"BA_deletion": [("我把书看完了。", "我把看完了。"), ("他把门关上了。", "他把关上了。"), ("她把饭吃了。", "她把吃了。")],
+             "question_A_not_A": [("你去不去？", "你去不去吗不？"), ("他是不是老师？", "他是不老师是？")]}
+ENG_ITEMS = [("The dogs bark.", "The dogs barks."), ("She runs fast.", "She run fast."),
+             ("They were here.", "They was here."), ("He is tall.", "He are tall.")]
+
+
+def _zhoblimp_card() -> bytes:
+    # a card whose configs name parquet files, as the hub lays out a converted data set
+    configs = "".join(f"- config_name: {p}\n  data_files:\n  - split: train\n    path: {p}/train-*.parquet\n"
+                      for p in ZHO_ITEMS)
+    return f"---\nconfigs:\n{configs}---\n# ZhoBLiMP\n".encode()
+
+
+def _parquet(rows: list[dict]) -> bytes:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows), buf)
+    return buf.getvalue()
+
+
+def test_tasks_without_local_data_read_the_hub_data_set_when_online(tmp_path, monkeypatch):
+    _need_lm_eval()
+    import huggingface_hub.constants as constants
+
+    from eval_export.multilingual import hub_data
+    from eval_export.multilingual.tasks import resolve
+    from eval_export.multilingual.zeroshot import bos_model, run_tasks
+    from tests.export_models import build
+    from tests.hub_server import HubServer
+
+    zho = {p: [{"UID": p, "sentence_good": g, "sentence_bad": b, "pairID": i} for i, (g, b) in enumerate(items)]
+           for p, items in ZHO_ITEMS.items()}
+    tsv = "\tsen\twrong_sen\tphenomenon\n" + "".join(f"{i}\t{g}\t{b}\tSV-#\n" for i, (g, b) in enumerate(ENG_ITEMS))
+    # the same items as a local folder
+    local = tmp_path / "local"
+    (local / "zhoblimp").mkdir(parents=True)
+    for p, rows in zho.items():
+        (local / "zhoblimp" / f"{p}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                                                       encoding="utf-8")
+    (local / "multiblimp" / "eng").mkdir(parents=True)
+    (local / "multiblimp" / "eng" / "data.tsv").write_text(tsv, encoding="utf-8")
+
+    monkeypatch.setenv("HF_TOKEN", "hf_test_token")
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf_cache"))
+    with HubServer("hf_test_token") as hub:
+        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}")
+        hub.add_repo("Junrui1202/zhoblimp", {"README.md": _zhoblimp_card(),
+                                             **{f"{p}/train-00000-of-00001.parquet": _parquet(rows)
+                                                for p, rows in zho.items()}})
+        # the hub's data.tsv has no index column (the local copy, re-written by pandas, has one)
+        hub_tsv = "".join("\t".join(line.split("\t")[1:]) + "\n" for line in tsv.splitlines())
+        hub.add_repo("jumelet/multiblimp", {"eng/data.tsv": hub_tsv.encode(), "nld/data.tsv": b"sen\twrong_sen\nx\ty\n"})
+        assert not hub_data.offline()
+        cache = tmp_path / "cache"
+        from_hub = resolve(["zhoblimp", "multiblimp_eng"], tmp_path / "empty", cache)
+        gets = list(hub.file_gets)
+        assert sorted(gets) == sorted(["README.md", "BA_deletion/train-00000-of-00001.parquet",
+                                       "question_A_not_A/train-00000-of-00001.parquet", "eng/data.tsv"])
+        # fetched once: the cache is read as a local folder afterwards, with the hub gone
+        assert [s.name for s in from_hub[0].subtasks] == ["zhoblimp_BA_deletion", "zhoblimp_question_A_not_A"]
+    again = resolve(["zhoblimp", "multiblimp_eng"], None, cache)
+    assert [s.data_file for t in again for s in t.subtasks] == [s.data_file for t in from_hub for s in t.subtasks]
+    from_local = resolve(["zhoblimp", "multiblimp_eng"], local)
+
+    model, tok = build("gpt2", [g for items in ZHO_ITEMS.values() for g, _ in items] + [g for g, _ in ENG_ITEMS])
+    model.save_pretrained(tmp_path / "model")
+    tok.save_pretrained(tmp_path / "model")
+    lm = bos_model(str(tmp_path / "model"))
+    hub_results, hub_samples = run_tasks(lm, from_hub)
+    local_results, local_samples = run_tasks(lm, from_local)
+    assert set(hub_results) == set(local_results) == {"zhoblimp_BA_deletion", "zhoblimp_question_A_not_A", "multiblimp_eng"}
+    for name, res in local_results.items():
+        assert hub_results[name]["acc,none"] == res["acc,none"]
+        assert [s["filtered_resps"] for s in hub_samples[name]] == [s["filtered_resps"] for s in local_samples[name]], name
+    assert [len(local_samples[n]) for n in ("zhoblimp_BA_deletion", "zhoblimp_question_A_not_A", "multiblimp_eng")] == [3, 2, 4]
+
+    # offline (the variables or --offline): no hub, the one-line error naming the data set
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    assert hub_data.offline() and hub_data.offline(True)
+    with pytest.raises(InputError, match=r"^xcomps_nl: no local data at .* and offline .*fpadovani/xcomps-dataset"):
+        resolve(["xcomps_nl"], local)
 
 
 # ---- cross-lingual POS on a tiny local treebank ----------------------------------------------------

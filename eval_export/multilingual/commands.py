@@ -19,7 +19,7 @@ from babylm.tokenizer import TokenizerConfig as KitTokenizerConfig
 from babylm.tokenizer import load_tokenizer, train_tokenizer
 from eval_export.loading import resolve_model_path
 from eval_export.multilingual import finetune as ft
-from eval_export.multilingual import pos, spec
+from eval_export.multilingual import hub_data, pos, spec
 from eval_export.multilingual.collate import check_files, write_files
 from eval_export.multilingual.collate import collate as run_collate
 from eval_export.multilingual.fertility import fertility_table
@@ -83,7 +83,12 @@ class ZeroshotConfig:
     revision: str = option("main", "main or a milestone (chck_10M ...): the sub-folder of --model")
     tasks: list[str] = option(["available"], "zero-shot tasks (lm-eval names), comma-separated; available: every task "
                                              "whose data is under --data")
-    data: str = option("", "local data folder of the zero-shot tasks (layout in docs/multilingual.md)")
+    data: str = option("", "local data folder of the zero-shot tasks (layout in docs/multilingual.md); a task "
+                           "without data there reads its hub data set when online")
+    offline: bool = option(False, "never read the hub (also when HF_HUB_OFFLINE or HF_DATASETS_OFFLINE is set): "
+                                  "a task without local data is an error")
+    hub_cache: str = option("", "folder the hub data sets are fetched into, in the --data layout (default: "
+                                "$BABYLM_CACHE/multilingual or ~/.cache/babylm/multilingual)")
     limit: int | None = option(None, "score only the first N items of every subtask (quick runs, not submissions)", ge=1)
     batch_size: int = option(32, "lm-eval batch size", ge=1)
     device: str = option("cpu", "cpu, cuda or cuda:N")
@@ -103,7 +108,8 @@ def zeroshot(cfg: ZeroshotConfig) -> None:
     if "available" in cfg.tasks and (cfg.tasks != ["available"] or not cfg.data):
         raise UsageError("--tasks available stands alone and needs --data (the folder whose tasks are scored)")
     names = available(cfg.data) if cfg.tasks == ["available"] else cfg.tasks
-    tasks = resolve(names, cfg.data or None)  # every task's data found before anything is scored
+    cache = None if hub_data.offline(cfg.offline) else Path(cfg.hub_cache or hub_data.default_cache())
+    tasks = resolve(names, cfg.data or None, cache)  # every task's data found before anything is scored
     path, hub_revision = resolve_model_path(cfg.model, cfg.revision)
     lm = bos_model(path, hub_revision, cfg.batch_size, cfg.device)
     results, samples = run_tasks(lm, tasks, cfg.limit)

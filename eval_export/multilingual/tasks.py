@@ -18,8 +18,8 @@ Local layout under ``--data``: a task of one data set reads ``<task>.jsonl`` (or
 reads its folder, one file per subtask (``zhoblimp/<paradigm>.jsonl``, also the release's
 ``zhoblimp/ZhoBLiMP/``; ``blimp_filtered/<paradigm>.jsonl``; ``blimp_nl/<phenomenon>.jsonl``);
 MultiBLiMP reads ``multiblimp/<lang>/`` (its ``data.tsv``, or the one .tsv there).
-The hub data sets of the official YAMLs (HUB below) are named in the error for a task without local
-data; they are not read from here.
+A task without local data reads the hub data set of the official YAMLs (HUB below) when online: it is
+fetched once into a cache folder in the same layout (hub_data.py); offline, the error names it.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from typing import Any, Callable
 import numpy as np
 
 from babylm.errors import InputError
+from eval_export.multilingual import hub_data
 
 log = logging.getLogger(__name__)
 MINIMAL_PAIRS = "pairs"
@@ -102,8 +103,7 @@ def _local_single(name: str, data: Path) -> Path | None:
                 return tsvs[0]
             if tsvs:
                 raise InputError(f"{folder}: {len(tsvs)} .tsv files; keep one (data.tsv) for {name}")
-        return None
-    return _one_file(data, (name,))
+    return _one_file(data, (name,))  # also the layout of the hub cache: <task>.jsonl
 
 
 def _local_group(name: str, data: Path) -> list[Path]:
@@ -115,32 +115,44 @@ def _local_group(name: str, data: Path) -> list[Path]:
     return []
 
 
-def resolve(names: list[str], data: str | Path | None) -> list[Task]:
-    """The tasks named, with their local files; InputError naming a task without local data.
+def _local(name: str, root: Path) -> list[Subtask]:
+    if name in GROUPS:
+        prefix, _, _, _, fields = GROUPS[name]
+        return [Subtask(prefix + f.stem, MINIMAL_PAIRS, fields, f) for f in _local_group(name, root)]
+    kind, fields, *_ = HUB[name]
+    found = _local_single(name, root)
+    return [Subtask(name, kind, fields, found)] if found else []
 
-    Only local data is read (the hub is not reached from here, and many runs are offline); a task
-    without a local file is refused with the path it was looked for at, so nothing runs half."""
+
+def resolve(names: list[str], data: str | Path | None, hub_cache: str | Path | None = None) -> list[Task]:
+    """The tasks named, with their files; InputError naming a task without data.
+
+    A task reads ``data`` first; without data there it reads ``hub_cache`` (the hub data sets fetched
+    before), and when that lacks it too, fetches its hub data set into ``hub_cache`` (hub_data.py).
+    ``hub_cache`` None is an offline run: a task without local data is refused with the path it was
+    looked for at, so nothing runs half."""
     root = Path(data) if data else None
     tasks = []
     for name in names:
         if name not in KNOWN:
             raise InputError(f"--tasks: unknown task {name!r}; known: {', '.join(sorted(KNOWN))}")
-        where = root / (GROUPS[name][1] if name in GROUPS else f"{name}.jsonl") if root else None
-        if name in GROUPS:
-            prefix, _, _, _, fields = GROUPS[name]
-            files = _local_group(name, root) if root else []
-            subtasks = [Subtask(prefix + f.stem, MINIMAL_PAIRS, fields, f) for f in files]
-        else:
-            kind, fields, *_ = HUB[name]
-            found = _local_single(name, root) if root else None
-            subtasks = [Subtask(name, kind, fields, found)] if found else []
+        subtasks = _local(name, root) if root else []
+        if not subtasks and hub_cache is not None:
+            subtasks = _local(name, Path(hub_cache))
+            if not subtasks:
+                if name in GROUPS:
+                    hub_data.fetch(name, GROUPS[name][2], None, GROUPS[name][3], Path(hub_cache), GROUPS[name][1])
+                else:
+                    hub_data.fetch(name, HUB[name][2], HUB[name][3], HUB[name][4], Path(hub_cache))
+                subtasks = _local(name, Path(hub_cache))
         if not subtasks:
             hub = GROUPS[name][2] if name in GROUPS else HUB[name][2]
+            where = root / (GROUPS[name][1] if name in GROUPS else f"{name}.jsonl") if root else None
             if root is None:
-                raise InputError(f"{name}: no --data folder; the tasks read local files only (the hub data set "
-                                 f"{hub} laid out as docs/multilingual.md says)")
-            raise InputError(f"{name}: no local data at {where}; put the {hub} data there (layout in "
-                             "docs/multilingual.md; the hub is not read) or leave the task out of --tasks")
+                raise InputError(f"{name}: no --data folder and offline; put the hub data set {hub} in a folder laid "
+                                 "out as docs/multilingual.md says and pass it as --data")
+            raise InputError(f"{name}: no local data at {where} and offline (the hub is not read); put the {hub} "
+                             "data there (layout in docs/multilingual.md) or leave the task out of --tasks")
         tasks.append(Task(name, subtasks))
     return tasks
 
