@@ -345,6 +345,22 @@ def test_meco_l1_surprisal_equals_per_word_reference(tmp_path):
             want = -sum(logp[i, ids[i + 1]].item() for i in toks)  # token i sits at position i + 1 after <s>
             assert got[lang][f"{item}:{k}"] == pytest.approx(want, abs=1e-4), (lang, item, k)
             start = end + len(sep)
+    # the command: L1 of every language beside L2, in predictions_meco.json
+    model.save_pretrained(tmp_path / "model")
+    tok.save_pretrained(tmp_path / "model")
+    words = L1_PASSAGES[("en", "1")]
+    (tmp_path / "meco_l2_stims.tsv").write_text("itemid\twordnum\tword\tFullText\tFullTextMarked\n" + "".join(
+        f"3\t{k}\t{w}\t{' '.join(words[:k])}\t{' '.join(words[:k - 1] + ['*' + w + '*'])}\n"
+        for k, w in enumerate(words, 1)), encoding="utf-8")
+    res = _cli("meco", "--model", str(tmp_path / "model"), "--meco_dir", str(tmp_path), "--results", str(tmp_path / "r"))
+    assert res.returncode == 0, res.stderr
+    written = json.loads((tmp_path / "r" / "model" / "main" / "meco" / "predictions_meco.json").read_text())
+    assert set(written["meco_l1"]) == {"eng", "nld", "zho"} and set(written["meco_l2"]) == {"nld", "zho"}
+    for lang, values in got.items():
+        assert written["meco_l1"][lang] == pytest.approx(values, abs=1e-4)
+    # English read as L2 is the English L1 passage under another id
+    assert [written["meco_l2"]["nld"][f"3:{k}"] for k in range(1, 11)] == pytest.approx(
+        [got["eng"][f"1:{k}"] for k in range(1, 11)], abs=1e-4)
     # a language without rows in the file: one line naming the file and the code
     _l1_stims(tmp_path / "only.tsv")
     (tmp_path / "only.tsv").write_text("\n".join(x for x in (tmp_path / "only.tsv").read_text().splitlines()
@@ -502,7 +518,7 @@ def test_tasks_without_local_data_read_the_hub_data_set_when_online(tmp_path, mo
                                                 for p, rows in zho.items()}})
         # the hub's data.tsv has no index column (the local copy, re-written by pandas, has one)
         hub_tsv = "".join("\t".join(line.split("\t")[1:]) + "\n" for line in tsv.splitlines())
-        hub.add_repo("jumelet/multiblimp", {"eng/data.tsv": hub_tsv.encode(), "nld/data.tsv": b"sen\twrong_sen\nx\ty\n"})
+        hub.add_repo("jumelet/multiblimp", {"eng/data.tsv": hub_tsv.encode(), "nld/data.tsv": b"\tsen\twrong_sen\n0\tx\ty\n"})
         assert not hub_data.offline()
         cache = tmp_path / "cache"
         from_hub = resolve(["zhoblimp", "multiblimp_eng"], tmp_path / "empty", cache)
@@ -511,6 +527,14 @@ def test_tasks_without_local_data_read_the_hub_data_set_when_online(tmp_path, mo
                                        "question_A_not_A/train-00000-of-00001.parquet", "eng/data.tsv"])
         # fetched once: the cache is read as a local folder afterwards, with the hub gone
         assert [s.name for s in from_hub[0].subtasks] == ["zhoblimp_BA_deletion", "zhoblimp_question_A_not_A"]
+        # a saved table's unnamed index column is dropped (lm-eval would read doc[""] as the empty context)
+        nld = resolve(["multiblimp_nld"], None, cache)[0].subtasks[0].data_file
+        assert nld == cache / "multiblimp_nld.jsonl" and json.loads(nld.read_text()) == {"sen": "x", "wrong_sen": "y"}
+        # a data set the hub does not give: one line naming it, nothing cached
+        with pytest.raises(InputError, match=r"^xcomps_nl: could not read the hub data set fpadovani/xcomps-dataset "
+                                             r"\(RepositoryNotFoundError.*--offline true") as err:
+            resolve(["xcomps_nl"], local, cache)
+        assert "\n" not in str(err.value) and not (cache / "xcomps_nl.jsonl").exists()
     again = resolve(["zhoblimp", "multiblimp_eng"], None, cache)
     assert [s.data_file for t in again for s in t.subtasks] == [s.data_file for t in from_hub for s in t.subtasks]
     from_local = resolve(["zhoblimp", "multiblimp_eng"], local)
