@@ -190,6 +190,9 @@ def _prep_other_model(work: Path) -> None:
     gen = torch.Generator().manual_seed(0)
     save_file({k: v + 0.5 * torch.randn(v.shape, generator=gen) if v.is_floating_point() else v
                for k, v in weights.items()}, str(other / "model.safetensors"), metadata={"format": "pt"})
+    from babylm.integrity import write_checksums
+
+    write_checksums(other)  # a sound checkpoint of another model, not a damaged one
 
 
 def _resume_fell_back(work: Path, proc: subprocess.CompletedProcess) -> bool:
