@@ -188,11 +188,8 @@ def _fetch(url: str, part: Path, expected_size: int | None, timeout: float = 60.
 
 
 def _md5(path: Path) -> str:
-    h = hashlib.md5()
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "md5").hexdigest()
 
 
 def verify(path: Path, archive: Archive) -> str:

@@ -28,11 +28,8 @@ CHECKSUMS = "checksums.json"  # sha256 and size of every other file of a checkpo
 
 
 def sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def write_checksums(folder: Path, known: dict[str, dict] | None = None) -> None:

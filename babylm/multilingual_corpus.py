@@ -88,6 +88,8 @@ class LanguageText:
 
 
 def _jsonl_texts(path: Path, fields: tuple[str, ...]) -> Iterator[str]:
+    # Streamed line by line, not files.read_jsonl (which holds the whole file): a language's corpus
+    # file can be hundreds of megabytes.
     with path.open(encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():

@@ -103,12 +103,9 @@ def load(root: Path) -> AoAData:
     if path is None:
         raise InputError(f"{root}: no full_eval/aoa/{WORDS_FILE}; the AoA data is on the hub only: "
                          "`python -m eval_export download-evals` fetches it")
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: not a JSON file ({exc}); re-download it") from None
+    obj = files.read_json(path)
     if not isinstance(obj, dict):
-        raise InputError(f"{path}: expected an object {{word: [{{\"context\": ...}}, ...]}}")
+        raise InputError(f"{path}: expected an object {{word: [{{\"context\": ...}}, ...]}}; re-download it")
     words, contexts = [], []
     for word, entries in obj.items():
         if len(word) <= 1:

@@ -417,18 +417,12 @@ class LeaderboardConfig:
 
 
 def leaderboard(cfg: LeaderboardConfig) -> None:
-    import json
-
-
     path, root = Path(cfg.file), Path(cfg.eval_data)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     if not root.is_dir():
         raise InputError(f"--eval_data {root}: not a folder; point it at the evaluation data (the gold files)")
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: not a JSON file ({exc}); give the collated file") from None
+    obj = files.read_json(path)
     if not isinstance(obj, dict):
         raise InputError(f"{path}: expected a JSON object (the collated file)")
     print(f"{path}: the scores the 2026 leaderboard computes from it (x 100)")
